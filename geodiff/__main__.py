@@ -1,0 +1,3 @@
+from geodiff.cli import main
+
+main()

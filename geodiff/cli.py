@@ -1,0 +1,93 @@
+"""The `geodiff` command line.
+
+Conventions every command follows: exit 0 on success, 1 when processing failed, 2 for bad
+input or usage; one-line errors on stderr (a traceback only with --debug); --json for
+machine-readable output on stdout; progress on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from geodiff import __version__
+
+log = logging.getLogger("geodiff")
+
+# Errors that mean "the input or the request is wrong": exit code 2.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def emit_json(obj: Any) -> None:
+    """Write one JSON document to stdout."""
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+class GeodiffGroup(click.Group):
+    """Click group that turns exceptions into one-line errors and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("geodiff: interrupted; no output was written under the final name", err=True)
+            ctx.exit(130)
+        except USER_ERRORS as exc:
+            if debug:
+                raise
+            click.echo(f"geodiff: error: {exc}", err=True)
+            ctx.exit(2)
+        except Exception as exc:  # noqa: BLE001 - the CLI boundary reports everything in one line
+            if debug:
+                raise
+            name = type(exc).__name__
+            click.echo(f"geodiff: failed: {name}: {exc} (rerun with --debug for details)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=GeodiffGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="geodiff")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("-v", "--verbose", is_flag=True, help="Show info logs on stderr.")
+def cli(debug: bool, verbose: bool) -> None:
+    """Despeckle SAR and fuse optical with SAR imagery by diffusion posterior sampling."""
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.captureWarnings(True)
+
+
+@cli.command()
+@click.argument("scene", type=click.Path(dir_okay=True))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(scene: str, as_json: bool) -> None:
+    """Print size, georeferencing, value ranges and units of SCENE."""
+    from geodiff.info import format_info, scene_info
+
+    facts = scene_info(scene)
+    if as_json:
+        emit_json(facts)
+    else:
+        click.echo(format_info(facts))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="geodiff")
+
+
+if __name__ == "__main__":
+    main()

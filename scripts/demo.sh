@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The README's main job: install (once), then process the bundled Sentinel-1 sample scene.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+mkdir -p out
+.venv/bin/geodiff info geodiff/data/sample_s1_vv_gamma0.tif

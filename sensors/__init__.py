@@ -1,0 +1,1 @@
+"""sensors: radiometric conventions of SAR and optical products (no diffusion here)."""

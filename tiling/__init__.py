@@ -1,0 +1,1 @@
+"""tiling: tile plans, blending, raster I/O and dask/xarray plumbing (no diffusion here)."""

@@ -7,6 +7,8 @@ machine-readable output on stdout; progress on stderr.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import logging
 import sys
@@ -34,8 +36,30 @@ def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, default=str))
 
 
+# Subcommands live in geodiff/commands/<module>.py, each exposing a click command named `command`.
+# They are imported lazily so that `geodiff info` does not pay for importing torch.
+LAZY_COMMANDS: dict[str, str] = {
+    "despeckle": "geodiff.commands.despeckle",
+    "fuse": "geodiff.commands.fuse",
+    "qa": "geodiff.commands.qa",
+    "models": "geodiff.commands.models",
+    "train": "geodiff.commands.train",
+    "plan": "geodiff.commands.plan",
+}
+
+
 class GeodiffGroup(click.Group):
-    """Click group that turns exceptions into one-line errors and exit codes."""
+    """Click group with lazy subcommands that turns exceptions into one-line errors and exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        present = [n for n, m in LAZY_COMMANDS.items() if importlib.util.find_spec(m) is not None]
+        return sorted(set(super().list_commands(ctx)) | set(present))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = LAZY_COMMANDS.get(cmd_name)
+        if module is not None and importlib.util.find_spec(module) is not None:
+            return importlib.import_module(module).command
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv

@@ -1,0 +1,63 @@
+"""Before/after quick-look PNGs: people judge despeckling by eye before they read a table."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from PIL import Image, ImageDraw
+from rasterio.enums import Resampling
+
+_MAX_SIDE = 768
+
+
+def _read_display(path: str | os.PathLike, band: int, max_side: int) -> np.ndarray:
+    """Decimated read of one band as float64 with nodata as NaN."""
+    with rasterio.open(path) as ds:
+        step = max(1, int(np.ceil(max(ds.width, ds.height) / max_side)))
+        shape = (max(1, ds.height // step), max(1, ds.width // step))
+        arr = ds.read(band, out_shape=shape, masked=True, resampling=Resampling.average)
+    return np.ma.filled(arr.astype("float64"), np.nan)
+
+
+def to_db_display(intensity: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Map linear intensity to 8-bit grey through dB between the given dB limits."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        db = 10 * np.log10(np.where(intensity > 0, intensity, np.nan))
+    grey = np.clip((db - lo) / max(hi - lo, 1e-6), 0, 1) * 255
+    return np.nan_to_num(grey, nan=0).astype(np.uint8)
+
+
+def before_after_png(
+    before: str | os.PathLike,
+    after: str | os.PathLike,
+    png: str | os.PathLike,
+    band: int = 1,
+    labels: tuple[str, str] = ("input", "geodiff"),
+    max_side: int = _MAX_SIDE,
+) -> Path:
+    """Write a side-by-side PNG of two intensity rasters on one shared dB stretch."""
+    a = _read_display(before, band, max_side)
+    b = _read_display(after, band, max_side)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref = 10 * np.log10(b[np.isfinite(b) & (b > 0)])
+    lo, hi = (np.percentile(ref, [1, 99]) if ref.size else (-25.0, 5.0))
+    panels = [Image.fromarray(to_db_display(x, lo, hi)) for x in (a, b)]
+    gap, head = 8, 22
+    w = sum(p.width for p in panels) + gap
+    h = max(p.height for p in panels) + head
+    canvas = Image.new("L", (w, h), 255)
+    draw = ImageDraw.Draw(canvas)
+    x = 0
+    for panel, label in zip(panels, labels, strict=True):
+        canvas.paste(panel, (x, head))
+        draw.text((x + 4, 4), label, fill=0)
+        x += panel.width + gap
+    out = Path(png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.png")
+    canvas.save(tmp)
+    os.replace(tmp, out)
+    return out

@@ -78,12 +78,21 @@ class BlockResult:
     block: Block
     data: np.ndarray  # (C, h, w) float32, ``fill`` where invalid
     valid: np.ndarray  # (C, h, w) bool
+    nonfinite: int = 0  # NaN/inf input pixels in the owned area (treated as nodata)
 
 
 def _output_mask(valid: np.ndarray, channels: int) -> np.ndarray:
     if valid.shape[0] == channels:
         return valid
     return np.broadcast_to(valid.all(axis=0, keepdims=True), (channels, *valid.shape[1:]))
+
+
+def _count_nonfinite(data: np.ndarray, nodata: float | None) -> int:
+    """NaN/inf pixels that are not the declared nodata (NaN nodata is ordinary nodata)."""
+    bad = ~np.isfinite(data)
+    if nodata is not None and np.isnan(nodata):
+        bad &= ~np.isnan(data)
+    return int(bad.sum())
 
 
 def compute_block_tiles(
@@ -135,7 +144,9 @@ def compute_block_tiles(
     core = canvas[:, cr0 - r0 : cr0 - r0 + ch, cc0 - c0 : cc0 - c0 + cw]
     vcore = valid[:, cr0 - r0 + halo : cr0 - r0 + halo + ch, cc0 - c0 + halo : cc0 - c0 + halo + cw]
     vout = _output_mask(vcore, core.shape[0])
-    return BlockResult(block, np.where(vout, core, fill).astype(np.float32), vout)
+    dcore = data[:, cr0 - r0 + halo : cr0 - r0 + halo + ch, cc0 - c0 + halo : cc0 - c0 + halo + cw]
+    bad = _count_nonfinite(dcore, getattr(source, "nodata", None))
+    return BlockResult(block, np.where(vout, core, fill).astype(np.float32), vout, bad)
 
 
 def compute_block_array(
@@ -149,7 +160,8 @@ def compute_block_array(
     core = out[:, halo : halo + ch, halo : halo + cw]
     vcore = valid[:, halo : halo + ch, halo : halo + cw]
     vout = _output_mask(vcore, core.shape[0])
-    return BlockResult(block, np.where(vout, core, fill).astype(np.float32), vout)
+    bad = _count_nonfinite(data[:, halo : halo + ch, halo : halo + cw], getattr(source, "nodata", None))
+    return BlockResult(block, np.where(vout, core, fill).astype(np.float32), vout, bad)
 
 
 def block_function(
@@ -209,12 +221,12 @@ def run_blocks(
     client: Any = None,
     workers: int | None = None,
     progress: Progress | None = None,
-) -> int:
+) -> tuple[int, int]:
     """Compute every block (in-process, or on a dask cluster) and hand each result to ``sink``.
 
     ``workers > 1`` without a ``client`` starts a process-based ``LocalCluster`` for this run.
     Memory on the caller's side is bounded by the number of blocks in flight. Returns the count of
-    valid output pixels.
+    valid output pixels and of NaN/inf input pixels (treated as nodata).
     """
     own_cluster = None
     if client is None and workers and workers > 1:
@@ -230,13 +242,14 @@ def run_blocks(
         client = Client(own_cluster)
     try:
         results = _serial(task, blocks) if client is None else _distributed(task, blocks, client)
-        n_valid = 0
+        n_valid = n_bad = 0
         for res in results:
             sink(res)
             n_valid += int(res.valid.sum())
+            n_bad += res.nonfinite
             if progress is not None:
                 progress.update(1)
-        return n_valid
+        return n_valid, n_bad
     finally:
         if own_cluster is not None:
             client.close()
@@ -317,7 +330,7 @@ def run_raster(
         if isinstance(progress, Progress)
         else Progress(len(blocks) * len(groups), desc=desc, mode=None if progress else "none")
     )
-    n_valid = 0
+    n_valid = n_bad = 0
     try:
         with CogWriter(out_path, meta, overwrite=overwrite, inputs=(in_path,)) as writer:
             for bands in groups:
@@ -328,13 +341,25 @@ def run_raster(
                     r0, c0, _, _ = res.block.core
                     writer.write(res.data, r0, c0, bands[: res.data.shape[0]])
 
-                n_valid += run_blocks(task, blocks, sink, client=client, workers=workers, progress=reporter)
+                nv, nb = run_blocks(task, blocks, sink, client=client, workers=workers, progress=reporter)
+                n_valid, n_bad = n_valid + nv, n_bad + nb
+            if n_valid == 0:  # raised inside the writer: nothing appears under the final name
+                raise ValueError(
+                    f"{in_path}: every pixel is nodata (nodata={meta.nodata}) or NaN/inf; nothing to "
+                    "process. Check the input band and its nodata value"
+                )
     finally:
         if not isinstance(progress, Progress):
             reporter.close()
     total = meta.height * meta.width * sum(len(g) for g in groups)
-    if n_valid == 0:
-        log.warning("%s: every pixel is nodata; the output holds nodata only", in_path)
+    if n_bad:
+        import warnings
+
+        warnings.warn(
+            f"{in_path}: {n_bad} NaN/inf pixel(s) were treated as nodata and are nodata in the output",
+            UserWarning,
+            stacklevel=2,
+        )
     return {
         "input": str(in_path),
         "output": str(out_path),
@@ -344,4 +369,5 @@ def run_raster(
         "tiles": plan.n_tiles,
         "blocks": len(blocks),
         "valid_fraction": n_valid / total,
+        "nonfinite_pixels": n_bad,
     }

@@ -1,0 +1,1 @@
+"""Apps: whole-scene jobs (despeckle, fuse) that tie sensors, tiling and solvers together."""

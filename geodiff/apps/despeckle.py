@@ -1,0 +1,204 @@
+"""Despeckle a whole scene: read it block by block, run a method through tiling, write a COG.
+
+Methods live in :data:`METHODS`. A classical filter is an *array* method (a neighbourhood function
+with a halo, run on each block); a diffusion solver registers a *tiles* method (a tile-batch
+function that gets seeds, masks and the per-step blend hook)::
+
+    register_method(Method("sar-dps", kind="tiles", make=make_sar_dps, halo=lambda window: 0))
+
+``make(looks=..., window=..., units=..., **options)`` returns the (picklable) function the runner
+calls; bands are processed one by one, nodata stays nodata.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sensors.speckle_filters import FILTERS, apply_filter, filter_radius
+
+log = logging.getLogger(__name__)
+
+_TINY = np.finfo(np.float32).tiny
+
+
+# ---- radiometry (small on purpose: sensors/profiles.py will replace it) -------------------------
+def to_intensity(x: np.ndarray, units: str) -> np.ndarray:
+    """Linear intensity from dB or amplitude; intensity passes through."""
+    if units == "db":
+        return np.power(10.0, x / 10.0)
+    if units == "amplitude":
+        return x * x
+    return x
+
+
+def from_intensity(y: np.ndarray, units: str) -> np.ndarray:
+    """Back to the input's units."""
+    if units == "db":
+        return 10.0 * np.log10(np.maximum(y, _TINY))
+    if units == "amplitude":
+        return np.sqrt(np.maximum(y, 0.0))
+    return y
+
+
+# ---- method registry ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Method:
+    """A despeckling method the app can run."""
+
+    name: str
+    kind: str  # "array" (block + halo numpy function) or "tiles" (tile-batch torch function)
+    make: Callable[..., Callable]  # (looks=, window=, units=, **options) -> runner function
+    halo: Callable[[int], int]  # window -> halo in pixels
+    description: str = ""
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(method: Method) -> None:
+    """Add (or replace) a method; diffusion solvers call this at import time."""
+    if method.kind not in ("array", "tiles"):
+        raise ValueError(f"method kind must be 'array' or 'tiles', got {method.kind!r}")
+    METHODS[method.name] = method
+
+
+def _classical_block(
+    block: np.ndarray, valid: np.ndarray, *, name: str, looks: float, window: int, units: str
+) -> np.ndarray:
+    """Array function: one filter per band, in linear intensity, back to the input's units."""
+    out = np.empty(block.shape, np.float32)
+    for b in range(block.shape[0]):
+        inten = to_intensity(block[b].astype(np.float64), units)
+        out[b] = from_intensity(apply_filter(name, inten, valid[b], looks, window).astype(np.float64), units)
+    return out
+
+
+def _make_classical(name: str) -> Callable[..., Callable]:
+    def make(*, looks: float, window: int, units: str, **_: Any) -> Callable:
+        return functools.partial(_classical_block, name=name, looks=looks, window=window, units=units)
+
+    return make
+
+
+for _name in FILTERS:
+    register_method(
+        Method(
+            _name,
+            "array",
+            _make_classical(_name),
+            functools.partial(filter_radius, _name),
+            f"classical {_name} filter",
+        )
+    )
+
+
+# ---- scene facts --------------------------------------------------------------------------------
+_SAMPLE = 1024
+
+
+def _scene_units_and_looks(path: str, looks: float | None, units: str | None) -> tuple[str, float, dict]:
+    """Guess units from metadata and a central sample; estimate looks on that sample if not given."""
+    from rasterio.windows import Window
+
+    from sensors.units import guess_units
+    from tiling.raster_io import open_raster
+
+    with open_raster(path) as ds:
+        h, w = min(_SAMPLE, ds.height), min(_SAMPLE, ds.width)
+        win = Window((ds.width - w) // 2, (ds.height - h) // 2, w, h)
+        sample = ds.read(1, window=win, masked=True).astype(np.float64)
+        valid = ~np.ma.getmaskarray(sample) & np.isfinite(sample.filled(np.nan))
+        values = sample.filled(np.nan)
+        if units is None:
+            units = guess_units(ds.dtypes[0], values[valid], ds.descriptions, ds.tags(), ds.count)
+    if units == "complex":
+        raise ValueError(f"{path}: complex (SLC) data; despeckle needs detected intensity, amplitude or dB")
+    if units in ("reflectance", "dn"):
+        log.warning("%s: units look like %s, not SAR; filtering the values as linear intensity", path, units)
+        units = "intensity"
+    facts: dict = {"units": units}
+    if looks is None:
+        inten = to_intensity(values, units)
+        try:
+            from sensors.looks import estimate_looks
+
+            est = estimate_looks(inten, valid & (inten > 0))
+            looks = est.looks
+            facts["looks_estimate"] = est.to_dict()
+        except ValueError as exc:
+            log.warning("could not estimate the looks (%s); using L = 1 (pass --looks to set it)", exc)
+            looks = 1.0
+    if not looks > 0:
+        raise ValueError(f"looks={looks} must be > 0 (e.g. --looks 4.4)")
+    facts["looks"] = float(looks)
+    return units, float(looks), facts
+
+
+# ---- the app ------------------------------------------------------------------------------------
+def despeckle_scene(
+    in_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    method: str = "lee",
+    *,
+    looks: float | None = None,
+    window: int = 7,
+    tile: int | None = None,
+    overlap: int | None = None,
+    overwrite: bool = False,
+    workers: int | None = None,
+    client: Any = None,
+    units: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    **options: Any,
+) -> dict:
+    """Despeckle ``in_path`` into a COG at ``out_path``; returns a summary dict.
+
+    ``looks`` defaults to an estimate from the scene; ``units`` to a guess (intensity, amplitude or
+    dB; the output is in the same units). ``tile``/``overlap`` set the tile grid; for classical
+    filters the tile is the block edge (default 1024) and overlap is not needed (halo = window // 2).
+    """
+    from tiling.raster_io import check_output_path, open_raster
+    from tiling.runner import run_raster
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))}")
+    m = METHODS[method]
+    in_path, out_path = str(in_path), str(out_path)
+    open_raster(in_path).close()  # unreadable input: fail before anything else
+    check_output_path(out_path, overwrite, inputs=(in_path,))
+    halo = m.halo(window)
+    units, looks, facts = _scene_units_and_looks(in_path, looks, units)
+    fn = m.make(looks=looks, window=window, units=units, **options)
+    if m.kind == "array":
+        plan_args = {"tile": tile or 1024, "overlap": 0, "block_tiles": 1}
+        if overlap:
+            log.info("overlap is not used by classical filters (the halo makes blocks exact)")
+    else:
+        plan_args = {"tile": tile or 256, "overlap": 32 if overlap is None else overlap, "block_tiles": 4}
+    with open_raster(in_path) as ds:
+        bands = [[b] for b in range(1, ds.count + 1)]
+    summary = run_raster(
+        in_path,
+        out_path,
+        fn,
+        kind=m.kind,
+        halo=halo,
+        seed=seed,
+        band_groups=bands,
+        overwrite=overwrite,
+        client=client,
+        workers=workers,
+        progress=progress,
+        desc=f"despeckle {method}",
+        **plan_args,
+    )
+    summary.update(facts, method=method, window=window, tile=plan_args["tile"], halo=halo)
+    return summary

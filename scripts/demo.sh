@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 mkdir -p out
-.venv/bin/geodiff info geodiff/data/sample_s1_vv_gamma0.tif
+.venv/bin/geodiff despeckle geodiff/data/sample_s1_vv_gamma0.tif out/sample_s1_vv_gamma0_refined_lee.tif \
+    --method refined-lee --overwrite

@@ -95,25 +95,44 @@ def _sampler() -> tuple[Any, str]:
         return local_fuse_dps, "geodiff.fusion._sampler.local_fuse_dps"
 
 
-def _despeckle(
-    intensity: np.ndarray, valid: np.ndarray, method: str, looks: float | None
-) -> tuple[np.ndarray, dict]:
-    """Despeckle linear SAR intensity with a classical filter (sensors.speckle_filters)."""
-    from sensors.speckle_filters import FILTERS, apply_filter
+def despeckle_methods() -> list[str]:
+    """Names accepted by ``despeckle_sar``: the despeckle app's registry (classical filters, SAR-DPS)."""
+    from geodiff.apps.despeckle import METHODS
 
-    if method not in FILTERS:
+    return sorted(METHODS)
+
+
+def _despeckle(
+    intensity: np.ndarray, valid: np.ndarray, method: str, looks: float | None, seed: int = 0
+) -> tuple[np.ndarray, dict]:
+    """Despeckle linear SAR intensity with a method of the despeckle app's registry, tiled."""
+    from geodiff.apps.despeckle import METHODS
+    from tiling.plan import TilePlan
+    from tiling.raster_io import ArraySource
+    from tiling.runner import run_array
+
+    if method not in METHODS:
         raise ValueError(
-            f"unknown SAR despeckling method {method!r} for fusion; use one of {', '.join(FILTERS)}"
+            f"unknown SAR despeckling method {method!r}; use one of {', '.join(sorted(METHODS))}"
         )
     if looks is None:
         from sensors.looks import estimate_looks
 
         try:
-            looks = float(estimate_looks(np.where(valid, intensity, 0), valid).looks)
+            looks = float(estimate_looks(np.where(valid, intensity, 0), valid & (intensity > 0)).looks)
         except ValueError:
             looks = 1.0
             log.warning("could not estimate the SAR looks; despeckling with L = 1")
-    out = apply_filter(method, np.where(valid, intensity, 0), valid, looks=looks)
+    m = METHODS[method]
+    window = 7
+    fn = m.make(looks=looks, window=window, units="intensity")
+    h, w = intensity.shape
+    if m.kind == "array":
+        plan = TilePlan(h, w, tile=1024, overlap=0, halo=m.halo(window), block_tiles=1, seed=seed)
+    else:
+        plan = TilePlan(h, w, tile=256, overlap=32, halo=m.halo(window), block_tiles=4, seed=seed)
+    source = ArraySource(np.where(valid, intensity, np.nan)[None].astype(np.float32))
+    out = run_array(source, plan, fn, kind=m.kind, channels=1)[0]
     return np.where(valid, out, np.nan), {"method": method, "looks": round(float(looks), 3)}
 
 
@@ -153,8 +172,16 @@ def _fuse_dps(
             model, o, r, weights=weights, steps=steps, seeds=ctx.seeds, blend=ctx.blend, device=device
         )
 
+    from tiling.progress import Progress
+
     source = ArraySource(np.stack([a, b]).astype(np.float32))
-    out = run_array(source, plan, fn, kind="tiles", channels=1, device=device, progress=progress)
+    own = progress is True
+    reporter = Progress(len(list(plan.blocks())), desc="fuse dps") if own else (progress or None)
+    try:
+        out = run_array(source, plan, fn, kind="tiles", channels=1, device=device, progress=reporter)
+    finally:
+        if own:
+            reporter.close()
     info = {"sampler": sampler_name, "tile": t, "overlap": ov, "tiles": plan.n_tiles, "nfe_per_tile": steps}
     return out[0].astype(np.float64), info
 
@@ -211,7 +238,7 @@ def fuse_arrays(
     sar_valid = np.isfinite(intensity)
     info: dict[str, Any] = {"method": method, "despeckle_sar": None}
     if despeckle_sar:
-        intensity, info["despeckle_sar"] = _despeckle(intensity, sar_valid, despeckle_sar, looks)
+        intensity, info["despeckle_sar"] = _despeckle(intensity, sar_valid, despeckle_sar, looks, seed)
     valid = opt_valid & sar_valid
     if not valid.any():
         raise ValueError("optical and SAR share no valid pixel (nodata everywhere); check the inputs' nodata")

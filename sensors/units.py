@@ -61,3 +61,60 @@ def guess_units(
     med = float(np.median(vals)) or 1e-12
     tail = float(np.percentile(vals, 99.5)) / med
     return "intensity" if tail > 8.0 else "amplitude"
+
+
+# --- conversions between SAR conventions -------------------------------------------------------
+# Despeckling works on linear intensity; these are the only places the conventions are converted.
+
+SAR_UNITS = ("intensity", "amplitude", "db", "complex")
+
+
+def db_to_linear(db: np.ndarray) -> np.ndarray:
+    """10·log10 intensity → linear intensity (float64; -inf dB → 0)."""
+    return np.power(10.0, np.asarray(db, dtype=np.float64) / 10.0)
+
+
+def linear_to_db(intensity: np.ndarray) -> np.ndarray:
+    """Linear intensity → dB (float64; 0 → -inf, as 10·log10 says)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 10.0 * np.log10(np.asarray(intensity, dtype=np.float64))
+
+
+def to_intensity(values: np.ndarray, units: str) -> np.ndarray:
+    """Stored SAR values in ``units`` → linear intensity (float64)."""
+    if units == "complex":
+        z = np.asarray(values)
+        return (z.real.astype(np.float64) ** 2) + (z.imag.astype(np.float64) ** 2)
+    if np.iscomplexobj(values):
+        raise ValueError(
+            f"complex values were declared as {units}; complex (SLC) data must be declared as complex "
+            "(pass --sensor s1-slc or --sensor sar-complex)"
+        )
+    v = np.asarray(values, dtype=np.float64)
+    if units == "intensity":
+        return v
+    if units == "amplitude":
+        return v * v
+    if units == "db":
+        return db_to_linear(v)
+    raise ValueError(f"unknown SAR units {units!r}; expected one of {', '.join(SAR_UNITS)}")
+
+
+def from_intensity(intensity: np.ndarray, units: str) -> np.ndarray:
+    """Linear intensity → ``units`` (float64). Complex data comes back as intensity: the phase
+    of a despeckled scene is not defined."""
+    v = np.asarray(intensity, dtype=np.float64)
+    if units in ("intensity", "complex"):
+        return v
+    if units == "amplitude":
+        return np.sqrt(np.maximum(v, 0.0))
+    if units == "db":
+        return linear_to_db(v)
+    raise ValueError(f"unknown SAR units {units!r}; expected one of {', '.join(SAR_UNITS)}")
+
+
+def negative_fraction(values: np.ndarray) -> float:
+    """Share of finite values below zero (linear SAR quantities are never negative)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float((v < 0).mean()) if v.size else 0.0

@@ -39,6 +39,13 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
     "--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True, help="Sampling steps."
 )
 @click.option(
+    "--t0",
+    type=click.IntRange(min=0),
+    default=500,
+    show_default=True,
+    help="Start step: the noised optical/SAR average at t0 (lower = closer to it, faster).",
+)
+@click.option(
     "--method",
     type=click.Choice(FUSION_METHODS),
     default="dps",
@@ -65,6 +72,7 @@ def command(
     despeckle_sar: str | None,
     weights: tuple[float, float, float, float],
     steps: int,
+    t0: int,
     method: str,
     sar_band: int,
     tile: int,

@@ -34,6 +34,7 @@ __all__ = ["DEFAULT_WEIGHTS", "FUSION_METHODS", "FusionResult", "fuse_arrays", "
 FUSION_METHODS = ("dps", *BASELINES)
 DEFAULT_WEIGHTS = (1.0, 1.0, 1.0, 1.0)  # a, b, c, d of the L1/TV fusion objective
 DEFAULT_STEPS = 20
+DEFAULT_T0 = 500  # start from the noised average of optical and SAR at t0 (None: from pure noise)
 
 
 @dataclass
@@ -81,18 +82,6 @@ def _prior(prior: Any, device: torch.device) -> Any:
             f"{prior!r} is in {domain!r}"
         )
     return obj.to(device)
-
-
-def _sampler() -> tuple[Any, str]:
-    """The solvers' fusion sampler when it exists, else the local one (same objective, same loop)."""
-    try:
-        from geodiff.solvers import fuse_dps  # type: ignore[attr-defined]
-
-        return fuse_dps, "geodiff.solvers.fuse_dps"
-    except ImportError:
-        from geodiff.fusion._sampler import local_fuse_dps
-
-        return local_fuse_dps, "geodiff.fusion._sampler.local_fuse_dps"
 
 
 def despeckle_methods() -> list[str]:
@@ -148,6 +137,7 @@ def _fuse_dps(
     prior: Any,
     weights: tuple[float, float, float, float],
     steps: int,
+    t0: int | None,
     device: torch.device,
     seed: int,
     tile: int,
@@ -155,22 +145,26 @@ def _fuse_dps(
     progress: Any = None,
 ) -> tuple[np.ndarray, dict]:
     """Fused luminance of two [0, 1] images (NaN = missing) through the tiling runner."""
+    from geodiff.solvers import fuse_dps
     from tiling.plan import TilePlan
     from tiling.raster_io import ArraySource
     from tiling.runner import run_array
 
     model = _prior(prior, device)
-    sampler, sampler_name = _sampler()
     h, w = a.shape
     t = _tile_size(h, w, tile, int(model.stride))
     ov = min(overlap, t // 4) if t < max(h, w) else 0
     plan = TilePlan(h, w, tile=t, overlap=ov, halo=0, block_tiles=4, seed=seed)
+    wa, wb, wc, wd = weights
+    nfe: list[int] = []
 
     def fn(tiles: torch.Tensor, ctx: Any) -> torch.Tensor:
         o, r = tiles[:, :1].float(), tiles[:, 1:2].float()
-        return sampler(
-            model, o, r, weights=weights, steps=steps, seeds=ctx.seeds, blend=ctx.blend, device=device
+        res = fuse_dps(
+            o, r, model, a=wa, b=wb, c=wc, d=wd, steps=steps, t0=t0, seeds=ctx.seeds, blend=ctx.blend
         )
+        nfe.append(res.nfe)
+        return res.mean
 
     from tiling.progress import Progress
 
@@ -182,7 +176,14 @@ def _fuse_dps(
     finally:
         if own:
             reporter.close()
-    info = {"sampler": sampler_name, "tile": t, "overlap": ov, "tiles": plan.n_tiles, "nfe_per_tile": steps}
+    info = {
+        "sampler": "geodiff.solvers.fuse_dps",
+        "tile": t,
+        "overlap": ov,
+        "tiles": plan.n_tiles,
+        "nfe_per_tile": max(nfe) if nfe else 0,
+        "t0": t0,
+    }
     return out[0].astype(np.float64), info
 
 
@@ -196,6 +197,7 @@ def fuse_arrays(
     method: str = "dps",
     weights: tuple[float, float, float, float] = DEFAULT_WEIGHTS,
     steps: int = DEFAULT_STEPS,
+    t0: int | None = DEFAULT_T0,
     device: str | torch.device | None = "auto",
     seed: int = 0,
     prior: Any = "gray",
@@ -260,6 +262,7 @@ def fuse_arrays(
             prior=prior,
             weights=tuple(float(x) for x in weights),
             steps=int(steps),
+            t0=t0,
             device=resolve_device(device),
             seed=seed,
             tile=tile,
@@ -371,6 +374,7 @@ def fuse_scene(
     c: float = 1.0,
     d: float = 1.0,
     steps: int = DEFAULT_STEPS,
+    t0: int | None = DEFAULT_T0,
     device: str | torch.device | None = "auto",
     seed: int = 0,
     overwrite: bool = False,
@@ -391,7 +395,7 @@ def fuse_scene(
     """
     from tiling.raster_io import CogWriter, check_output_path, open_raster, read_meta
 
-    t0 = time.perf_counter()
+    started = time.perf_counter()
     check_output_path(out_path, overwrite, inputs=(optical_path, sar_path))
     with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
         _check_pair(opt, sar, sar_band)
@@ -410,6 +414,7 @@ def fuse_scene(
         method=method,
         weights=(a, b, c, d),
         steps=steps,
+        t0=t0,
         device=device,
         seed=seed,
         prior=prior,
@@ -446,5 +451,5 @@ def fuse_scene(
         out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path)
     ) as w:
         w.write(data, 0, 0)
-    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary

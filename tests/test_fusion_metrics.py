@@ -1,0 +1,116 @@
+"""PROTOCOL §3 fusion scores and the classical baselines against closed forms and known properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+from geodiff.evaluation.fusion_metrics import (
+    QABF_MAX,
+    entropy,
+    fusion_report,
+    mutual_information,
+    psnr_fusion,
+    qabf,
+    ssim_sum,
+    vif,
+    viff,
+)
+from geodiff.fusion.baselines import (
+    BASELINES,
+    average_fusion,
+    laplacian_fusion,
+    pca_fusion,
+    wavelet_fusion,
+)
+
+
+@pytest.fixture(scope="module")
+def images() -> tuple[np.ndarray, np.ndarray]:
+    a = data.camera()[::4, ::4] / 255.0
+    b = data.moon()[::4, ::4] / 255.0
+    return a, b
+
+
+def test_entropy_closed_forms() -> None:
+    uniform = (np.arange(256 * 16).reshape(64, 64) % 256) / 255.0  # every bin equally often
+    assert entropy(uniform) == pytest.approx(8.0)
+    assert entropy(np.full((32, 32), 0.3)) == pytest.approx(0.0)
+    halves = np.zeros((32, 32))
+    halves[:, 16:] = 1.0
+    assert entropy(halves) == pytest.approx(1.0)
+
+
+def test_mutual_information_properties(images) -> None:
+    a, b = images
+    assert mutual_information(a, a) == pytest.approx(entropy(a))
+    assert mutual_information(a, b) == pytest.approx(mutual_information(b, a))
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, (256, 256)).astype(float)
+    y = rng.integers(0, 2, (256, 256)).astype(float)
+    assert mutual_information(x, y) < 1e-3  # independent binary images
+    assert mutual_information(x, 1 - x) == pytest.approx(1.0, abs=1e-3)  # a bijection keeps 1 bit
+
+
+def test_ssim_and_psnr(images) -> None:
+    a, b = images
+    assert ssim_sum(a, a, a) == pytest.approx(2.0)
+    assert ssim_sum(a, a, b) < 2.0
+    shifted = np.clip(a + 0.1, 0, 1)
+    mse = (0.0 + np.mean((a - shifted) ** 2)) / 2
+    assert psnr_fusion(a, a, shifted) == pytest.approx(10 * np.log10(1 / mse))
+    assert psnr_fusion(a, a, a) == float("inf")
+
+
+def test_qabf_perfect_and_degraded(images) -> None:
+    a, b = images
+    assert qabf(a, a, a) == pytest.approx(QABF_MAX)
+    assert QABF_MAX == pytest.approx(0.9748, abs=1e-4)  # the product of the two sigmoids at 1
+    flat = np.full_like(a, a.mean())
+    assert qabf(flat, a, b) < 0.05  # an image without edges keeps no edge
+    assert 0 < qabf(average_fusion(a, b), a, b) < qabf(a, a, a)
+
+
+def test_vif_properties(images) -> None:
+    a, b = images
+    assert vif(a, a) == pytest.approx(1.0, abs=1e-6)
+    noisy = np.clip(a + 0.1 * np.random.default_rng(1).normal(size=a.shape), 0, 1)
+    blurred = average_fusion(a, np.full_like(a, a.mean()))  # contrast halved
+    assert vif(a, noisy) < 0.5
+    assert vif(a, blurred) < 1.0
+    assert viff(a, a, a) == pytest.approx(2.0, abs=1e-6)
+
+
+def test_metrics_reject_bad_input(images) -> None:
+    a, b = images
+    with pytest.raises(ValueError, match="shape"):
+        ssim_sum(a, a[:-1], b)
+    with pytest.raises(ValueError, match="NaN"):
+        entropy(np.full((8, 8), np.nan))
+    with pytest.raises(ValueError, match="2-D"):
+        qabf(np.stack([a, a]), a, b)
+
+
+def test_baselines_identity_and_closed_forms(images) -> None:
+    a, b = images
+    for name, fn in BASELINES.items():
+        out = fn(a, a)
+        assert out.shape == a.shape, name
+        np.testing.assert_allclose(out, a, atol=1e-9, err_msg=name)  # fusing an image with itself
+    np.testing.assert_allclose(average_fusion(a, b), (a + b) / 2)
+    # PCA weights follow the larger-variance image
+    w_out = pca_fusion(a, np.full_like(b, 0.5) + 0.01 * (b - 0.5))
+    assert np.corrcoef(w_out.ravel(), a.ravel())[0, 1] > 0.99
+
+
+def test_detail_baselines_keep_edges_of_both(images) -> None:
+    a, b = images
+    half_a = a.copy()
+    half_b = b.copy()
+    half_a[:, 64:] = a[:, 64:].mean()  # A has detail on the left only
+    half_b[:, :64] = b[:, :64].mean()  # B on the right only
+    for fn in (wavelet_fusion, laplacian_fusion):
+        f = fn(half_a, half_b)
+        report = fusion_report(f, half_a, half_b)
+        assert report["Qabf"] > qabf(average_fusion(half_a, half_b), half_a, half_b)

@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from sensors.profiles import PROFILES, Profile, get_profile
+from sensors.units import words
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,7 @@ _INT_TOKENS = {"intensity", "power", "linear", "sigma0", "gamma0", "beta0", "σ0
 
 
 def _tokens(text: str) -> set[str]:
-    low = text.lower().replace("sentinel-1", "sentinel1").replace("sentinel-2", "sentinel2")
-    toks = set(re.findall(r"[a-z0-9σγβ]+", low))
-    # keep "sr_b4"-style band names whole too
-    toks |= set(re.findall(r"[a-z]+_b\d+", low))
-    return toks
+    return words(text)
 
 
 def _sar_units_from_words(toks: set[str]) -> str | None:

@@ -6,6 +6,7 @@ whether it was handed intensity, amplitude, dB, complex, reflectance or raw DN.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -15,11 +16,19 @@ UNITS = ("intensity", "amplitude", "db", "complex", "reflectance", "dn")
 _DB_WORDS = ("db", "decibel")
 _AMP_WORDS = ("amplitude", "amp", "dn_amplitude")
 _INT_WORDS = ("intensity", "power", "gamma0", "sigma0", "beta0", "γ0", "σ0", "linear")
-_REFL_WORDS = ("reflectance", "sr_b", "boa", "toa")
+_REFL_WORDS = ("reflectance", "boa", "toa")
 
 
-def _words(texts: Sequence[str | None]) -> str:
-    return " ".join(t.lower() for t in texts if t)
+def words(text: str) -> set[str]:
+    """Lower-case word tokens of metadata text ("VV_dB" → {"vv", "db"}; "SR_B4" also → "sr_b4")."""
+    low = text.lower().replace("sentinel-1", "sentinel1").replace("sentinel-2", "sentinel2")
+    return set(re.findall(r"[a-z0-9σγβ]+", low)) | set(re.findall(r"[a-z]+_b\d+", low))
+
+
+def _mentions(tokens: set[str], vocabulary: Sequence[str]) -> bool:
+    """Whole-word match; long words also match as a prefix ("sigma0vv"), short ones ("db", "amp")
+    only whole, so that "sample" or "database" do not count."""
+    return any(t == w or (len(w) >= 4 and t.startswith(w)) for t in tokens for w in vocabulary)
 
 
 def guess_units(
@@ -34,16 +43,16 @@ def guess_units(
     Metadata words win over value statistics; values decide only when metadata is silent.
     ``sample`` is a (possibly decimated) array of valid pixel values.
     """
-    text = _words(list(descriptions) + [f"{k} {v}" for k, v in (tags or {}).items()])
-    if np.dtype(dtype).kind == "c" or "complex" in text or "slc" in text.split():
+    toks = words(" ".join([*(d or "" for d in descriptions), *(f"{k} {v}" for k, v in (tags or {}).items())]))
+    if np.dtype(dtype).kind == "c" or _mentions(toks, ("complex", "slc")):
         return "complex"
-    if any(w in text for w in _DB_WORDS):
+    if _mentions(toks, _DB_WORDS):
         return "db"
-    if any(w in text for w in _AMP_WORDS):
+    if _mentions(toks, _AMP_WORDS):
         return "amplitude"
-    if any(w in text for w in _REFL_WORDS):
+    if _mentions(toks, _REFL_WORDS) or any(t.startswith("sr_b") for t in toks):
         return "reflectance"
-    if any(w in text for w in _INT_WORDS):
+    if _mentions(toks, _INT_WORDS):
         return "intensity"
     kind = np.dtype(dtype).kind
     vals = np.asarray(sample, dtype=np.float64)

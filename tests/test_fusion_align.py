@@ -13,7 +13,7 @@ from rasterio.warp import calculate_default_transform
 
 from geodiff.fusion.align import Grid, align_to_grid, check_overlap
 from geodiff.fusion.colour import luminance, restore_colour, rgb_band_indices
-from geodiff.fusion.inputs import robust_unit, sar_to_intensity, sar_units
+from geodiff.fusion.inputs import robust_unit, sar_to_intensity
 
 BEN = "bigearthnet_s1s2_pairs/S2A_MSIL2A_20170613T101031_87_48"
 
@@ -98,16 +98,16 @@ def test_alignment_keeps_nodata_and_refuses_db(optical_grid) -> None:
         align_to_grid(10 * np.log10(_smooth_field(optical_grid)) - 20, optical_grid, shifted)
 
 
-def test_sar_units_and_decoding() -> None:
+def test_sar_decoding() -> None:
     db = np.array([[-20.0, -10.0], [0.0, 3.0]], dtype=np.float32)
-    assert sar_units(db, "float32") == "db"
-    assert sar_units(np.abs(db), "float32", name="s1_VV_VH_db") == "db"
     np.testing.assert_allclose(sar_to_intensity(db, "db"), 10 ** (db / 10), rtol=1e-6)
     np.testing.assert_allclose(sar_to_intensity(np.array([[2.0]]), "amplitude"), [[4.0]])
     np.testing.assert_allclose(sar_to_intensity(np.array([[1 + 1j]]), "complex"), [[2.0]])
     assert np.isnan(sar_to_intensity(np.array([[0.0, 1.0]]), "intensity", nodata=0.0)[0, 0])
     with pytest.raises(ValueError, match="dB"):
         sar_to_intensity(db, "intensity")
+    with pytest.raises(ValueError, match="unknown SAR units"):
+        sar_to_intensity(db, "furlongs")
 
 
 def test_robust_unit_scaling() -> None:

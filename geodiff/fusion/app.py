@@ -25,7 +25,7 @@ from rasterio.windows import Window, from_bounds
 from geodiff.fusion.align import Grid, align_to_grid, check_overlap, footprint_in
 from geodiff.fusion.baselines import BASELINES
 from geodiff.fusion.colour import luminance, optical_to_float, restore_colour, rgb_band_indices
-from geodiff.fusion.inputs import robust_unit, sar_to_intensity, sar_units
+from geodiff.fusion.inputs import robust_unit, sar_to_intensity
 
 log = logging.getLogger(__name__)
 
@@ -298,8 +298,12 @@ def fuse_arrays(
 
 
 # ---- files ----------------------------------------------------------------------------------------
-def _read_sar_on_grid(ds: Any, band: int, optical: Grid) -> tuple[np.ndarray, bool, str]:
-    """SAR band ``band`` as linear intensity on the optical grid (read only the part under it)."""
+def _read_sar_on_grid(ds: Any, band: int, optical: Grid, profile: Any) -> tuple[np.ndarray, bool]:
+    """SAR band ``band`` as linear intensity on the optical grid (read only the part under it).
+
+    ``profile`` is the SAR's sensors.profiles.Profile: it decodes dB/amplitude/DN/complex to linear
+    intensity before any resampling.
+    """
     sar_grid = Grid.of(ds)
     window = Window(0, 0, ds.width, ds.height)
     if sar_grid.georeferenced and optical.georeferenced and not optical.same_as(sar_grid):
@@ -312,11 +316,11 @@ def _read_sar_on_grid(ds: Any, band: int, optical: Grid) -> tuple[np.ndarray, bo
         if col1 > col0 and row1 > row0:
             window = Window(col0, row0, col1 - col0, row1 - row0)
     raw = ds.read(band, window=window)
-    units = sar_units(raw, ds.dtypes[band - 1], [ds.descriptions[band - 1]], ds.tags(), Path(ds.name).stem)
-    intensity = sar_to_intensity(raw, units, ds.nodata)
+    intensity, valid = profile.decode(raw, ds.nodata)
+    intensity = np.where(valid, intensity, np.nan).astype(np.float32)
     src = Grid(ds.crs, ds.window_transform(window), int(window.width), int(window.height))
     resampled = not src.same_as(optical)
-    return align_to_grid(intensity, src, optical), resampled, units
+    return align_to_grid(intensity, src, optical), resampled
 
 
 def _check_pair(opt: Any, sar: Any, sar_band: int) -> None:
@@ -342,24 +346,15 @@ def _check_pair(opt: Any, sar: Any, sar_band: int) -> None:
             )
 
 
-def _encode(bands: np.ndarray, dtype: str, nodata: float | None) -> np.ndarray:
-    """Fused bands in the optical file's dtype: rounded and clipped for integers, nodata kept."""
-    dt = np.dtype(dtype)
-    missing = ~np.isfinite(bands)
-    if dt.kind in "iu":
-        info = np.iinfo(dt)
-        lo = info.min
-        if nodata is not None and not np.isnan(nodata) and nodata == info.min:
-            lo = info.min + 1  # keep valid pixels off the nodata value
-        out = np.clip(np.rint(np.nan_to_num(bands)), lo, info.max).astype(dt)
-        if nodata is not None and not np.isnan(nodata):
-            if nodata != info.min:
-                out[(out == nodata) & ~missing] = nodata + 1 if nodata < info.max else nodata - 1
-            out[missing] = nodata
-        return out
-    out = bands.astype(dt)
-    if nodata is not None:
-        out[missing] = nodata
+def _encode(profile: Any, bands: np.ndarray, dtype: str, nodata: float | None) -> np.ndarray:
+    """Fused reflectance back to the optical file's convention and dtype (profile.encode), with
+    valid pixels kept off the nodata value so that no fused pixel turns into a hole."""
+    valid = np.isfinite(bands)
+    out = profile.encode(np.nan_to_num(bands), mask=valid, nodata=nodata, dtype=dtype)
+    if nodata is not None and not np.isnan(nodata) and np.dtype(dtype).kind in "iu":
+        info = np.iinfo(np.dtype(dtype))
+        clash = valid & (out == nodata)
+        out[clash] = nodata + 1 if nodata < info.max else nodata - 1
     return out
 
 
@@ -393,6 +388,7 @@ def fuse_scene(
     the optical CRS, transform, nodata, dtype, band descriptions and tags (plus GEODIFF_FUSION),
     and appears under ``out_path`` only when complete. Returns a JSON-ready summary.
     """
+    from sensors.detect import detect_dataset
     from tiling.raster_io import CogWriter, check_output_path, open_raster, read_meta
 
     started = time.perf_counter()
@@ -402,15 +398,18 @@ def fuse_scene(
         meta = read_meta(opt)
         grid = Grid.of(opt)
         coverage = check_overlap(grid, Grid.of(sar))
-        sar_int, resampled, units = _read_sar_on_grid(sar, sar_band, grid)
-        optical = opt.read()
+        sar_profile = detect_dataset(sar, kind="sar")
+        opt_profile = detect_dataset(opt, kind="optical")
+        sar_int, resampled = _read_sar_on_grid(sar, sar_band, grid, sar_profile)
+        refl, opt_valid = opt_profile.decode(opt.read(), meta.nodata)
+        optical = np.where(opt_valid.all(0)[None], refl, np.nan)
         rgb = rgb_band_indices(meta.descriptions, meta.count, Path(optical_path).name)
     res = fuse_arrays(
         optical,
         sar_int,
         sar_units="intensity",
         rgb=rgb,
-        optical_nodata=meta.nodata,
+        optical_nodata=None,
         method=method,
         weights=(a, b, c, d),
         steps=steps,
@@ -427,7 +426,7 @@ def fuse_scene(
         progress=progress,
     )
     assert isinstance(res, FusionResult)
-    data = _encode(res.bands, meta.dtype, meta.nodata)
+    data = _encode(opt_profile, res.bands, meta.dtype, meta.nodata)
     summary: dict[str, Any] = {
         "optical": str(optical_path),
         "sar": str(sar_path),
@@ -436,7 +435,9 @@ def fuse_scene(
         "height": meta.height,
         "bands": meta.count,
         "sar_band": sar_band,
-        "sar_units": units,
+        "sar_profile": sar_profile.name,
+        "sar_units": sar_profile.units,
+        "optical_profile": opt_profile.name,
         "sar_resampled": resampled,
         "sar_coverage": round(coverage, 4),
         **res.info,

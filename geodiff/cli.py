@@ -97,11 +97,14 @@ def cli(debug: bool, verbose: bool) -> None:
 @cli.command()
 @click.argument("scene", type=click.Path(dir_okay=True))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def info(scene: str, as_json: bool) -> None:
-    """Print size, georeferencing, value ranges and units of SCENE."""
+@click.option(
+    "--sensor", default="auto", show_default=True, help="Sensor profile (e.g. s1-grd-db); auto: detect."
+)
+def info(scene: str, as_json: bool, sensor: str) -> None:
+    """Print size, georeferencing, value ranges, units, sensor and (SAR) looks of SCENE."""
     from geodiff.info import format_info, scene_info
 
-    facts = scene_info(scene)
+    facts = scene_info(scene, sensor=sensor)
     if as_json:
         emit_json(facts)
     else:

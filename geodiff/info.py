@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import rasterio
 from rasterio.errors import RasterioIOError
 
 from sensors.units import guess_units
+
+log = logging.getLogger(__name__)
 
 _MAX_SAMPLE = 1024  # decimated read: info stays fast on a 25k x 17k scene
 
@@ -37,8 +40,8 @@ def _decimated(ds: rasterio.io.DatasetReader) -> np.ndarray:
     return ds.read(out_shape=shape, masked=True, resampling=rasterio.enums.Resampling.nearest)
 
 
-def scene_info(path: str | os.PathLike) -> dict[str, Any]:
-    """Return the facts `geodiff info` prints, as a JSON-ready dict."""
+def scene_info(path: str | os.PathLike, sensor: str = "auto") -> dict[str, Any]:
+    """Return the facts `geodiff info` prints, as a JSON-ready dict (``sensor``: profile name or auto)."""
     with open_raster(path) as ds:
         data = _decimated(ds)
         gcps, gcp_crs = ds.gcps
@@ -62,6 +65,7 @@ def scene_info(path: str | os.PathLike) -> dict[str, Any]:
         sample = data.compressed() if np.ma.isMaskedArray(data) else np.ravel(data)
         crs = ds.crs or gcp_crs
         units = guess_units(ds.dtypes[0], sample, ds.descriptions, ds.tags(), ds.count)
+        profile_name, looks = _sensor_and_looks(ds, data, sensor)
         return {
             "path": str(path),
             "driver": ds.driver,
@@ -78,7 +82,37 @@ def scene_info(path: str | os.PathLike) -> dict[str, Any]:
             "tags": ds.tags(),
             "bands": bands,
             "units": units,
+            "sensor": profile_name,
+            "looks_estimate": None if looks is None else round(looks.looks, 3),
+            "looks_interval": None if looks is None else [round(looks.low, 3), round(looks.high, 3)],
         }
+
+
+def _sensor_and_looks(
+    ds: rasterio.io.DatasetReader, data: np.ndarray, sensor: str = "auto"
+) -> tuple[str | None, Any]:
+    """Detected sensor profile (None where it cannot be told) and, for SAR, the looks of band 1
+    estimated on full-resolution blocks spread over the scene. With auto detection info never
+    fails on these; an explicit ``sensor`` that contradicts the file is an error."""
+    from sensors.detect import detect_dataset, sample_blocks
+    from sensors.looks import estimate_looks
+
+    if sensor.lower() != "auto":
+        profile = detect_dataset(ds, sensor=sensor, sample=data)
+    else:
+        try:
+            profile = detect_dataset(ds, sample=data)
+        except ValueError as exc:
+            log.info("%s: sensor not detected: %s", ds.name, exc)
+            return None, None
+    if profile.kind != "sar":
+        return profile.name, None
+    try:
+        intensity, mask = profile.decode(sample_blocks(ds, 1), ds.nodata)
+        return profile.name, estimate_looks(intensity, mask)
+    except ValueError as exc:
+        log.info("%s: looks not estimated: %s", ds.name, exc)
+        return profile.name, None
 
 
 def format_info(info: dict[str, Any]) -> str:

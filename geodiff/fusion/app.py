@@ -29,7 +29,16 @@ from geodiff.fusion.inputs import robust_unit, sar_to_intensity
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_WEIGHTS", "FUSION_METHODS", "FusionResult", "fuse_arrays", "fuse_scene", "resolve_device"]
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "FUSION_METHODS",
+    "FusionResult",
+    "ScenePair",
+    "fuse_arrays",
+    "fuse_scene",
+    "load_pair",
+    "resolve_device",
+]
 
 FUSION_METHODS = ("dps", *BASELINES)
 DEFAULT_WEIGHTS = (1.0, 1.0, 1.0, 1.0)  # a, b, c, d of the L1/TV fusion objective
@@ -358,6 +367,39 @@ def _encode(profile: Any, bands: np.ndarray, dtype: str, nodata: float | None) -
     return out
 
 
+@dataclass
+class ScenePair:
+    """An optical scene and one SAR band on the optical grid, decoded (reflectance, linear intensity)."""
+
+    optical: np.ndarray  # (C, H, W) reflectance, NaN at nodata
+    sar: np.ndarray  # (H, W) linear intensity on the optical grid, NaN where missing
+    rgb: tuple[int, int, int] | None
+    meta: Any  # tiling.raster_io.RasterMeta of the optical file
+    optical_profile: Any  # sensors.profiles.Profile
+    sar_profile: Any
+    resampled: bool
+    coverage: float
+
+
+def load_pair(optical_path: str | os.PathLike, sar_path: str | os.PathLike, sar_band: int = 1) -> ScenePair:
+    """Read, check, decode and align an optical/SAR pair (what fuse_scene and the benchmark fuse)."""
+    from sensors.detect import detect_dataset
+    from tiling.raster_io import open_raster, read_meta
+
+    with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
+        _check_pair(opt, sar, sar_band)
+        meta = read_meta(opt)
+        grid = Grid.of(opt)
+        coverage = check_overlap(grid, Grid.of(sar))
+        sar_profile = detect_dataset(sar, kind="sar")
+        opt_profile = detect_dataset(opt, kind="optical")
+        sar_int, resampled = _read_sar_on_grid(sar, sar_band, grid, sar_profile)
+        refl, opt_valid = opt_profile.decode(opt.read(), meta.nodata)
+        optical = np.where(opt_valid.all(0)[None], refl, np.nan)
+        rgb = rgb_band_indices(meta.descriptions, meta.count, Path(optical_path).name)
+    return ScenePair(optical, sar_int, rgb, meta, opt_profile, sar_profile, resampled, coverage)
+
+
 def fuse_scene(
     optical_path: str | os.PathLike,
     sar_path: str | os.PathLike,
@@ -388,27 +430,17 @@ def fuse_scene(
     the optical CRS, transform, nodata, dtype, band descriptions and tags (plus GEODIFF_FUSION),
     and appears under ``out_path`` only when complete. Returns a JSON-ready summary.
     """
-    from sensors.detect import detect_dataset
-    from tiling.raster_io import CogWriter, check_output_path, open_raster, read_meta
+    from tiling.raster_io import CogWriter, check_output_path
 
     started = time.perf_counter()
     check_output_path(out_path, overwrite, inputs=(optical_path, sar_path))
-    with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
-        _check_pair(opt, sar, sar_band)
-        meta = read_meta(opt)
-        grid = Grid.of(opt)
-        coverage = check_overlap(grid, Grid.of(sar))
-        sar_profile = detect_dataset(sar, kind="sar")
-        opt_profile = detect_dataset(opt, kind="optical")
-        sar_int, resampled = _read_sar_on_grid(sar, sar_band, grid, sar_profile)
-        refl, opt_valid = opt_profile.decode(opt.read(), meta.nodata)
-        optical = np.where(opt_valid.all(0)[None], refl, np.nan)
-        rgb = rgb_band_indices(meta.descriptions, meta.count, Path(optical_path).name)
+    pair = load_pair(optical_path, sar_path, sar_band)
+    meta, opt_profile = pair.meta, pair.optical_profile
     res = fuse_arrays(
-        optical,
-        sar_int,
+        pair.optical,
+        pair.sar,
         sar_units="intensity",
-        rgb=rgb,
+        rgb=pair.rgb,
         optical_nodata=None,
         method=method,
         weights=(a, b, c, d),
@@ -435,11 +467,11 @@ def fuse_scene(
         "height": meta.height,
         "bands": meta.count,
         "sar_band": sar_band,
-        "sar_profile": sar_profile.name,
-        "sar_units": sar_profile.units,
+        "sar_profile": pair.sar_profile.name,
+        "sar_units": pair.sar_profile.units,
         "optical_profile": opt_profile.name,
-        "sar_resampled": resampled,
-        "sar_coverage": round(coverage, 4),
+        "sar_resampled": pair.resampled,
+        "sar_coverage": round(pair.coverage, 4),
         **res.info,
     }
     tag = {

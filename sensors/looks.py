@@ -16,7 +16,7 @@ most homogeneous blocks, where intensity = constant reflectivity × speckle:
 - the log-cumulant estimator (Anfinsen et al. 2009, default) pools var(log I) over the chosen
   blocks, unbiased for ψ₁(L) at any block size, and inverts ψ₁. The moment estimator pools
   CV² = s²/m², whose expectation is (1/L)(1 − 1/(nL)) to second order for n pixels; solving that
-  for L removes the small-block bias. A smooth plane is removed inside every block first;
+  for L removes the small-block bias. A smooth quadratic surface is removed inside every block first;
 - the confidence figure is a bootstrap interval (5th–95th percentile) over the chosen blocks.
 
 Texture that survives the selection lowers the estimate (it adds to the variance).
@@ -148,7 +148,7 @@ def block_statistics(
     *,
     block: int = 8,
     method: Method = "log-cumulant",
-    degree: int = 1,
+    degree: int = 2,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Per fully valid block: (homogeneity rank from the neighbours, measuring statistic, pixels).
 
@@ -206,7 +206,7 @@ def estimate_looks(
     block: int = 8,
     fraction: float = 0.1,
     method: Method = "log-cumulant",
-    degree: int = 1,
+    degree: int = 2,
     stride: int | None = None,
     n_boot: int = 200,
     seed: int = 0,

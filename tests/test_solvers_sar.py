@@ -1,0 +1,141 @@
+"""SAR-DPS: guidance gradients vs autograd, Jacobian vs Jacobian-free agreement, scale equivariance,
+batching independence, uncertainty on a step edge, and bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from geodiff.likelihoods import GammaIntensity
+from geodiff.priors.gaussian import GaussianPrior
+from geodiff.solvers import FORMS, Step, estimate_scale, sar_dps, sar_guidance
+
+
+class AmplitudeGaussian(GaussianPrior):
+    """The analytic prior, declared to live in amplitude model space z = 2a - 1."""
+
+    domain = "amplitude"
+
+
+def _speckle(inten: torch.Tensor, looks: float, seed: int) -> torch.Tensor:
+    torch.manual_seed(seed)
+    return inten * torch.distributions.Gamma(looks, looks).sample(inten.shape)
+
+
+@pytest.fixture(scope="module")
+def scene():
+    torch.manual_seed(0)
+    a = 0.25 + 0.5 * torch.rand(2, 1, 8, 8)
+    return a, _speckle(a * a, 1.0, 1)
+
+
+@pytest.mark.parametrize("form", ["intensity", "log"])
+def test_guidance_step_is_the_gamma_gradient_in_z(scene, form):
+    """With a huge prior variance the step is -grad/fisher: grad must equal autograd of the gamma nll of
+    I(z) = s ((z+1)/2)^2, and fisher = L / a^2."""
+    _, y = scene
+    s, looks = 2.0, 4.0
+    z = torch.rand(y.shape, generator=torch.Generator().manual_seed(3)) - 0.2
+    guide = sar_guidance(y, looks, torch.full((2, 1, 1, 1), s), form=form, zeta=1e12)
+    step = Step(index=0, count=1, t=500, abar=0.5, abar_prev=0.6)
+    delta = guide(z, step) - z
+    a = (z + 1) / 2
+    zz = z.clone().requires_grad_(True)
+    nll = GammaIntensity(y, looks).nll(s * ((zz + 1) / 2) ** 2).sum()
+    (g,) = torch.autograd.grad(nll, zz)
+    torch.testing.assert_close(delta, -g / (looks / a**2), rtol=1e-4, atol=1e-6)
+
+
+def test_intensity_and_log_forms_agree(scene):
+    """The two forms are one likelihood (change of variables): same output to float precision."""
+    _, y = scene
+    prior = AmplitudeGaussian(0.0, 0.5)
+    kw = dict(steps=20, t0=300, seeds=[1, 2], data_std=0.5)
+    ri = sar_dps(y, prior, 1.0, form="intensity", **kw)
+    rl = sar_dps(y, prior, 1.0, form="log", **kw)
+    torch.testing.assert_close(ri.mean, rl.mean, rtol=1e-4, atol=1e-6)
+    assert "log_gauss" in FORMS
+
+
+def test_jacobian_and_jacobian_free_agree_for_a_gaussian_prior(scene):
+    """For a Gaussian prior the network Jacobian is sqrt(abar) v / (1 - abar) I, which is exactly what the
+    Jacobian-free step assumes when data_std = the prior's std: both modes must give the same result."""
+    _, y = scene
+    prior = AmplitudeGaussian(0.1, 0.4)
+    kw = dict(steps=15, t0=None, init=None, seeds=[1, 2], data_std=0.4, eta=0.5)
+    jf = sar_dps(y, prior, 2.0, jacobian=False, **kw)
+    jac = sar_dps(y, prior, 2.0, jacobian=True, **kw)
+    torch.testing.assert_close(jf.mean, jac.mean, rtol=1e-4, atol=1e-5)
+    assert jac.jacobian and jac.nfe == 15
+
+
+def test_scale_equivariance(scene):
+    """despeckle(c y, scale = c s) = c despeckle(y, scale = s): the solver is unit-free given the scale."""
+    _, y = scene
+    prior = AmplitudeGaussian(0.0, 0.5)
+    kw = dict(steps=10, t0=400, seeds=[5, 6])
+    ref = sar_dps(y, prior, 1.0, scale=1.0, **kw).mean
+    for c in (1e-3, 1e4):
+        out = sar_dps(y * c, prior, 1.0, scale=c, **kw).mean
+        torch.testing.assert_close(out / c, ref, rtol=1e-4, atol=1e-7)
+    s1 = estimate_scale(y, 0.5)
+    assert abs(estimate_scale(y * 1e3, 0.5) / s1 - 1e3) < 1e-3 * 1e3
+
+
+def test_seeds_make_tiles_independent_of_batching(scene):
+    _, y = scene
+    prior = AmplitudeGaussian(0.0, 0.5)
+    kw = dict(steps=10, t0=400, eta=1.0, samples=3)
+    both = sar_dps(y, prior, 1.0, seeds=[7, 8], **kw)
+    second = sar_dps(y[1:], prior, 1.0, seeds=[8], **kw)
+    torch.testing.assert_close(both.mean[1:], second.mean)
+    torch.testing.assert_close(both.std[1:], second.std)
+
+
+def test_uncertainty_is_larger_on_edges_than_on_flat_areas():
+    """A prior over step edges at uncertain positions; the std over posterior draws must concentrate at
+    the edge (at least 3x the flat-area std), and the mean must beat the noisy input."""
+    n = 16
+    cols = torch.arange(n)
+    amp_lo, amp_hi = 0.2, 0.6
+    edges = [torch.where(cols < k, 2 * amp_lo - 1, 2 * amp_hi - 1).float().expand(n, n) for k in range(5, 12)]
+    prior = AmplitudeGaussian(torch.stack(edges).unsqueeze(1), 0.05)
+    a = ((edges[3] + 1) / 2).view(1, 1, n, n)
+    y = _speckle(a * a, 1.0, 11)
+    res = sar_dps(y, prior, 1.0, steps=40, init=None, t0=None, eta=1.0, samples=64, seeds=[3], data_std=0.3)
+    std = res.std[0, 0]
+    edge = std[:, 7:10].mean()
+    flat = torch.cat([std[:, :4], std[:, 13:]], 1).mean()
+    print(f"edge std {float(edge):.4g}, flat std {float(flat):.4g}")
+    assert edge > 3 * flat, f"edge std {float(edge):.4g} vs flat {float(flat):.4g}"
+    err_mean = ((res.mean.sqrt() - a) ** 2).mean()
+    err_noisy = ((y.sqrt() - a) ** 2).mean()
+    assert err_mean < 0.2 * err_noisy
+
+
+def test_bad_inputs(scene):
+    _, y = scene
+    prior = AmplitudeGaussian(0.0, 0.5)
+    for looks in (0, -2):
+        with pytest.raises(ValueError, match="looks"):
+            sar_dps(y, prior, looks, steps=2)
+    bad = y.clone()
+    bad[0, 0, 2, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        sar_dps(bad, prior, 1.0, steps=2)
+    zero = y.clone()
+    zero[1] = 0
+    with pytest.raises(ValueError, match="all zero"):
+        sar_dps(zero, prior, 1.0, steps=2)
+    strided = AmplitudeGaussian(0.0, 0.5)
+    strided.stride = 16
+    with pytest.raises(ValueError, match="multiple of the prior's stride 16"):
+        sar_dps(y, strided, 1.0, steps=2)
+    with pytest.raises(ValueError, match="amplitude"):
+        sar_dps(y, GaussianPrior(0.0, 0.5), 1.0, steps=2)
+    with pytest.raises(ValueError, match="scale"):
+        sar_dps(y, prior, 1.0, scale=-1.0, steps=2)
+    with pytest.raises(ValueError, match="form"):
+        sar_dps(y, prior, 1.0, form="dB", steps=2)
+    with pytest.raises(ValueError, match="init"):
+        sar_dps(y, prior, 1.0, init="bm3d", steps=2)

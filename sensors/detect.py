@@ -94,14 +94,14 @@ def _valid_sample(sample: np.ndarray | None, nodata: float | None) -> np.ndarray
     if sample is None:
         return np.empty(0)
     v = np.ma.getdata(sample)[~np.ma.getmaskarray(sample)] if np.ma.isMaskedArray(sample) else sample
-    v = np.asarray(v, dtype=np.float64).ravel()
+    v = np.asarray(np.abs(v) if np.iscomplexobj(v) else v, dtype=np.float64).ravel()
     keep = np.isfinite(v)
     if nodata is not None and np.isfinite(nodata):
         keep &= v != nodata
     return v[keep]
 
 
-def _sar_units_from_values(vals: np.ndarray, source: str) -> str:
+def _sar_units_from_values(vals: np.ndarray, source: str, sentinel1: bool = False) -> str:
     """dB or linear from values alone; raises when they cannot tell (and it matters)."""
     if vals.size == 0 or not np.any(vals != 0):
         raise ValueError(
@@ -114,9 +114,13 @@ def _sar_units_from_values(vals: np.ndarray, source: str) -> str:
     med = float(np.median(pos)) if pos.size else 0.0
     tail = float(np.percentile(pos, 99.5)) / med if med > 0 else 0.0
     skewed = pos.size > 0 and float(pos.mean()) > 1.05 * med
-    if tail > 3.0 and skewed:
-        # Linear speckle: heavy right tail. Intensity has the heavier one.
-        return "intensity" if tail > 8.0 else "amplitude"
+    if (tail > 3.0 and skewed) or med < 1.0:
+        # Linear speckle has a heavy right tail, and dB values of a real scene are never all
+        # non-negative with a median below 1 (0 dB). Intensity has the heavier tail; a calibrated
+        # Sentinel-1 float product is σ0/γ0 intensity by convention.
+        units = "intensity" if tail > 8.0 or sentinel1 else "amplitude"
+        log.warning("%s: units guessed from the values: linear %s (pass --sensor to be sure)", source, units)
+        return units
     raise ValueError(
         f"{source}: cannot tell whether the values are dB or linear (all non-negative, median {med:.3g}, "
         "no heavy speckle tail) and the metadata does not say: pass --sensor sar-db, sar-intensity or "
@@ -231,7 +235,7 @@ def _auto(
             if dt.kind == "c" or m.group(1) == "slc":
                 return PROFILES["s1-slc"], f"Sentinel-1 SLC product name in {where}"
             units = _sar_units_from_words(toks) or ("amplitude" if dt.kind in "iu" else None)
-            units = units or _sar_units_from_values(vals, source)
+            units = units or _sar_units_from_values(vals, source, sentinel1=True)
             return PROFILES[f"s1-grd-{units}"], f"Sentinel-1 GRD product name in {where}, {units}"
         if optical_here and (m := _S2_PRODUCT.search(text)):
             if dt.kind == "f":
@@ -249,8 +253,8 @@ def _auto(
         return PROFILES["s1-grd-amplitude"], "Sentinel-1 integer DN"
     if sar_words and not optical_words:
         units = _sar_units_from_words(toks) or ("amplitude" if dt.kind in "iu" else None)
-        units = units or _sar_units_from_values(vals, source)
         prefix = "s1-grd" if toks & {"sentinel1", "s1"} else "sar"
+        units = units or _sar_units_from_values(vals, source, sentinel1=prefix == "s1-grd")
         return PROFILES[f"{prefix}-{units}"], f"SAR words in name/metadata, {units}"
     if optical_words and not sar_words:
         level = next((lv for lv in ("1c", "2a") if toks & {f"l{lv}", f"msil{lv}"}), None)

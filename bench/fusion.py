@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from geodiff.evaluation.fusion_metrics import fusion_report
-from geodiff.fusion.app import DEFAULT_STEPS, DEFAULT_T0, FUSION_METHODS, fuse_arrays, load_pair
+from geodiff.fusion.app import DEFAULT_STEPS, DEFAULT_T0, FUSION_METHODS, fuse_arrays
+from geodiff.fusion.scene import load_pair
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -75,8 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     todo = pairs(args.shared)[: args.limit]
     per_pair = []
     for dataset, name, opt, sar in todo:
-        pair = load_pair(opt, sar)
-        entry = {"dataset": dataset, "pair": name, "size": list(pair.sar.shape), "methods": {}}
+        pair = load_pair(opt, sar, despeckle_sar=args.despeckle_sar, seed=args.seed)
+        entry = {
+            "dataset": dataset,
+            "pair": name,
+            "size": list(pair.sar.shape),
+            "despeckle_sar": pair.despeckle_sar,
+            "methods": {},
+        }
         for method in methods:
             t = time.perf_counter()
             res = fuse_arrays(
@@ -91,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
                 device=args.device,
                 seed=args.seed,
                 prior=args.prior,
-                despeckle_sar=args.despeckle_sar,
                 return_details=True,
             )
             secs = time.perf_counter() - t

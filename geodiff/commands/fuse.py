@@ -84,7 +84,7 @@ def command(
 ) -> None:
     """Fuse OPTICAL with SAR into OUT on the optical grid (the SAR is warped onto it when needed)."""
     from geodiff.cli import emit_json
-    from geodiff.fusion.app import fuse_scene
+    from geodiff.fusion.scene import fuse_scene
 
     a, b, c, d = weights
     summary = fuse_scene(

@@ -124,6 +124,23 @@ def check_overlap(optical: Grid, sar: Grid, small: float = SMALL_OVERLAP) -> flo
     return frac
 
 
+def _integer_offset(src: Grid, dst: Grid, tol: float = 1e-6) -> tuple[int, int] | None:
+    """(row, col) of dst's origin in src when dst is a whole-pixel sub-window of src, else None."""
+    if src.crs is None or dst.crs is None or CRS.from_user_input(src.crs) != CRS.from_user_input(dst.crs):
+        return None
+    s, d = src.transform, dst.transform
+    if not np.allclose([s.a, s.b, s.d, s.e], [d.a, d.b, d.d, d.e], rtol=1e-9, atol=0) or s.b or s.d:
+        return None
+    col = (d.c - s.c) / s.a
+    row = (d.f - s.f) / s.e
+    if abs(col - round(col)) > tol or abs(row - round(row)) > tol:
+        return None
+    r0, c0 = int(round(row)), int(round(col))
+    if r0 < 0 or c0 < 0 or r0 + dst.height > src.height or c0 + dst.width > src.width:
+        return None
+    return r0, c0
+
+
 def align_to_grid(
     sar: np.ndarray,
     src: Grid,
@@ -153,6 +170,11 @@ def align_to_grid(
         )
     if dst.same_as(src):
         return data[0] if squeeze else data
+    crop = _integer_offset(src, dst)
+    if crop is not None:  # dst is a sub-window of src: crop, no resampling
+        r0, c0 = crop
+        out = data[:, r0 : r0 + dst.height, c0 : c0 + dst.width]
+        return out[0] if squeeze else out
     if not (src.georeferenced and dst.georeferenced):
         raise ValueError(
             f"SAR grid {src.shape} differs from the optical grid {dst.shape} and one of them has no "

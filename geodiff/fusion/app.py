@@ -8,24 +8,19 @@ georeferencing, nodata, band descriptions and tags.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from rasterio.windows import Window, from_bounds
 
-from geodiff.fusion.align import Grid, align_to_grid, check_overlap, footprint_in
 from geodiff.fusion.baselines import BASELINES
-from geodiff.fusion.colour import luminance, optical_to_float, restore_colour, rgb_band_indices
-from geodiff.fusion.inputs import robust_unit, sar_to_intensity
+from geodiff.fusion.colour import fused_bands, luminance, optical_to_float, rgb_band_indices
+from geodiff.fusion.inputs import fusion_scales, sar_to_intensity
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +28,7 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "FUSION_METHODS",
     "FusionResult",
-    "ScenePair",
     "fuse_arrays",
-    "fuse_scene",
-    "load_pair",
     "resolve_device",
 ]
 
@@ -139,6 +131,69 @@ def _tile_size(height: int, width: int, tile: int, stride: int) -> int:
     return max(stride, min(stride * (tile // stride), need))
 
 
+class DpsTiles:
+    """Tile-batch function of the tiling runner: [A, B] tiles in [0, 1] -> fused tiles (fuse_dps)."""
+
+    def __init__(
+        self, model: Any, weights: tuple[float, float, float, float], steps: int, t0: int | None
+    ) -> None:
+        self.model, self.weights, self.steps, self.t0 = model, weights, steps, t0
+        self.nfe = 0
+
+    def __call__(self, tiles: torch.Tensor, ctx: Any) -> torch.Tensor:
+        from geodiff.solvers import fuse_dps
+
+        o, r = tiles[:, :1].float(), tiles[:, 1:2].float()
+        a, b, c, d = self.weights
+        res = fuse_dps(
+            o,
+            r,
+            self.model,
+            a=a,
+            b=b,
+            c=c,
+            d=d,
+            steps=self.steps,
+            t0=self.t0,
+            seeds=ctx.seeds,
+            blend=ctx.blend,
+        )
+        self.nfe = max(self.nfe, int(res.nfe))
+        return res.mean
+
+
+def dps_plan(
+    height: int, width: int, *, prior: Any, device: torch.device, tile: int, overlap: int, seed: int
+) -> tuple[Any, Any]:
+    """The loaded prior and the tile plan (tile a multiple of the prior's stride, never above the scene)."""
+    from tiling.plan import TilePlan
+
+    model = _prior(prior, device)
+    t = _tile_size(height, width, tile, int(model.stride))
+    ov = min(overlap, t // 4) if t < max(height, width) else 0
+    return model, TilePlan(height, width, tile=t, overlap=ov, halo=0, block_tiles=4, seed=seed)
+
+
+def dps_info(plan: Any, fn: DpsTiles) -> dict[str, Any]:
+    return {
+        "sampler": "geodiff.solvers.fuse_dps",
+        "tile": plan.tile,
+        "overlap": plan.overlap,
+        "tiles": plan.n_tiles,
+        "nfe_per_tile": fn.nfe,
+        "t0": fn.t0,
+    }
+
+
+def progress_for(progress: Any, blocks: int, desc: str) -> tuple[Any, bool]:
+    """A reporter for ``blocks`` units: ``True`` makes a tqdm/JSON one (closed by the caller)."""
+    from tiling.progress import Progress
+
+    if progress is True:
+        return Progress(blocks, desc=desc), True
+    return (progress or None), False
+
+
 def _fuse_dps(
     a: np.ndarray,
     b: np.ndarray,
@@ -154,46 +209,29 @@ def _fuse_dps(
     progress: Any = None,
 ) -> tuple[np.ndarray, dict]:
     """Fused luminance of two [0, 1] images (NaN = missing) through the tiling runner."""
-    from geodiff.solvers import fuse_dps
-    from tiling.plan import TilePlan
     from tiling.raster_io import ArraySource
     from tiling.runner import run_array
 
-    model = _prior(prior, device)
-    h, w = a.shape
-    t = _tile_size(h, w, tile, int(model.stride))
-    ov = min(overlap, t // 4) if t < max(h, w) else 0
-    plan = TilePlan(h, w, tile=t, overlap=ov, halo=0, block_tiles=4, seed=seed)
-    wa, wb, wc, wd = weights
-    nfe: list[int] = []
-
-    def fn(tiles: torch.Tensor, ctx: Any) -> torch.Tensor:
-        o, r = tiles[:, :1].float(), tiles[:, 1:2].float()
-        res = fuse_dps(
-            o, r, model, a=wa, b=wb, c=wc, d=wd, steps=steps, t0=t0, seeds=ctx.seeds, blend=ctx.blend
-        )
-        nfe.append(res.nfe)
-        return res.mean
-
-    from tiling.progress import Progress
-
+    model, plan = dps_plan(*a.shape, prior=prior, device=device, tile=tile, overlap=overlap, seed=seed)
+    fn = DpsTiles(model, weights, steps, t0)
     source = ArraySource(np.stack([a, b]).astype(np.float32))
-    own = progress is True
-    reporter = Progress(len(list(plan.blocks())), desc="fuse dps") if own else (progress or None)
+    reporter, own = progress_for(progress, len(list(plan.blocks())), "fuse dps")
     try:
         out = run_array(source, plan, fn, kind="tiles", channels=1, device=device, progress=reporter)
     finally:
         if own:
             reporter.close()
-    info = {
-        "sampler": "geodiff.solvers.fuse_dps",
-        "tile": t,
-        "overlap": ov,
-        "tiles": plan.n_tiles,
-        "nfe_per_tile": max(nfe) if nfe else 0,
-        "t0": t0,
-    }
-    return out[0].astype(np.float64), info
+    return out[0].astype(np.float64), dps_info(plan, fn)
+
+
+def check_fusion_args(method: str, weights: tuple[float, ...], steps: int) -> None:
+    """Refuse an unknown method, bad weights or step counts before any data is read."""
+    if method not in FUSION_METHODS:
+        raise ValueError(f"unknown fusion method {method!r}; use one of {', '.join(FUSION_METHODS)}")
+    if len(weights) != 4 or not all(math.isfinite(float(x)) and float(x) >= 0 for x in weights):
+        raise ValueError(f"weights must be four finite numbers >= 0 (a,b,c,d); got {weights!r}")
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1 (got {steps!r})")
 
 
 def fuse_arrays(
@@ -225,12 +263,7 @@ def fuse_arrays(
     (intensity, amplitude, db or complex). Returns the fused optical bands (same shape, float64,
     optical units), or a :class:`FusionResult` with ``return_details=True``.
     """
-    if method not in FUSION_METHODS:
-        raise ValueError(f"unknown fusion method {method!r}; use one of {', '.join(FUSION_METHODS)}")
-    if len(weights) != 4 or not all(math.isfinite(float(x)) and float(x) >= 0 for x in weights):
-        raise ValueError(f"weights must be four finite numbers >= 0 (a,b,c,d); got {weights!r}")
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1 (got {steps!r})")
+    check_fusion_args(method, weights, steps)
     bands, opt_valid = optical_to_float(optical, optical_nodata)
     s = np.asarray(sar)
     if s.ndim == 3 and s.shape[0] == 1:
@@ -256,9 +289,8 @@ def fuse_arrays(
 
     rgb_idx = rgb_band_indices([], bands.shape[0]) if isinstance(rgb, str) else rgb
     lum = luminance(bands, rgb_idx)
-    scale_a = robust_unit(lum, opt_valid)
     amp = np.sqrt(np.maximum(intensity, 0))
-    scale_b = robust_unit(amp, valid)
+    scale_a, scale_b = fusion_scales(lum, amp, opt_valid, valid)
     a_unit = np.where(opt_valid, scale_a.forward(lum), np.nan)
     b_unit = np.where(sar_valid, scale_b.forward(amp), np.nan)
     a_fill = np.where(valid, a_unit, 0.0)
@@ -288,11 +320,7 @@ def fuse_arrays(
         f_unit = BASELINES[method](a_fill, b_fill)
     f_unit = np.where(valid, np.clip(f_unit, 0, 1), np.nan)
 
-    # back to optical units; add back what the [0, 1] stretch clipped so highlights survive
-    clipped = lum - scale_a.inverse(np.nan_to_num(a_unit))
-    f_units = np.where(valid, scale_a.inverse(np.nan_to_num(f_unit)) + clipped, lum)
-    out = restore_colour(bands, lum, f_units, method=colour)
-    out = np.where(valid[None], out, bands)  # unfused where the SAR is missing; NaN where the optical is
+    out = fused_bands(bands, lum, f_unit, scale_a, valid, method=colour)
     info.update(
         rgb_bands=list(rgb_idx) if rgb_idx is not None else None,
         colour=colour,
@@ -306,183 +334,10 @@ def fuse_arrays(
     return FusionResult(out, f_unit, a_unit, b_unit, valid, info)
 
 
-# ---- files ----------------------------------------------------------------------------------------
-def _read_sar_on_grid(ds: Any, band: int, optical: Grid, profile: Any) -> tuple[np.ndarray, bool]:
-    """SAR band ``band`` as linear intensity on the optical grid (read only the part under it).
+def __getattr__(name: str) -> Any:
+    """The file-level entry points live in geodiff.fusion.scene; they are offered here too."""
+    if name in ("fuse_scene", "load_pair", "ScenePair"):
+        from geodiff.fusion import scene
 
-    ``profile`` is the SAR's sensors.profiles.Profile: it decodes dB/amplitude/DN/complex to linear
-    intensity before any resampling.
-    """
-    sar_grid = Grid.of(ds)
-    window = Window(0, 0, ds.width, ds.height)
-    if sar_grid.georeferenced and optical.georeferenced and not optical.same_as(sar_grid):
-        w, s, e, n = footprint_in(optical, ds.crs).bounds
-        win = from_bounds(w, s, e, n, transform=ds.transform)
-        col0 = max(0, math.floor(win.col_off) - 2)
-        row0 = max(0, math.floor(win.row_off) - 2)
-        col1 = min(ds.width, math.ceil(win.col_off + win.width) + 2)
-        row1 = min(ds.height, math.ceil(win.row_off + win.height) + 2)
-        if col1 > col0 and row1 > row0:
-            window = Window(col0, row0, col1 - col0, row1 - row0)
-    raw = ds.read(band, window=window)
-    intensity, valid = profile.decode(raw, ds.nodata)
-    intensity = np.where(valid, intensity, np.nan).astype(np.float32)
-    src = Grid(ds.crs, ds.window_transform(window), int(window.width), int(window.height))
-    resampled = not src.same_as(optical)
-    return align_to_grid(intensity, src, optical), resampled
-
-
-def _check_pair(opt: Any, sar: Any, sar_band: int) -> None:
-    """Catch swapped or unsuitable inputs before any work."""
-    if sar.count > 4:
-        raise ValueError(
-            f"SAR {sar.name} has {sar.count} bands; SAR products have 1-4 polarisations (VV, VH, HH, HV). "
-            "Did you swap OPTICAL and SAR? The order is: geodiff fuse OPTICAL SAR OUT"
-        )
-    if not 1 <= sar_band <= sar.count:
-        raise ValueError(f"--sar-band {sar_band} does not exist: {sar.name} has {sar.count} band(s)")
-    if np.dtype(opt.dtypes[0]).kind == "c":
-        raise ValueError(f"OPTICAL {opt.name} is complex (SAR SLC?); pass the optical image first")
-    if np.dtype(opt.dtypes[0]).kind == "f":
-        sample = opt.read(1, out_shape=(min(opt.height, 256), min(opt.width, 256)))
-        finite = sample[np.isfinite(sample)]
-        if opt.nodata is not None and not np.isnan(opt.nodata):
-            finite = finite[finite != opt.nodata]
-        if finite.size and (finite < 0).mean() > 0.05:
-            raise ValueError(
-                f"OPTICAL {opt.name} has mostly negative values (SAR in dB?); the order is "
-                "geodiff fuse OPTICAL SAR OUT"
-            )
-
-
-def _encode(profile: Any, bands: np.ndarray, dtype: str, nodata: float | None) -> np.ndarray:
-    """Fused reflectance back to the optical file's convention and dtype (profile.encode), with
-    valid pixels kept off the nodata value so that no fused pixel turns into a hole."""
-    valid = np.isfinite(bands)
-    out = profile.encode(np.nan_to_num(bands), mask=valid, nodata=nodata, dtype=dtype)
-    if nodata is not None and not np.isnan(nodata) and np.dtype(dtype).kind in "iu":
-        info = np.iinfo(np.dtype(dtype))
-        clash = valid & (out == nodata)
-        out[clash] = nodata + 1 if nodata < info.max else nodata - 1
-    return out
-
-
-@dataclass
-class ScenePair:
-    """An optical scene and one SAR band on the optical grid, decoded (reflectance, linear intensity)."""
-
-    optical: np.ndarray  # (C, H, W) reflectance, NaN at nodata
-    sar: np.ndarray  # (H, W) linear intensity on the optical grid, NaN where missing
-    rgb: tuple[int, int, int] | None
-    meta: Any  # tiling.raster_io.RasterMeta of the optical file
-    optical_profile: Any  # sensors.profiles.Profile
-    sar_profile: Any
-    resampled: bool
-    coverage: float
-
-
-def load_pair(optical_path: str | os.PathLike, sar_path: str | os.PathLike, sar_band: int = 1) -> ScenePair:
-    """Read, check, decode and align an optical/SAR pair (what fuse_scene and the benchmark fuse)."""
-    from sensors.detect import detect_dataset
-    from tiling.raster_io import open_raster, read_meta
-
-    with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
-        _check_pair(opt, sar, sar_band)
-        meta = read_meta(opt)
-        grid = Grid.of(opt)
-        coverage = check_overlap(grid, Grid.of(sar))
-        sar_profile = detect_dataset(sar, kind="sar")
-        opt_profile = detect_dataset(opt, kind="optical")
-        sar_int, resampled = _read_sar_on_grid(sar, sar_band, grid, sar_profile)
-        refl, opt_valid = opt_profile.decode(opt.read(), meta.nodata)
-        optical = np.where(opt_valid.all(0)[None], refl, np.nan)
-        rgb = rgb_band_indices(meta.descriptions, meta.count, Path(optical_path).name)
-    return ScenePair(optical, sar_int, rgb, meta, opt_profile, sar_profile, resampled, coverage)
-
-
-def fuse_scene(
-    optical_path: str | os.PathLike,
-    sar_path: str | os.PathLike,
-    out_path: str | os.PathLike,
-    *,
-    despeckle_sar: str | None = None,
-    a: float = 1.0,
-    b: float = 1.0,
-    c: float = 1.0,
-    d: float = 1.0,
-    steps: int = DEFAULT_STEPS,
-    t0: int | None = DEFAULT_T0,
-    device: str | torch.device | None = "auto",
-    seed: int = 0,
-    overwrite: bool = False,
-    method: str = "dps",
-    prior: Any = "gray",
-    sar_band: int = 1,
-    looks: float | None = None,
-    colour: str = "ratio",
-    tile: int = 256,
-    overlap: int = 32,
-    progress: Any = None,
-) -> dict[str, Any]:
-    """Fuse the OPTICAL raster with the SAR raster and write a COG on the optical grid to ``out_path``.
-
-    The SAR is warped onto the optical grid when CRS, resolution or extent differ; the output keeps
-    the optical CRS, transform, nodata, dtype, band descriptions and tags (plus GEODIFF_FUSION),
-    and appears under ``out_path`` only when complete. Returns a JSON-ready summary.
-    """
-    from tiling.raster_io import CogWriter, check_output_path
-
-    started = time.perf_counter()
-    check_output_path(out_path, overwrite, inputs=(optical_path, sar_path))
-    pair = load_pair(optical_path, sar_path, sar_band)
-    meta, opt_profile = pair.meta, pair.optical_profile
-    res = fuse_arrays(
-        pair.optical,
-        pair.sar,
-        sar_units="intensity",
-        rgb=pair.rgb,
-        optical_nodata=None,
-        method=method,
-        weights=(a, b, c, d),
-        steps=steps,
-        t0=t0,
-        device=device,
-        seed=seed,
-        prior=prior,
-        despeckle_sar=despeckle_sar,
-        looks=looks,
-        colour=colour,
-        tile=tile,
-        overlap=overlap,
-        return_details=True,
-        progress=progress,
-    )
-    assert isinstance(res, FusionResult)
-    data = _encode(opt_profile, res.bands, meta.dtype, meta.nodata)
-    summary: dict[str, Any] = {
-        "optical": str(optical_path),
-        "sar": str(sar_path),
-        "out": str(out_path),
-        "width": meta.width,
-        "height": meta.height,
-        "bands": meta.count,
-        "sar_band": sar_band,
-        "sar_profile": pair.sar_profile.name,
-        "sar_units": pair.sar_profile.units,
-        "optical_profile": opt_profile.name,
-        "sar_resampled": pair.resampled,
-        "sar_coverage": round(pair.coverage, 4),
-        **res.info,
-    }
-    tag = {
-        k: summary[k]
-        for k in ("method", "steps", "weights", "despeckle_sar", "sar_resampled")
-        if k in summary
-    }
-    out_meta = dataclasses.replace(meta, tags={**meta.tags, "GEODIFF_FUSION": str(tag)})
-    with CogWriter(
-        out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path)
-    ) as w:
-        w.write(data, 0, 0)
-    summary["seconds"] = round(time.perf_counter() - started, 3)
-    return summary
+        return getattr(scene, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "REC601",
     "luminance",
+    "fused_bands",
     "optical_to_float",
     "restore_colour",
     "rgb_band_indices",
@@ -146,3 +147,24 @@ def restore_colour(
         w = np.clip((lum - dark) / dark, 0.0, 1.0)[None]
         out = w * ratio + (1 - w) * additive
     return out[0] if single else out
+
+
+def fused_bands(
+    bands: np.ndarray,
+    lum: np.ndarray,
+    fused_unit: np.ndarray,
+    scale: object,
+    valid: np.ndarray,
+    method: str = "ratio",
+    dark: float | None = None,
+) -> np.ndarray:
+    """Optical bands carrying the fused luminance ``fused_unit`` (in [0, 1] through ``scale``).
+
+    The part of the luminance that the [0, 1] stretch clipped is added back, so that highlights
+    and deep shadows outside the stretch survive; pixels outside ``valid`` keep the optical bands.
+    """
+    a_unit = scale.forward(np.nan_to_num(lum))  # type: ignore[attr-defined]
+    clipped = lum - scale.inverse(a_unit)  # type: ignore[attr-defined]
+    target = np.where(valid, scale.inverse(np.nan_to_num(fused_unit)) + clipped, lum)  # type: ignore[attr-defined]
+    out = restore_colour(bands, lum, target, method=method, dark=dark)
+    return np.where(valid[None], out, bands)

@@ -14,7 +14,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SAR_UNITS", "UnitScale", "robust_unit", "sar_to_intensity"]
+__all__ = ["SAR_UNITS", "UnitScale", "fusion_scales", "robust_unit", "sar_to_intensity"]
 
 SAR_UNITS = ("intensity", "amplitude", "db", "complex")
 
@@ -60,3 +60,11 @@ def robust_unit(
         hi = lo + 1.0  # constant image: maps to 0
         log.warning("image is constant (%g); it carries no structure to fuse", lo)
     return UnitScale(lo, hi)
+
+
+def fusion_scales(
+    lum: np.ndarray, amp: np.ndarray, optical_valid: np.ndarray, valid: np.ndarray
+) -> tuple[UnitScale, UnitScale]:
+    """The [0, 1] stretches of the optical luminance (over valid optical pixels) and of the SAR
+    amplitude (over pixels where both are valid): one definition for in-memory and streamed fusion."""
+    return robust_unit(lum, optical_valid), robust_unit(amp, valid)

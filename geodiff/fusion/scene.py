@@ -1,0 +1,531 @@
+"""Fusion of two raster files: checks, decoding, alignment, and a block-streamed DPS path.
+
+Why a module of its own: this is where the fusion meets files. The SAR is decoded by its
+sensors profile and (when asked) despeckled in its *own* geometry, before any resampling (speckle
+statistics only hold there), then warped onto the optical grid window by window. The DPS fusion
+streams block by block through the tiling runner (:class:`PairSource` reads both inputs for any
+window of the optical grid), so memory depends on the block size, not on the scene size; the
+classical baselines (global by nature: PCA, multi-level pyramids) run on the whole scene in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from affine import Affine
+from rasterio.windows import Window, from_bounds
+
+from geodiff.fusion.align import Grid, align_to_grid, check_overlap, footprint_in
+from geodiff.fusion.app import (
+    DEFAULT_STEPS,
+    DEFAULT_T0,
+    DpsTiles,
+    FusionResult,
+    _despeckle,
+    check_fusion_args,
+    dps_info,
+    dps_plan,
+    fuse_arrays,
+    progress_for,
+    resolve_device,
+)
+from geodiff.fusion.colour import fused_bands, luminance, rgb_band_indices
+from geodiff.fusion.inputs import UnitScale, fusion_scales
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PairSource", "ScenePair", "fuse_scene", "load_pair"]
+
+DESPECKLE_WINDOW = 7  # filter window of the classical despecklers run before fusion
+_TILE_CONTEXT = 32  # context around a SAR window for tile-based despecklers (sar-dps)
+_IN_MEMORY_PX = 4_194_304  # scenes up to 2048^2: the [0, 1] stretches come from every pixel
+
+
+# ---- checks -------------------------------------------------------------------------------------
+def check_pair(opt: Any, sar: Any, sar_band: int) -> None:
+    """Catch swapped or unsuitable inputs before any work."""
+    if sar.count > 4:
+        raise ValueError(
+            f"SAR {sar.name} has {sar.count} bands; SAR products have 1-4 polarisations (VV, VH, HH, HV). "
+            "Did you swap OPTICAL and SAR? The order is: geodiff fuse OPTICAL SAR OUT"
+        )
+    if not 1 <= sar_band <= sar.count:
+        raise ValueError(f"--sar-band {sar_band} does not exist: {sar.name} has {sar.count} band(s)")
+    if np.dtype(opt.dtypes[0]).kind == "c":
+        raise ValueError(f"OPTICAL {opt.name} is complex (SAR SLC?); pass the optical image first")
+    if np.dtype(opt.dtypes[0]).kind == "f":
+        sample = opt.read(1, out_shape=(min(opt.height, 256), min(opt.width, 256)))
+        finite = sample[np.isfinite(sample)]
+        if opt.nodata is not None and not np.isnan(opt.nodata):
+            finite = finite[finite != opt.nodata]
+        if finite.size and (finite < 0).mean() > 0.05:
+            raise ValueError(
+                f"OPTICAL {opt.name} has mostly negative values (SAR in dB?); the order is "
+                "geodiff fuse OPTICAL SAR OUT"
+            )
+
+
+# ---- SAR ------------------------------------------------------------------------------------------
+def _despeckle_margin(method: str | None) -> int:
+    if not method:
+        return 0
+    from geodiff.apps.despeckle import METHODS
+
+    if method not in METHODS:
+        raise ValueError(
+            f"unknown SAR despeckling method {method!r}; use one of {', '.join(sorted(METHODS))}"
+        )
+    m = METHODS[method]
+    return m.halo(DESPECKLE_WINDOW) if m.kind == "array" else max(_TILE_CONTEXT, m.halo(DESPECKLE_WINDOW))
+
+
+def estimate_sar_looks(ds: Any, band: int, profile: Any, size: int = 1024) -> float:
+    """Looks of the SAR in its own geometry, from a central window (what the despeckler needs)."""
+    from sensors.looks import estimate_looks
+
+    h, w = min(size, ds.height), min(size, ds.width)
+    win = Window((ds.width - w) // 2, (ds.height - h) // 2, w, h)
+    intensity, valid = profile.decode(ds.read(band, window=win), ds.nodata)
+    try:
+        return float(estimate_looks(intensity, valid & (intensity > 0)).looks)
+    except ValueError as exc:
+        log.warning("could not estimate the SAR looks (%s); despeckling with L = 1", exc)
+        return 1.0
+
+
+def read_sar_on_grid(
+    ds: Any,
+    band: int,
+    grid: Grid,
+    profile: Any,
+    despeckle: tuple[str, float] | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """SAR band ``band`` as linear intensity on ``grid`` (NaN where missing), reading only the SAR
+    window under it (plus a margin for bilinear and the despeckler's halo). ``despeckle`` =
+    (method, looks) filters the intensity in the SAR's own geometry before the warp."""
+    margin = 2 + _despeckle_margin(despeckle[0] if despeckle else None)
+    sar_grid = Grid.of(ds)
+    if sar_grid.georeferenced and grid.georeferenced:
+        w, s, e, n = footprint_in(grid, ds.crs).bounds
+        win = from_bounds(w, s, e, n, transform=ds.transform)
+        col0 = max(0, math.floor(win.col_off + 1e-6) - margin)
+        row0 = max(0, math.floor(win.row_off + 1e-6) - margin)
+        col1 = min(ds.width, math.ceil(win.col_off + win.width - 1e-6) + margin)
+        row1 = min(ds.height, math.ceil(win.row_off + win.height - 1e-6) + margin)
+        if col1 <= col0 or row1 <= row0:
+            return np.full(grid.shape, np.nan, np.float32)
+        window = Window(col0, row0, col1 - col0, row1 - row0)
+    else:
+        window = Window(0, 0, ds.width, ds.height)
+    intensity, valid = profile.decode(ds.read(band, window=window), ds.nodata)
+    intensity = np.where(valid, intensity, np.nan).astype(np.float32)
+    if despeckle is not None and valid.any():
+        intensity, _ = _despeckle(intensity, valid, despeckle[0], despeckle[1], seed)
+    src = Grid(ds.crs, ds.window_transform(window), int(window.width), int(window.height))
+    return align_to_grid(intensity, src, grid)
+
+
+def _encode(profile: Any, bands: np.ndarray, dtype: str, nodata: float | None) -> np.ndarray:
+    """Fused reflectance back to the optical file's convention and dtype (profile.encode), with
+    valid pixels kept off the nodata value so that no fused pixel turns into a hole."""
+    valid = np.isfinite(bands)
+    out = profile.encode(np.nan_to_num(bands), mask=valid, nodata=nodata, dtype=dtype)
+    if nodata is not None and not np.isnan(nodata) and np.dtype(dtype).kind in "iu":
+        info = np.iinfo(np.dtype(dtype))
+        clash = valid & (out == nodata)
+        out[clash] = nodata + 1 if nodata < info.max else nodata - 1
+    return out
+
+
+# ---- whole pair in memory -----------------------------------------------------------------------
+@dataclass
+class ScenePair:
+    """An optical scene and one SAR band on the optical grid, decoded (reflectance, linear intensity)."""
+
+    optical: np.ndarray  # (C, H, W) reflectance, NaN at nodata
+    sar: np.ndarray  # (H, W) linear intensity on the optical grid (despeckled when asked), NaN = missing
+    rgb: tuple[int, int, int] | None
+    meta: Any  # tiling.raster_io.RasterMeta of the optical file
+    optical_profile: Any  # sensors.profiles.Profile
+    sar_profile: Any
+    resampled: bool
+    coverage: float
+    despeckle_sar: dict | None = None
+
+
+@dataclass
+class _Opened:
+    meta: Any
+    grid: Grid
+    sar_grid: Grid
+    coverage: float
+    optical_profile: Any
+    sar_profile: Any
+    rgb: tuple[int, int, int] | None
+    despeckle: tuple[str, float] | None
+
+
+def _open_pair(
+    opt: Any,
+    sar: Any,
+    optical_path: Any,
+    sar_band: int,
+    despeckle_sar: str | None,
+    looks: float | None,
+) -> _Opened:
+    from sensors.detect import detect_dataset
+    from tiling.raster_io import read_meta
+
+    check_pair(opt, sar, sar_band)
+    meta = read_meta(opt)
+    grid, sar_grid = Grid.of(opt), Grid.of(sar)
+    coverage = check_overlap(grid, sar_grid)
+    sar_profile = detect_dataset(sar, kind="sar")
+    opt_profile = detect_dataset(opt, kind="optical")
+    despeckle = None
+    if despeckle_sar:
+        _despeckle_margin(despeckle_sar)  # unknown method: fail before reading
+        lk = float(looks) if looks is not None else estimate_sar_looks(sar, sar_band, sar_profile)
+        despeckle = (despeckle_sar, lk)
+    rgb = rgb_band_indices(meta.descriptions, meta.count, Path(optical_path).name)
+    return _Opened(meta, grid, sar_grid, coverage, opt_profile, sar_profile, rgb, despeckle)
+
+
+def load_pair(
+    optical_path: str | os.PathLike,
+    sar_path: str | os.PathLike,
+    sar_band: int = 1,
+    despeckle_sar: str | None = None,
+    looks: float | None = None,
+    seed: int = 0,
+) -> ScenePair:
+    """Read, check, decode, (despeckle) and align a whole optical/SAR pair into memory."""
+    from tiling.raster_io import open_raster
+
+    with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
+        o = _open_pair(opt, sar, optical_path, sar_band, despeckle_sar, looks)
+        sar_int = read_sar_on_grid(sar, sar_band, o.grid, o.sar_profile, o.despeckle, seed)
+        refl, opt_valid = o.optical_profile.decode(opt.read(), o.meta.nodata)
+        optical = np.where(opt_valid.all(0)[None], refl, np.nan)
+    desp = {"method": o.despeckle[0], "looks": round(o.despeckle[1], 3)} if o.despeckle else None
+    return ScenePair(
+        optical,
+        sar_int,
+        o.rgb,
+        o.meta,
+        o.optical_profile,
+        o.sar_profile,
+        not o.sar_grid.same_as(o.grid),
+        o.coverage,
+        desp,
+    )
+
+
+# ---- block-streamed pair ------------------------------------------------------------------------
+class PairSource:
+    """tiling Source over the optical grid: channels [A, B] in [0, 1] for any window (reflect-padded).
+
+    A is the optical luminance, B the SAR amplitude (decoded, despeckled, warped for just that
+    window); both are NaN where either input is missing. Holds paths only, so it pickles to dask
+    workers; datasets open lazily in each process.
+    """
+
+    def __init__(
+        self,
+        optical_path: str | os.PathLike,
+        sar_path: str | os.PathLike,
+        sar_band: int,
+        opened: _Opened,
+        seed: int = 0,
+    ) -> None:
+        self.optical_path, self.sar_path, self.sar_band = str(optical_path), str(sar_path), sar_band
+        self.o = opened
+        self.seed = seed
+        self.height, self.width = opened.grid.shape
+        self.scale_a: UnitScale | None = None
+        self.scale_b: UnitScale | None = None
+        self._opt: Any = None
+        self._sar: Any = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_opt"] = state["_sar"] = None
+        return state
+
+    def _datasets(self) -> tuple[Any, Any]:
+        from tiling.raster_io import open_raster
+
+        if self._opt is None or self._opt.closed:
+            self._opt = open_raster(self.optical_path)
+        if self._sar is None or self._sar.closed:
+            self._sar = open_raster(self.sar_path)
+        return self._opt, self._sar
+
+    def close(self) -> None:
+        for ds in (self._opt, self._sar):
+            if ds is not None:
+                ds.close()
+        self._opt = self._sar = None
+
+    def read_window(
+        self, r0: int, c0: int, h: int, w: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Inside the raster: optical reflectance (C, h, w), luminance, SAR amplitude, both-valid mask."""
+        opt, sar = self._datasets()
+        refl, v = self.o.optical_profile.decode(opt.read(window=Window(c0, r0, w, h)), self.o.meta.nodata)
+        opt_valid = v.all(0)
+        bands = np.where(opt_valid[None], refl.astype(np.float64), np.nan)
+        lum = luminance(bands, self.o.rgb)
+        t = self.o.grid.transform * Affine.translation(c0, r0)
+        block = Grid(self.o.grid.crs, t, w, h)
+        intensity = read_sar_on_grid(
+            sar, self.sar_band, block, self.o.sar_profile, self.o.despeckle, self.seed
+        )
+        amp = np.sqrt(np.maximum(intensity.astype(np.float64), 0))
+        return bands, lum, amp, opt_valid & np.isfinite(amp)
+
+    def fit_scales(self) -> tuple[UnitScale, UnitScale]:
+        """The [0, 1] stretches from every pixel (scenes up to 2048^2) or from 16 spread windows."""
+        if self.height * self.width <= _IN_MEMORY_PX:
+            windows = [(0, 0, self.height, self.width)]
+        else:
+            side = 512
+            rows = np.linspace(0, max(0, self.height - side), 4).astype(int)
+            cols = np.linspace(0, max(0, self.width - side), 4).astype(int)
+            windows = [(r, c, min(side, self.height), min(side, self.width)) for r in rows for c in cols]
+        lums, amps, ovs, vs = [], [], [], []
+        for r0, c0, h, w in windows:
+            bands, lum, amp, valid = self.read_window(r0, c0, h, w)
+            lums.append(lum.ravel())
+            amps.append(amp.ravel())
+            ovs.append(np.isfinite(bands).all(0).ravel())
+            vs.append(valid.ravel())
+        valid = np.concatenate(vs)
+        if not valid.any():
+            raise ValueError(
+                "optical and SAR share no valid pixel (nodata everywhere); check the inputs' nodata"
+            )
+        self.scale_a, self.scale_b = fusion_scales(
+            np.concatenate(lums), np.concatenate(amps), np.concatenate(ovs), valid
+        )
+        return self.scale_a, self.scale_b
+
+    def read(self, row0: int, col0: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        from tiling.raster_io import reflect_index
+
+        assert self.scale_a is not None and self.scale_b is not None, "call fit_scales() first"
+        rows = reflect_index(np.arange(row0, row0 + height), self.height)
+        cols = reflect_index(np.arange(col0, col0 + width), self.width)
+        rlo, clo = int(rows.min()), int(cols.min())
+        _, lum, amp, valid = self.read_window(rlo, clo, int(rows.max()) - rlo + 1, int(cols.max()) - clo + 1)
+        a = np.where(valid, self.scale_a.forward(lum), np.nan)[rows - rlo][:, cols - clo]
+        b = np.where(valid, self.scale_b.forward(amp), np.nan)[rows - rlo][:, cols - clo]
+        data = np.stack([a, b]).astype(np.float32)
+        return data, np.isfinite(data)
+
+
+def _stream_dps(
+    optical_path: Any,
+    sar_path: Any,
+    out_path: Any,
+    opened: _Opened,
+    *,
+    sar_band: int,
+    weights: tuple[float, float, float, float],
+    steps: int,
+    t0: int | None,
+    device: torch.device,
+    seed: int,
+    prior: Any,
+    colour: str,
+    tile: int,
+    overlap: int,
+    overwrite: bool,
+    out_meta: Any,
+    progress: Any,
+) -> dict[str, Any]:
+    """DPS fusion block by block: each block's fused luminance gets its colour back and is written."""
+    from tiling.raster_io import CogWriter
+    from tiling.runner import block_function, run_blocks
+
+    source = PairSource(optical_path, sar_path, sar_band, opened, seed)
+    scale_a, _ = source.fit_scales()
+    model, plan = dps_plan(
+        source.height,
+        source.width,
+        prior=prior,
+        device=device,
+        tile=tile,
+        overlap=overlap,
+        seed=seed,
+    )
+    fn = DpsTiles(model, weights, steps, t0)
+    task = block_function(source, plan, fn, "tiles", device=device)
+    meta = opened.meta
+    counts = {"valid": 0, "optical": 0}
+    blocks = list(plan.blocks())
+    reporter, own = progress_for(progress, len(blocks), "fuse dps")
+    try:
+        with CogWriter(
+            out_path,
+            out_meta,
+            dtype=meta.dtype,
+            overwrite=overwrite,
+            inputs=(optical_path, sar_path),
+        ) as w:
+
+            def sink(res: Any) -> None:
+                r0, c0, h, wd = res.block.core
+                bands, lum, _, valid = source.read_window(r0, c0, h, wd)
+                out = fused_bands(bands, lum, res.data[0].astype(np.float64), scale_a, valid, method=colour)
+                w.write(_encode(opened.optical_profile, out, meta.dtype, meta.nodata), r0, c0)
+                counts["valid"] += int(valid.sum())
+                counts["optical"] += int(np.isfinite(bands).all(0).sum())
+
+            run_blocks(task, blocks, sink, progress=reporter)
+    finally:
+        source.close()
+        if own:
+            reporter.close()
+    return {
+        **dps_info(plan, fn),
+        "blocks": len(blocks),
+        "streamed": True,
+        "fused_fraction": counts["valid"] / max(1, counts["optical"]),
+    }
+
+
+# ---- the app --------------------------------------------------------------------------------------
+def fuse_scene(
+    optical_path: str | os.PathLike,
+    sar_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    despeckle_sar: str | None = None,
+    a: float = 1.0,
+    b: float = 1.0,
+    c: float = 1.0,
+    d: float = 1.0,
+    steps: int = DEFAULT_STEPS,
+    t0: int | None = DEFAULT_T0,
+    device: str | torch.device | None = "auto",
+    seed: int = 0,
+    overwrite: bool = False,
+    method: str = "dps",
+    prior: Any = "gray",
+    sar_band: int = 1,
+    looks: float | None = None,
+    colour: str = "ratio",
+    tile: int = 256,
+    overlap: int = 32,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Fuse the OPTICAL raster with the SAR raster and write a COG on the optical grid to ``out_path``.
+
+    The SAR is decoded, despeckled when asked (in its own geometry) and warped onto the optical grid
+    when CRS, resolution or extent differ; the output keeps the optical CRS, transform, nodata, dtype,
+    band descriptions and tags (plus GEODIFF_FUSION) and appears under ``out_path`` only when
+    complete. DPS streams block by block; baselines run in memory. Returns a JSON-ready summary.
+    """
+    from tiling.raster_io import CogWriter, check_output_path, open_raster
+
+    started = time.perf_counter()
+    check_output_path(out_path, overwrite, inputs=(optical_path, sar_path))
+    weights = (float(a), float(b), float(c), float(d))
+    check_fusion_args(method, weights, steps)
+    with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
+        opened = _open_pair(opt, sar, optical_path, sar_band, despeckle_sar, looks)
+    meta = opened.meta
+    summary: dict[str, Any] = {
+        "optical": str(optical_path),
+        "sar": str(sar_path),
+        "out": str(out_path),
+        "width": meta.width,
+        "height": meta.height,
+        "bands": meta.count,
+        "sar_band": sar_band,
+        "sar_profile": opened.sar_profile.name,
+        "sar_units": opened.sar_profile.units,
+        "optical_profile": opened.optical_profile.name,
+        "sar_resampled": not opened.sar_grid.same_as(opened.grid),
+        "sar_coverage": round(opened.coverage, 4),
+        "method": method,
+        "despeckle_sar": (
+            {"method": opened.despeckle[0], "looks": round(opened.despeckle[1], 3)}
+            if opened.despeckle
+            else None
+        ),
+        "rgb_bands": list(opened.rgb) if opened.rgb is not None else None,
+        "colour": colour,
+    }
+    if method == "dps":
+        summary.update(steps=int(steps), weights=list(weights), device=str(resolve_device(device)))
+    tag = {
+        k: summary[k]
+        for k in ("method", "steps", "weights", "despeckle_sar", "sar_resampled")
+        if k in summary
+    }
+    out_meta = dataclasses.replace(meta, tags={**meta.tags, "GEODIFF_FUSION": str(tag)})
+    if method == "dps":
+        summary.update(
+            _stream_dps(
+                optical_path,
+                sar_path,
+                out_path,
+                opened,
+                sar_band=sar_band,
+                weights=weights,
+                steps=int(steps),
+                t0=t0,
+                device=resolve_device(device),
+                seed=seed,
+                prior=prior,
+                colour=colour,
+                tile=tile,
+                overlap=overlap,
+                overwrite=overwrite,
+                out_meta=out_meta,
+                progress=progress,
+            )
+        )
+    else:
+        pair = load_pair(
+            optical_path,
+            sar_path,
+            sar_band,
+            despeckle_sar,
+            opened.despeckle[1] if opened.despeckle else None,
+            seed,
+        )
+        res = fuse_arrays(
+            pair.optical,
+            pair.sar,
+            sar_units="intensity",
+            rgb=pair.rgb,
+            method=method,
+            colour=colour,
+            return_details=True,
+        )
+        assert isinstance(res, FusionResult)
+        data = _encode(opened.optical_profile, res.bands, meta.dtype, meta.nodata)
+        with CogWriter(
+            out_path,
+            out_meta,
+            dtype=meta.dtype,
+            overwrite=overwrite,
+            inputs=(optical_path, sar_path),
+        ) as w:
+            w.write(data, 0, 0)
+        summary["fused_fraction"] = res.info["fused_fraction"]
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    return summary

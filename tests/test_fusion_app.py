@@ -303,3 +303,25 @@ def test_scene_despeckles_the_sar_in_its_own_geometry(pair, tmp_path) -> None:
     raw = load_pair(opt, sar_geo)
     lee = load_pair(opt, sar_geo, despeckle_sar="lee")
     assert np.nanstd(np.diff(np.log(lee.sar), axis=1)) < 0.8 * np.nanstd(np.diff(np.log(raw.sar), axis=1))
+
+
+def test_interrupt_leaves_no_output(pair, tmp_path, prior, monkeypatch) -> None:
+    """Ctrl-C in mid-run: nothing under the final name, temporary files removed, inputs untouched."""
+    from geodiff.fusion import app
+
+    opt, sar = pair
+    calls = {"n": 0}
+    original = app.DpsTiles.__call__
+
+    def interrupted(self, tiles, ctx):  # noqa: ANN001
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, tiles, ctx)
+
+    monkeypatch.setattr(app.DpsTiles, "__call__", interrupted)
+    out = tmp_path / "fused.tif"
+    with pytest.raises(KeyboardInterrupt):
+        fuse_scene(opt, sar, out, steps=1, prior=prior, tile=32, overlap=8)
+    assert calls["n"] == 2
+    assert not out.exists() and not list(tmp_path.glob(".fused.tif*"))

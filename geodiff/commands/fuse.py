@@ -53,6 +53,9 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
     help="DPS fusion, or a classical baseline.",
 )
 @click.option(
+    "--prior", default="gray", show_default=True, help="Diffusion prior (geodiff.priors.load name)."
+)
+@click.option(
     "--sar-band", type=click.IntRange(min=1), default=1, show_default=True, help="SAR band (e.g. 1 = VV)."
 )
 @click.option(
@@ -74,6 +77,7 @@ def command(
     steps: int,
     t0: int,
     method: str,
+    prior: str,
     sar_band: int,
     tile: int,
     overlap: int,
@@ -101,6 +105,7 @@ def command(
         seed=seed,
         overwrite=overwrite,
         method=method,
+        prior=prior,
         sar_band=sar_band,
         tile=tile,
         overlap=overlap,

@@ -55,6 +55,8 @@ def dps(
     blend: Callable[[torch.Tensor], torch.Tensor] | None = None,
     clip: tuple[float, float] | None = None,
     return_samples: bool = False,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> SampleResult:
     """Diffusion posterior sampling with a likelihood on the model domain (bound to tiles of ``shape``).
 
@@ -71,7 +73,7 @@ def dps(
             x = x - (likelihood.grad(x) + (x - x0) / v) / (likelihood.fisher(x) + 1.0 / v)
         return x
 
-    ref = init if init is not None else torch.zeros(())
+    ref = init if init is not None else torch.zeros((), device=device, dtype=dtype)
     x = _run(
         prior, shape, guide, steps=steps, t0=t0, init=init, jacobian=jacobian, eta=eta, samples=samples,
         generator=generator, seeds=seeds, blend=blend, clip=clip, like=ref, keep_eps=keep_eps,

@@ -1,0 +1,278 @@
+"""PROTOCOL §1 on the development set: SAR-DPS variants against the noisy input, Lee 7x7 and BM3D-log.
+
+    .venv/bin/python bench/solvers_dev.py [--limit N] [--prior gray] [--looks 1 4] [--variants a,b]
+
+Prints a table (solver, L, NFE, jacobian, PSNR, SSIM, s/tile, device) and writes
+bench/results/solvers_dev.json.  The bare solver is scored here (tiles = whole 256² images, scale s = 1
+because the protocol's amplitudes a = (g + 1) / 256 already live in the prior's [0, 1] range);
+the end-to-end CLI benchmark belongs to the despeckle app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from scipy.special import polygamma, psi
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+OUT = REPO / "bench" / "results" / "solvers_dev.json"
+
+# name -> sar_dps keyword arguments ("init" may be "lee", "bm3d" or "noise")
+VARIANTS: dict[str, dict] = {
+    "jf-log-nfe20-bm3d": dict(steps=20, t0=200, init="bm3d", form="log"),
+    "jf-log-nfe50-bm3d": dict(steps=50, t0=200, init="bm3d", form="log"),
+    "jf-log-nfe100-bm3d": dict(steps=100, t0=200, init="bm3d", form="log"),
+    "jf-int-nfe50-bm3d": dict(steps=50, t0=200, init="bm3d", form="intensity"),
+    "jf-loggauss-nfe50-bm3d": dict(steps=50, t0=200, init="bm3d", form="log_gauss"),
+    "jf-log-nfe50-lee": dict(steps=50, t0=300, init="lee", form="log"),
+    "jf-log-nfe100-noise": dict(steps=100, t0=None, init="noise", form="log"),
+    "jac-log-nfe50-bm3d": dict(steps=50, t0=200, init="bm3d", form="log", jacobian=True),
+    "jac-log-nfe20-bm3d": dict(steps=20, t0=200, init="bm3d", form="log", jacobian=True),
+}
+
+
+def load_dev(limit: int | None) -> list[tuple[str, np.ndarray]]:
+    """(name, clean amplitude) in sorted file-name order: the 50 gray images, then the MVA references."""
+    items: list[tuple[str, np.ndarray]] = []
+    for i in range(1900, 1950):
+        p = DATA / "virtual_sar_clean_gray" / f"{i:05d}.jpg"
+        g = np.asarray(Image.open(p).convert("L"), dtype=np.float64)
+        h, w = (g.shape[0] // 8) * 8, (g.shape[1] // 8) * 8
+        items.append((p.name, (g[:h, :w] + 1) / 256))
+    for p in sorted((DATA / "mva_multitemporal_reference" / "groundtruth").glob("*.npy")):
+        r = np.load(p).astype(np.float64)
+        h, w = (r.shape[0] // 8) * 8, (r.shape[1] // 8) * 8
+        items.append((p.name, r[:h, :w] / r.max()))
+    items.sort(key=lambda it: it[0])
+    return items[:limit] if limit else items
+
+
+def speckle(images: list[tuple[str, np.ndarray]], looks: int, total: int) -> list[np.ndarray]:
+    """y = a^2 * Gamma(L, 1/L) with default_rng(1234 + L), one draw per image in order.
+
+    With --limit the draws for the first images are the same as in the full run.
+    """
+    rng = np.random.default_rng(1234 + looks)
+    out = []
+    for _, a in images:
+        out.append(a * a * rng.gamma(looks, 1.0 / looks, size=a.shape))
+    del total
+    return out
+
+
+def score(a: np.ndarray, inten: np.ndarray) -> tuple[float, float]:
+    est = np.clip(np.sqrt(np.maximum(inten, 0)), 0, 1)
+    return (
+        float(peak_signal_noise_ratio(a, est, data_range=1)),
+        float(structural_similarity(a, est, data_range=1)),
+    )
+
+
+def lee_filter(y: np.ndarray, looks: int) -> np.ndarray:
+    try:
+        from sensors.speckle_filters import lee
+
+        return np.asarray(lee(y, looks=looks, window=7), dtype=np.float64)
+    except ImportError:  # reference inline Lee 7x7 (Cu^2 = 1/L)
+        from scipy.ndimage import uniform_filter
+
+        m = uniform_filter(y, 7, mode="mirror")
+        v = np.maximum(uniform_filter(y * y, 7, mode="mirror") - m * m, 0)
+        cu2 = 1.0 / looks
+        ci2 = v / np.maximum(m, 1e-12) ** 2
+        k = np.clip((1 - cu2 / np.maximum(ci2, 1e-12)) / (1 + cu2), 0, 1)
+        return m + k * (y - m)
+
+
+CACHE = REPO / "bench" / "results" / "cache"
+
+
+def bm3d_log_cached(name: str, y: np.ndarray, looks: int) -> tuple[np.ndarray, float]:
+    """BM3D-log, cached per (image, L) with its run time (it costs ~10 s per 256² image on 2 cores)."""
+    p = CACHE / f"bm3d_log_L{looks}_{name}.npz"
+    if p.exists():
+        d = np.load(p)
+        if d["y"].shape == y.shape and np.array_equal(d["y"], y):
+            return d["out"], float(d["secs"])
+    t = time.perf_counter()
+    out = bm3d_log(y, looks)
+    secs = time.perf_counter() - t
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(p, y=y, out=out, secs=secs)
+    return out, secs
+
+
+def bm3d_log(y: np.ndarray, looks: int) -> np.ndarray:
+    import bm3d
+
+    bias = psi(looks) - math.log(looks)
+    sigma = math.sqrt(polygamma(1, looks))
+    z = np.log(np.maximum(y, 1e-10)) - bias
+    return np.exp(bm3d.bm3d(z, sigma_psd=sigma))
+
+
+class SpectralGaussianPrior:
+    """Development stand-in: a stationary Gaussian prior (mean + radial power spectrum fitted on
+    training images 01000-01099) in amplitude model space, with its exact Wiener eps-predictor."""
+
+    domain = "amplitude"
+    channels = 1
+    stride = 8
+
+    def __init__(self) -> None:
+        from geodiff.priors.gaussian import linear_alphas_cumprod
+
+        zs = []
+        for i in range(1000, 1100):
+            g = np.asarray(
+                Image.open(DATA / "virtual_sar_clean_gray" / f"{i:05d}.jpg").convert("L"), np.float64
+            )
+            zs.append(2 * (g[:256, :256] + 1) / 256 - 1)
+        z = np.stack(zs)
+        self.mean = float(z.mean())
+        spec = (np.abs(np.fft.fft2(z - self.mean)) ** 2).mean(0) / z[0].size
+        self.spec = torch.tensor(spec)
+        self.alphas_cumprod = linear_alphas_cumprod()
+
+    def to(self, device, dtype=None):
+        return self
+
+    def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        abar = self.alphas_cumprod.to(x_t)[t].view(-1, 1, 1, 1)
+        p = torch.nn.functional.interpolate(self.spec[None, None].float(), size=x_t.shape[-2:]).to(x_t)
+        c = x_t - abar.sqrt() * self.mean
+        x0 = self.mean + torch.fft.ifft2(torch.fft.fft2(c) * abar.sqrt() * p / (abar * p + 1 - abar)).real
+        return (x_t - abar.sqrt() * x0) / (1 - abar).sqrt()
+
+
+def load_prior(name: str, device: torch.device):
+    if name == "spectral":
+        return SpectralGaussianPrior()
+    from geodiff.priors import load
+
+    return load(name).to(device)
+
+
+def run_solver(prior, ys, inits, looks, cfg, device, batch, seed0):
+    from geodiff.solvers import sar_dps
+
+    outs, secs = [], 0.0
+    for i in range(0, len(ys), batch):
+        y = torch.tensor(np.stack(ys[i : i + batch])[:, None], dtype=torch.float32, device=device)
+        kw = dict(cfg)
+        init = kw.pop("init")
+        if init == "bm3d":
+            init = torch.tensor(
+                np.stack(inits["bm3d"][i : i + batch])[:, None], dtype=torch.float32, device=device
+            )
+        t = time.perf_counter()
+        res = sar_dps(y, prior, looks, 1.0, init=init, seeds=list(range(seed0 + i, seed0 + i + len(y))), **kw)
+        out = res.mean[:, 0].double().cpu().numpy()
+        secs += time.perf_counter() - t
+        outs.extend(list(out))
+    return outs, secs / len(ys), res.nfe
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=None, help="first N images only")
+    ap.add_argument("--prior", default="gray", help="prior name for geodiff.priors.load, or 'spectral'")
+    ap.add_argument("--looks", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--variants", default="all", help="comma-separated variant names (see VARIANTS)")
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--zeta", type=float, default=None, help="override guidance strength for all variants")
+    ap.add_argument(
+        "--set", action="append", default=[], help="extra sar_dps kwarg KEY=VALUE (float/int/str)"
+    )
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--baselines-only", action="store_true", help="compute (and cache) the baselines only")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    device = torch.device(args.device)
+    names = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
+    extra: dict = {}
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        try:
+            extra[k] = int(v)
+        except ValueError:
+            try:
+                extra[k] = float(v)
+            except ValueError:
+                extra[k] = v
+    if args.zeta is not None:
+        extra["zeta"] = args.zeta
+    images = load_dev(args.limit)
+    prior = None if args.baselines_only else load_prior(args.prior, device)
+    dev_name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({torch.get_num_threads()} threads)"
+    )
+    rows = []
+    for looks in args.looks:
+        ys = speckle(images, looks, len(images))
+        clean = [a for _, a in images]
+
+        def add(solver, outs, secs, nfe=0, jac=False, _c=clean, _l=looks, **info):
+            rows.append(make_row(solver, _l, _c, outs, secs, nfe, jac, dev_name, **info))
+
+        add("noisy", ys, 0.0)
+        t = time.perf_counter()
+        lee_out = [lee_filter(y, looks) for y in ys]
+        add("lee7x7", lee_out, (time.perf_counter() - t) / len(ys))
+        bm_runs = [bm3d_log_cached(n, y, looks) for (n, _), y in zip(images, ys, strict=True)]
+        bm = [b for b, _ in bm_runs]
+        add("bm3d-log", bm, float(np.mean([s for _, s in bm_runs])))
+        inits = {"bm3d": bm}
+        for name in [] if args.baselines_only else names:
+            cfg = {**VARIANTS[name], **extra}
+            outs, secs, nfe = run_solver(prior, ys, inits, looks, cfg, device, args.batch, 1000 * looks)
+            add(f"sar-dps:{name}", outs, secs, nfe, bool(cfg.get("jacobian", False)),
+                config={k: v for k, v in cfg.items()})  # fmt: skip
+
+    print_table(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(prior=args.prior, images=len(images), protocol="PROTOCOL.md §1", scale=1.0,
+                note="sar-dps s/tile excludes the BM3D-log init (see the bm3d-log row)")  # fmt: skip
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
+    tmp.replace(args.out)
+    return 0
+
+
+def make_row(solver, looks, clean, outs, secs, nfe, jac, device, **info) -> dict:
+    """Score one method on the images; log a progress line on stderr."""
+    ps, ss = zip(*(score(a, o) for a, o in zip(clean, outs, strict=True)), strict=True)
+    row = dict(
+        solver=solver, L=looks, NFE=nfe, jacobian=jac, PSNR=float(np.mean(ps)), SSIM=float(np.mean(ss))
+    )
+    row.update(s_per_tile=secs, device=device, images=len(outs), **info)
+    msg = f"{solver:26s} L={looks} NFE={nfe:3d} jac={str(jac):5s} PSNR={row['PSNR']:6.2f}"
+    msg += f" SSIM={row['SSIM']:.4f}"
+    print(f"{msg} s/tile={secs:7.3f}", file=sys.stderr, flush=True)
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"| {'solver':30s} | L | NFE | jacobian | PSNR  | SSIM   | s/tile  | device |")
+    print(f"|{'-' * 32}|---|-----|----------|-------|--------|---------|--------|")
+    for r in rows:
+        head = f"| {r['solver']:30s} | {r['L']} | {r['NFE']:3d} | {str(r['jacobian']):8s} | {r['PSNR']:5.2f} "
+        print(f"{head}| {r['SSIM']:.4f} | {r['s_per_tile']:7.3f} | {r['device']} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

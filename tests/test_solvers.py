@@ -16,7 +16,7 @@ from geodiff.likelihoods import Gaussian
 from geodiff.operators import Blur, Downsample, Identity, Mask
 from geodiff.priors.base import DiffusionPrior
 from geodiff.priors.gaussian import GaussianPrior
-from geodiff.solvers import ddnm, dps, hqs, kernel_error_step, sample, timesteps
+from geodiff.solvers import ddnm, dps, hqs, kernel_error_step, sample, t_for_noise, timesteps
 from geodiff.solvers.linear import KernelErrorState
 
 MU, S, SIGMA = 0.2, 0.5, 0.3
@@ -182,6 +182,9 @@ def test_hqs_with_kernel_error_runs_and_returns_h():
 def test_timesteps_and_seeds_make_results_independent_of_batching():
     assert timesteps(5, 999, 1000) == [999, 749, 500, 250, 0]
     assert timesteps(50, 10, 1000) == list(range(10, -1, -1))
+    t = t_for_noise(GaussianPrior(), 0.2)
+    abar = float(GaussianPrior().alphas_cumprod[t])
+    assert abs(math.sqrt((1 - abar) / abar) - 0.2) < 0.01
     prior = GaussianPrior(0.0, 1.0)
     both = sample(prior, (2, 1, 8, 8), steps=10, eta=1.0, samples=2, seeds=[11, 22])
     one = sample(prior, (1, 1, 8, 8), steps=10, eta=1.0, samples=2, seeds=[22])

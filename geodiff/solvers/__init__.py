@@ -16,7 +16,7 @@ tile, so results do not depend on batching).
 from geodiff.solvers.fusion import fuse_dps
 from geodiff.solvers.init import boxcar, lee
 from geodiff.solvers.linear import ddnm, dps, gaussian_prox, hqs, kernel_error_step
-from geodiff.solvers.loop import SampleResult, Step, check_tiles, sample, summarise, timesteps
+from geodiff.solvers.loop import SampleResult, Step, check_tiles, sample, summarise, t_for_noise, timesteps
 from geodiff.solvers.sar import FORMS, estimate_scale, sar_dps, sar_guidance
 
 __all__ = [
@@ -37,5 +37,6 @@ __all__ = [
     "sar_dps",
     "sar_guidance",
     "summarise",
+    "t_for_noise",
     "timesteps",
 ]

@@ -27,7 +27,16 @@ import torch
 
 from geodiff.priors.base import DiffusionPrior
 
-__all__ = ["SampleResult", "Step", "check_tiles", "make_generators", "sample", "summarise", "timesteps"]
+__all__ = [
+    "SampleResult",
+    "Step",
+    "check_tiles",
+    "make_generators",
+    "sample",
+    "summarise",
+    "t_for_noise",
+    "timesteps",
+]
 
 Blend = Callable[[torch.Tensor], torch.Tensor]
 
@@ -79,6 +88,18 @@ def timesteps(steps: int, t0: int, num_train: int) -> list[int]:
         if not out or v < out[-1]:
             out.append(int(v))
     return out
+
+
+def t_for_noise(prior: DiffusionPrior, sigma: float) -> int:
+    """The timestep whose x0-scale noise sqrt((1 - abar) / abar) is closest to ``sigma`` (model units).
+
+    Handy for choosing t0 from the expected error of the initial estimate: an estimate that is off by
+    ~0.1 in model units should be noised to about t_for_noise(prior, 0.1) and no further.
+    """
+    if not (sigma > 0 and math.isfinite(sigma)):
+        raise ValueError(f"sigma must be a finite number > 0 (got {sigma!r})")
+    abar = prior.alphas_cumprod.detach().to("cpu", torch.float64)
+    return int(torch.argmin(((1 - abar) / abar).sqrt().sub(sigma).abs()))
 
 
 def check_tiles(x: torch.Tensor, prior: DiffusionPrior, name: str = "y") -> None:

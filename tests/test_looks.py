@@ -50,19 +50,18 @@ def test_real_sentinel1_single_look_is_about_one(shared_data: Path) -> None:
     assert 0.9 < float(np.median(values)) < 1.1
 
 
-def test_correlated_speckle_gets_a_pixel_step() -> None:
-    """Speckle smoothed over neighbouring pixels (as in GRD) must not inflate the ENL: with the
-    pixel step the estimate stays near the marginal ENL, without it it overshoots."""
+@pytest.mark.parametrize("k", [2, 3])
+def test_correlated_speckle_gets_a_pixel_step(k: int) -> None:
+    """Speckle correlated over neighbouring pixels (as in GRD) must not inflate the ENL. A k×k
+    moving sum of exponential speckle is Gamma(k²) distributed: marginal ENL k², lag-1
+    correlation (k−1)/k. With the pixel step the estimate stays at k², without it it overshoots."""
     rng = np.random.default_rng(7)
-    fine = rng.gamma(1.0, 1.0, (1024 + 2, 1024 + 2))
-    kernel_sum = sum(fine[i : i + 1024, j : j + 1024] for i in range(2) for j in range(2))
-    # A 2x2 moving sum of exponential speckle: marginal Gamma(4) -> ENL 4, lag-1 correlation 0.5.
-    y = np.ascontiguousarray(kernel_sum[::1, ::1])
-    assert speckle_stride(y) >= 2
+    fine = rng.gamma(1.0, 1.0, (1024 + k - 1, 1024 + k - 1))
+    y = sum(fine[i : i + 1024, j : j + 1024] for i in range(k) for j in range(k))
+    assert speckle_stride(y) == k
     est = estimate_looks(y)
-    assert abs(est.looks / 4.0 - 1) < 0.10, est
-    naive = estimate_looks(y, stride=1)
-    assert naive.looks > 1.15 * 4.0
+    assert abs(est.looks / k**2 - 1) < 0.10, est
+    assert estimate_looks(y, stride=1).looks > 1.15 * k**2
 
 
 def test_nodata_is_left_out() -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
@@ -64,6 +65,8 @@ class RasterMeta:
     scales: tuple = ()
     offsets: tuple = ()
     units: tuple = ()
+    colorinterp: tuple = ()
+    uses_masks: bool = False  # validity from an internal mask or alpha band, not from a nodata value
 
     @property
     def georeferenced(self) -> bool:
@@ -88,6 +91,10 @@ def read_meta(ds: rasterio.io.DatasetReader) -> RasterMeta:
         scales=tuple(ds.scales),
         offsets=tuple(ds.offsets),
         units=tuple(ds.units),
+        colorinterp=tuple(ds.colorinterp),
+        uses_masks=any(
+            MaskFlags.per_dataset in flags or MaskFlags.alpha in flags for flags in ds.mask_flag_enums
+        ),
     )
 
 
@@ -160,21 +167,26 @@ class RasterSource:
             self._ds.close()
             self._ds = None
 
-    def _read_raw(self, r0: int, c0: int, h: int, w: int) -> np.ndarray:
+    def _read_raw(self, r0: int, c0: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray | None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return self._dataset().read(self.bands, window=Window(c0, r0, w, h))
+            ds, win = self._dataset(), Window(c0, r0, w, h)
+            masks = ds.read_masks(self.bands, window=win) > 0 if self.meta.uses_masks else None
+            return ds.read(self.bands, window=win), masks
 
     def read(self, row0: int, col0: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Pixels (C, h, w) in the compute dtype and their validity mask; the window may pass the edges."""
         rows = reflect_index(np.arange(row0, row0 + height), self.height)
         cols = reflect_index(np.arange(col0, col0 + width), self.width)
         rlo, rhi, clo, chi = int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
-        raw = self._read_raw(rlo, clo, rhi - rlo + 1, chi - clo + 1)
+        raw, masks = self._read_raw(rlo, clo, rhi - rlo + 1, chi - clo + 1)
         inside = row0 >= 0 and col0 >= 0 and row0 + height <= self.height and col0 + width <= self.width
         if not inside:
             raw = raw[:, rows - rlo][:, :, cols - clo]
+            masks = None if masks is None else masks[:, rows - rlo][:, :, cols - clo]
         valid = _valid_mask(raw, self.nodata)
+        if masks is not None:
+            valid &= masks
         return raw.astype(self.compute_dtype, copy=False), valid
 
 
@@ -314,15 +326,27 @@ class CogWriter:
         if same_bands and m.scales:
             dst.scales = m.scales
             dst.offsets = m.offsets
+        if same_bands and m.colorinterp:
+            dst.colorinterp = m.colorinterp
         if same_bands and m.units and any(m.units):
             dst.units = tuple(u or "" for u in m.units)
 
-    def write(self, data: np.ndarray, row0: int, col0: int, bands: list[int] | None = None) -> None:
+    def write(
+        self,
+        data: np.ndarray,
+        row0: int,
+        col0: int,
+        bands: list[int] | None = None,
+        valid: np.ndarray | None = None,
+    ) -> None:
         """Write (C, h, w) pixels at (row0, col0) into the given 1-based output bands (default: all)."""
         assert self._dst is not None, "use CogWriter as a context manager"
         idx = bands or list(range(1, self.count + 1))
         h, w = data.shape[-2:]
         self._dst.write(data.astype(self.dtype, copy=False), idx, window=Window(col0, row0, w, h))
+        if valid is not None and self.meta.uses_masks and idx[0] == 1:
+            # input validity came from an internal mask/alpha band: keep it as a per-dataset mask
+            self._dst.write_mask(np.where(valid[0], 255, 0).astype(np.uint8), window=Window(col0, row0, w, h))
 
     def _finish(self) -> None:
         assert self._dst is not None

@@ -339,7 +339,7 @@ def run_raster(
 
                 def sink(res: BlockResult, bands: list[int] = bands) -> None:
                     r0, c0, _, _ = res.block.core
-                    writer.write(res.data, r0, c0, bands[: res.data.shape[0]])
+                    writer.write(res.data, r0, c0, bands[: res.data.shape[0]], valid=res.valid)
 
                 nv, nb = run_blocks(task, blocks, sink, client=client, workers=workers, progress=reporter)
                 n_valid, n_bad = n_valid + nv, n_bad + nb

@@ -1,0 +1,245 @@
+"""Raster I/O through the runner: georeferencing round trip, GCPs, COG validity, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.control import GroundControlPoint
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp
+from rasterio.transform import from_origin
+from rio_cogeo.cogeo import cog_validate
+
+from tests.conftest import shared_geotiffs
+from tiling.raster_io import CogWriter, RasterSource, read_meta
+from tiling.runner import run_raster
+
+
+def _double(block: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    return block * 2
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (np.isnan(a) and np.isnan(b)) or a == b
+
+
+def _assert_same_georef(src: Path, out: Path) -> None:
+    with rasterio.open(src) as a, rasterio.open(out) as b:
+        assert (b.width, b.height, b.count) == (a.width, a.height, a.count)
+        assert b.crs == a.crs
+        assert b.transform == a.transform
+        assert _same(a.nodata, b.nodata)
+        assert b.descriptions == a.descriptions
+        assert b.tags() == a.tags()
+        assert [b.tags(i) for i in range(1, b.count + 1)] == [a.tags(i) for i in range(1, a.count + 1)]
+        assert b.scales == a.scales and b.offsets == a.offsets
+        assert b.gcps[1] == a.gcps[1] and len(b.gcps[0]) == len(a.gcps[0])
+        assert b.dtypes[0] == "float32"
+    valid, errors, _ = cog_validate(str(out), quiet=True)
+    assert valid, errors
+
+
+def _write(path: Path, data: np.ndarray, **kw) -> Path:  # noqa: ANN003
+    prof = {"driver": "GTiff", "height": data.shape[1], "width": data.shape[2], "count": data.shape[0]}
+    prof |= {"dtype": str(data.dtype)} | kw
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(data)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("src", shared_geotiffs(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_georeferencing_round_trip_shared_data(src: Path, shared_data: Path, tmp_path: Path) -> None:
+    before = _sha(src)
+    out = tmp_path / "out.tif"
+    run_raster(str(src), str(out), _double, kind="array", tile=512, overlap=0, halo=1, progress=False)
+    _assert_same_georef(src, out)
+    with rasterio.open(src) as a, rasterio.open(out) as b:
+        x, y = a.read(masked=True), b.read(masked=True)
+        data_bands = [i for i, ci in enumerate(a.colorinterp) if ci != ColorInterp.alpha]
+        # an input validity mask comes back as the output's per-dataset mask (alpha bands aside)
+        assert np.array_equal(np.ma.getmaskarray(x)[data_bands], np.ma.getmaskarray(y)[data_bands])
+        x, y = x[data_bands], y[data_bands]
+        assert np.allclose(y.compressed(), 2 * x.compressed().astype(np.float32))
+    assert _sha(src) == before
+
+
+def test_gcp_georeferenced_input_keeps_gcps_and_metadata(tmp_path: Path) -> None:
+    gcps = [
+        GroundControlPoint(row=0, col=0, x=9.1, y=46.8, z=0.0),
+        GroundControlPoint(row=0, col=95, x=9.2, y=46.81, z=0.0),
+        GroundControlPoint(row=79, col=0, x=9.09, y=46.7, z=0.0),
+        GroundControlPoint(row=79, col=95, x=9.19, y=46.71, z=10.0),
+    ]
+    src = tmp_path / "gcp.tif"
+    data = np.random.default_rng(0).gamma(1.0, 1.0, (2, 80, 96)).astype(np.float32)
+    with rasterio.open(
+        src, "w", driver="GTiff", height=80, width=96, count=2, dtype="float32", nodata=-1.0
+    ) as dst:
+        dst.write(data)
+        dst.gcps = (gcps, CRS.from_epsg(4326))
+        dst.update_tags(MISSION="S1A", PRODUCT="GRD")
+        dst.update_tags(1, POLARISATION="VV")
+        dst.set_band_description(1, "VV intensity")
+        dst.set_band_description(2, "VH intensity")
+        dst.scales, dst.offsets = (1.0, 2.0), (0.0, 0.5)
+    out = tmp_path / "out.tif"
+    run_raster(str(src), str(out), _double, kind="array", tile=32, overlap=0, halo=2, progress=False)
+    _assert_same_georef(src, out)
+    with rasterio.open(out) as b:
+        got = b.gcps[0]
+        assert [(g.row, g.col, g.x, g.y, g.z) for g in got] == [(g.row, g.col, g.x, g.y, g.z) for g in gcps]
+        assert np.allclose(b.read(), 2 * data)
+
+
+# ---- bad input ----------------------------------------------------------------------------------
+@pytest.fixture
+def scene(tmp_path: Path) -> Path:
+    data = np.random.default_rng(0).gamma(1.0, 1.0, (1, 64, 80)).astype(np.float32)
+    return _write(tmp_path / "in.tif", data, crs="EPSG:32632", transform=from_origin(500000, 5e6, 10, 10))
+
+
+def _only(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"this is not a tiff" * 10)
+    before = _sha(bad)
+    with pytest.raises(ValueError, match="not a raster GDAL can read"):
+        run_raster(str(bad), str(tmp_path / "o.tif"), _double, kind="array", progress=False)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        run_raster(str(tmp_path / "missing.tif"), str(tmp_path / "o.tif"), _double, kind="array")
+    assert _only(tmp_path) == {"bad.tif"} and _sha(bad) == before
+
+
+def test_no_georeferencing_warns_and_processes(tmp_path: Path) -> None:
+    src = _write(tmp_path / "plain.tif", np.ones((1, 20, 30), np.float32))
+    with pytest.warns(UserWarning, match="no georeferencing"):
+        run_raster(str(src), str(tmp_path / "o.tif"), _double, kind="array", halo=1, progress=False)
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert np.array_equal(ds.read(), 2 * np.ones((1, 20, 30), np.float32))
+
+
+def test_all_nodata_scene_is_an_error_without_output(tmp_path: Path) -> None:
+    src = _write(
+        tmp_path / "empty.tif",
+        np.full((1, 40, 40), -9999, np.float32),
+        nodata=-9999,
+        crs="EPSG:4326",
+        transform=from_origin(0, 0, 1, 1),
+    )
+    before = _sha(src)
+    with pytest.raises(ValueError, match="every pixel is nodata"):
+        run_raster(
+            str(src),
+            str(tmp_path / "o.tif"),
+            _double,
+            kind="array",
+            tile=16,
+            overlap=0,
+            halo=1,
+            progress=False,
+        )
+    assert _only(tmp_path) == {"empty.tif"} and _sha(src) == before
+
+
+def test_nan_and_inf_pixels_become_nodata_with_a_warning(tmp_path: Path) -> None:
+    data = np.ones((1, 30, 30), np.float32)
+    data[0, 3, 4], data[0, 10, 10], data[0, 20, 5] = np.nan, np.inf, -np.inf
+    src = _write(tmp_path / "nan.tif", data, nodata=0.0, crs="EPSG:4326", transform=from_origin(0, 0, 1, 1))
+    with pytest.warns(UserWarning, match="3 NaN/inf pixel"):
+        run_raster(str(src), str(tmp_path / "o.tif"), _double, kind="array", halo=1, progress=False)
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        out = ds.read(1)
+    bad = ~np.isfinite(data[0])
+    assert (out[bad] == 0.0).all() and (out[~bad] == 2.0).all()
+
+
+def test_tile_smaller_than_halo(scene: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="smaller than the halo"):
+        run_raster(str(scene), str(tmp_path / "o.tif"), _double, kind="array", tile=4, overlap=0, halo=8)
+    assert _only(tmp_path) == {"in.tif"}
+
+
+def test_output_folder_not_writable(scene: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.geteuid() == 0:  # root ignores permission bits: make the check see what a user would
+        import tiling.raster_io as rio_mod
+
+        real = os.access
+        monkeypatch.setattr(rio_mod.os, "access", lambda p, m: False if Path(p) == locked else real(p, m))
+    try:
+        with pytest.raises(PermissionError, match="not writable"):
+            run_raster(str(scene), str(locked / "o.tif"), _double, kind="array", halo=1)
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            run_raster(str(scene), str(tmp_path / "nope" / "o.tif"), _double, kind="array", halo=1)
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_output_exists_needs_overwrite_and_input_is_never_output(scene: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.tif"
+    out.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        run_raster(str(scene), str(out), _double, kind="array", halo=1)
+    assert out.read_bytes() == b"keep me"
+    before = _sha(scene)
+    with pytest.raises(ValueError, match="output is the input"):
+        run_raster(str(scene), str(scene), _double, kind="array", halo=1, overwrite=True)
+    assert _sha(scene) == before
+    run_raster(str(scene), str(out), _double, kind="array", halo=1, overwrite=True, progress=False)
+    with rasterio.open(out) as ds:
+        assert ds.count == 1
+
+
+def _interrupt(block: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    raise KeyboardInterrupt
+
+
+def test_interrupt_leaves_no_partial_output(scene: Path, tmp_path: Path) -> None:
+    before = _sha(scene)
+    with pytest.raises(KeyboardInterrupt):
+        run_raster(
+            str(scene),
+            str(tmp_path / "o.tif"),
+            _interrupt,
+            kind="array",
+            tile=16,
+            overlap=0,
+            halo=1,
+            progress=False,
+        )
+    assert _only(tmp_path) == {"in.tif"} and _sha(scene) == before
+
+
+def test_cog_writer_writes_windows_and_source_reads_reflected(scene: Path, tmp_path: Path) -> None:
+    src = RasterSource(scene)
+    data, valid = src.read(-3, -2, 10, 12)
+    with rasterio.open(scene) as ds:
+        full = ds.read(1)
+        meta = read_meta(ds)
+    ref = np.pad(full, 5, mode="reflect")[5 - 3 : 5 - 3 + 10, 5 - 2 : 5 - 2 + 12]
+    assert np.array_equal(data[0], ref) and valid.all()
+    out = tmp_path / "w.tif"
+    with CogWriter(out, meta) as w:
+        w.write(full[None, :32], 0, 0)
+        w.write(full[None, 32:], 32, 0)
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+    with rasterio.open(out) as ds:
+        assert np.array_equal(ds.read(1), full)

@@ -1,0 +1,236 @@
+"""Prior quality: one-step (Tweedie) denoising PSNR of each prior vs BM3D, plus unconditional samples.
+
+Protocol (issue 5): dev images virtual_sar_clean_gray/01900-01949, clean amplitude a = (g+1)/256 in
+[0, 1]; y = a + sigma n, n ~ N(0, 1) (numpy default_rng(1000 + round(255 sigma)), one draw per image in
+sorted order). Prior: z = 2y - 1 carries noise 2 sigma, so take the VP timestep t with
+sqrt((1-abar_t)/abar_t) closest to 2 sigma, x_t = sqrt(abar_t) z, x0_hat = Tweedie(x_t, eps(x_t, t)),
+a_hat = clip((x0_hat + 1)/2, 0, 1). BM3D: bm3d.bm3d(y, sigma_psd=sigma). PSNR with data_range 1.
+
+    python bench/prior_denoise.py                       # both shipped priors, 50 images, samples PNG
+    python bench/prior_denoise.py --reuse-bm3d          # take BM3D numbers from the previous JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio
+
+from geodiff.priors import load, tweedie_x0
+from geodiff.priors.schedule import t_for_sigma
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "virtual_sar_clean_gray"
+
+
+def dev_images(limit: int) -> list[Path]:
+    files = sorted(DATA.glob("019[0-4]?.jpg"))[:limit]
+    if not files:
+        sys.exit(f"no development images under {DATA} (set up ../shared/data)")
+    return files
+
+
+def clean_amplitude(path: Path) -> np.ndarray:
+    g = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    h, w = (g.shape[0] // 8) * 8, (g.shape[1] // 8) * 8
+    return (g[:h, :w] + 1) / 256
+
+
+def noisy(a: np.ndarray, sigma255: int, rng: np.random.Generator) -> np.ndarray:
+    return a + (sigma255 / 255) * rng.standard_normal(a.shape)
+
+
+@torch.no_grad()
+def prior_denoise(prior, ys: list[np.ndarray], sigma: float, batch: int = 10) -> tuple[list[np.ndarray], int]:
+    abar = prior.alphas_cumprod
+    t = t_for_sigma(abar, 2 * sigma)
+    s = float(abar[t].sqrt())
+    outs = []
+    for i in range(0, len(ys), batch):
+        z = torch.from_numpy(np.stack(ys[i : i + batch])[:, None] * 2 - 1).float()
+        x_t = s * z
+        tt = torch.full((len(z),), t, dtype=torch.long)
+        x0 = tweedie_x0(prior, x_t, tt, prior.eps(x_t, tt))
+        outs += [np.clip((x.numpy()[0].astype(np.float64) + 1) / 2, 0, 1) for x in x0]
+    return outs, t
+
+
+@torch.no_grad()
+def ddim_samples(prior, n: int, size: int, steps: int, seed: int = 0, batch: int = 4) -> np.ndarray:
+    """Deterministic DDIM (eta = 0) samples in amplitude [0, 1], shape (n, size, size)."""
+    abar = prior.alphas_cumprod.float()
+    ts = np.linspace(prior.T - 1, 0, steps).round().astype(int)
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, n, batch):
+        x = torch.randn(min(batch, n - i), prior.channels, size, size, generator=gen)
+        for k, t in enumerate(ts):
+            tt = torch.full((len(x),), int(t), dtype=torch.long)
+            eps = prior.eps(x, tt)
+            x0 = ((x - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()).clamp(-1, 1)
+            a_prev = abar[ts[k + 1]] if k + 1 < len(ts) else torch.tensor(1.0)
+            eps = (x - abar[t].sqrt() * x0) / (1 - abar[t]).sqrt()
+            x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+        out.append(((x[:, 0] + 1) / 2).clamp(0, 1).numpy())
+    return np.concatenate(out)
+
+
+def save_grid(samples: np.ndarray, path: Path, cols: int = 4, pad: int = 2) -> None:
+    n, h, w = samples.shape
+    rows = -(-n // cols)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 255, np.uint8)
+    for k, s in enumerate(samples):
+        r, c = divmod(k, cols)
+        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = (
+            np.clip(s * 256 - 1, 0, 255).round().astype(np.uint8)
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--priors", nargs="*", default=["gray", "tiny"])
+    ap.add_argument("--sigmas", nargs="+", type=int, default=[15, 25, 50], help="noise std in 1/255 units")
+    ap.add_argument("--limit", type=int, default=50)
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "prior_denoise.json")
+    ap.add_argument(
+        "--reuse-bm3d", action="store_true", help="take per-image BM3D PSNR from --out if it matches"
+    )
+    ap.add_argument("--no-bm3d", action="store_true")
+    ap.add_argument("--samples-prior", default="gray")
+    ap.add_argument("--samples", type=Path, default=REPO / "docs" / "prior_samples_gray.png")
+    ap.add_argument("--n-samples", type=int, default=16)
+    ap.add_argument("--sample-size", type=int, default=96)
+    ap.add_argument("--sample-steps", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    files = dev_images(args.limit)
+    clean = [clean_amplitude(f) for f in files]
+    names = [f.name for f in files]
+    old = json.loads(args.out.read_text()) if args.reuse_bm3d and args.out.exists() else {}
+    result: dict = {
+        "protocol": __doc__.split("\n\n")[1],
+        "images": names,
+        "sigmas_255": args.sigmas,
+        "platform": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "machine": platform.machine(),
+        },
+        "bm3d": {},
+        "priors": {},
+    }
+    noisy_by_sigma = {}
+    for s in args.sigmas:
+        rng = np.random.default_rng(1000 + s)
+        noisy_by_sigma[s] = [noisy(a, s, rng) for a in clean]
+
+    for s in args.sigmas:
+        key = str(s)
+        prev = old.get("bm3d", {}).get(key)
+        if prev and prev.get("images") == names:
+            result["bm3d"][key] = prev
+            continue
+        if args.no_bm3d:
+            continue
+        import bm3d
+
+        t0 = time.time()
+        ps = [
+            peak_signal_noise_ratio(a, np.clip(bm3d.bm3d(y, sigma_psd=s / 255), 0, 1), data_range=1)
+            for a, y in zip(clean, noisy_by_sigma[s], strict=True)
+        ]
+        result["bm3d"][key] = {
+            "psnr_mean": float(np.mean(ps)),
+            "psnr": [float(p) for p in ps],
+            "images": names,
+            "seconds": round(time.time() - t0, 1),
+        }
+        print(f"bm3d sigma={s}: {np.mean(ps):.2f} dB", file=sys.stderr)
+
+    for name in args.priors:
+        prior = load(name)
+        entry = {
+            "path": prior.path,
+            "parameters": sum(p.numel() for p in prior.net.parameters()),
+            "training_steps": prior.config.get("training", {}).get("steps"),
+            "sigmas": {},
+        }
+        for s in args.sigmas:
+            t0 = time.time()
+            den, t = prior_denoise(prior, noisy_by_sigma[s], s / 255)
+            ps = [peak_signal_noise_ratio(a, d, data_range=1) for a, d in zip(clean, den, strict=True)]
+            ab = float(prior.alphas_cumprod[t])
+            entry["sigmas"][str(s)] = {
+                "psnr_mean": float(np.mean(ps)),
+                "psnr": [float(p) for p in ps],
+                "t": t,
+                "model_sigma_at_t": float(np.sqrt((1 - ab) / ab)),
+                "seconds": round(time.time() - t0, 1),
+            }
+        result["priors"][name] = entry
+
+    noisy_psnr = {
+        str(s): float(
+            np.mean(
+                [
+                    peak_signal_noise_ratio(a, np.clip(y, 0, 1), data_range=1)
+                    for a, y in zip(clean, noisy_by_sigma[s], strict=True)
+                ]
+            )
+        )
+        for s in args.sigmas
+    }
+    result["noisy_psnr"] = noisy_psnr
+
+    print(f"one-step denoising PSNR (dB), {len(files)} dev images 01900-01949, mean over images")
+    print(f"{'sigma':>6} {'prior':>8} {'PSNR':>7} {'BM3D':>7} {'noisy':>7} {'t':>4} {'n':>3}")
+    for name, entry in result["priors"].items():
+        for s in args.sigmas:
+            e = entry["sigmas"][str(s)]
+            b = result["bm3d"].get(str(s), {}).get("psnr_mean", float("nan"))
+            print(
+                f"{s:>4}/255 {name:>8} {e['psnr_mean']:7.2f} {b:7.2f} {noisy_psnr[str(s)]:7.2f} {e['t']:>4} "
+                f"{len(files):>3}"
+            )
+    if not args.priors:
+        for s in args.sigmas:
+            b = result["bm3d"].get(str(s), {}).get("psnr_mean", float("nan"))
+            print(f"{s:>4}/255 {'-':>8} {'-':>7} {b:7.2f} {noisy_psnr[str(s)]:7.2f} {'-':>4} {len(files):>3}")
+
+    if args.samples_prior and args.samples_prior in args.priors and args.n_samples > 0:
+        t0 = time.time()
+        prior = load(args.samples_prior)
+        size = args.sample_size - args.sample_size % prior.stride
+        samples = ddim_samples(prior, args.n_samples, size, args.sample_steps)
+        save_grid(samples, args.samples)
+        result["samples"] = {
+            "prior": args.samples_prior,
+            "path": str(args.samples.relative_to(REPO)),
+            "n": args.n_samples,
+            "size": size,
+            "ddim_steps": args.sample_steps,
+            "seconds": round(time.time() - t0, 1),
+        }
+        print(f"samples: {args.samples}", file=sys.stderr)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Training data for gray priors: whole images in the amplitude domain, cut into random crops.
+
+Domain "amplitude" (fixed; the solvers rely on it):
+    8-bit gray g        -> a = (g + 1) / 256
+    float amplitude r   -> a = r / max(r)                     (.npy SAR references, PROTOCOL 1)
+    uint16 / other ints -> g = 255 * (x - p0.5) / (p99.5 - p0.5) clipped, then as 8-bit gray
+    model space         -> z = 2 a - 1
+Multi-band rasters are reduced to gray with the ITU-R 601 luma weights PIL's convert("L") uses.
+Pixels equal to a raster's nodata value are masked; crops never include them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy"}
+NORMALISATION = {
+    "uint8": "a = (g + 1) / 256, z = 2a - 1",
+    "float": "a = x / max(x), z = 2a - 1",
+    "int": "g = clip(255 (x - p0.5) / (p99.5 - p0.5), 0, 255); a = (g + 1) / 256; z = 2a - 1",
+}
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+
+
+@dataclass
+class AmplitudeImage:
+    """One training image: amplitude in [0, 1] and a validity mask (None: all valid)."""
+
+    path: str
+    amp: np.ndarray  # float32 (H, W)
+    valid: np.ndarray | None  # bool (H, W)
+
+
+def gray_to_amplitude(g: np.ndarray) -> np.ndarray:
+    return ((np.asarray(g, dtype=np.float32) + 1.0) / 256.0).astype(np.float32)
+
+
+def amplitude_to_model(a: np.ndarray | torch.Tensor):
+    return 2 * a - 1
+
+
+def model_to_amplitude(z: np.ndarray | torch.Tensor):
+    return (z + 1) / 2
+
+
+def _to_gray(bands: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (H, W); luma for 3+ bands (first three taken as R, G, B)."""
+    if bands.shape[0] >= 3:
+        return np.tensordot(_LUMA, bands[:3].astype(np.float64), axes=1)
+    return bands[0].astype(np.float64)
+
+
+def _robust_8bit(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    v = x[valid]
+    lo, hi = np.percentile(v, [0.5, 99.5]) if v.size else (0.0, 1.0)
+    return np.clip(255.0 * (x - lo) / max(hi - lo, 1e-12), 0, 255)
+
+
+def load_amplitude(path: str | os.PathLike, rgb_order: Sequence[int] | None = None) -> AmplitudeImage:
+    """Read an image or raster and map it to amplitude in [0, 1] following the module rules."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such training image (check the path)")
+    suffix = p.suffix.lower()
+    valid = None
+    if suffix == ".npy":
+        x = np.load(p, allow_pickle=False)
+        if np.iscomplexobj(x):
+            x = np.abs(x)
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 3:
+            x = x[0] if x.shape[0] <= 4 else x[..., 0]
+        valid = np.isfinite(x)
+        m = float(np.max(x[valid])) if valid.any() else 0.0
+        if m <= 0:
+            raise ValueError(f"{p}: no positive finite values; cannot normalise by its maximum")
+        amp = np.where(valid, x / m, 0.0)
+    elif suffix in {".tif", ".tiff"}:
+        import rasterio
+
+        with rasterio.open(p) as ds:
+            data = ds.read(masked=True)
+            dtype = ds.dtypes[0]
+        mask = np.ma.getmaskarray(data).any(axis=0)
+        bands = np.ma.getdata(data)
+        if rgb_order is not None:
+            bands = bands[list(rgb_order)]
+        gray = _to_gray(bands)
+        valid = ~mask
+        if dtype == "uint8":
+            amp = gray_to_amplitude(gray)
+        elif np.issubdtype(np.dtype(dtype), np.integer):
+            amp = gray_to_amplitude(_robust_8bit(gray, valid))
+        else:
+            valid &= np.isfinite(gray)
+            m = float(np.max(gray[valid])) if valid.any() else 0.0
+            if m <= 0:
+                raise ValueError(f"{p}: no positive finite values; cannot normalise by its maximum")
+            amp = np.where(valid, gray / m, 0.0)
+    else:
+        from PIL import Image
+
+        with Image.open(p) as im:
+            if im.mode in ("I;16", "I;16B", "I"):
+                x = np.asarray(im, dtype=np.float64)
+                valid = np.ones(x.shape, bool)
+                amp = gray_to_amplitude(_robust_8bit(x, valid))
+                valid = None
+            else:
+                amp = gray_to_amplitude(np.asarray(im.convert("L")))
+    amp = np.clip(np.asarray(amp, dtype=np.float32), 0.0, 1.0)
+    if valid is not None and valid.all():
+        valid = None
+    return AmplitudeImage(str(p), amp, valid)
+
+
+def expand_sources(sources: Iterable[str | os.PathLike], exclude: Iterable[str] = ()) -> list[Path]:
+    """Files named directly plus image files found (recursively) in folders, sorted, minus excludes.
+
+    ``exclude`` holds glob patterns matched against file names (e.g. "019[0-4]?.jpg").
+    """
+    files: list[Path] = []
+    for s in sources:
+        p = Path(s)
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: training data path does not exist (give image files or folders)")
+    excl = list(exclude)
+    out = [f for f in dict.fromkeys(files) if not any(f.match(e) for e in excl)]
+    if not out:
+        raise ValueError("no training images found; give folders or files with .png/.jpg/.tif/.npy images")
+    return out
+
+
+class CropSampler:
+    """Random square crops with random flips and 90-degree rotations, in model space z = 2a - 1.
+
+    Images are drawn with probability proportional to their valid area, so a few large scenes
+    and many small images contribute pixels evenly.
+    """
+
+    def __init__(self, images: Sequence[AmplitudeImage], tile: int, seed: int = 0) -> None:
+        self.images = [im for im in images if min(im.amp.shape) >= tile]
+        if not self.images:
+            raise ValueError(f"no training image is at least {tile}x{tile}; use a smaller --tile")
+        skipped = len(images) - len(self.images)
+        if skipped:
+            log.warning("%d images smaller than the %d px tile were skipped", skipped, tile)
+        self.tile = tile
+        area = np.array([im.amp.size if im.valid is None else im.valid.sum() for im in self.images], float)
+        self.p = area / area.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def crop(self) -> np.ndarray:
+        T = self.tile
+        for _ in range(100):
+            im = self.images[self.rng.choice(len(self.images), p=self.p)]
+            h, w = im.amp.shape
+            y, x = self.rng.integers(0, h - T + 1), self.rng.integers(0, w - T + 1)
+            if im.valid is None or im.valid[y : y + T, x : x + T].all():
+                c = im.amp[y : y + T, x : x + T]
+                c = np.rot90(c, int(self.rng.integers(4)))
+                if self.rng.integers(2):
+                    c = c[:, ::-1]
+                return np.ascontiguousarray(c)
+        raise ValueError("could not find a fully valid crop after 100 tries; the images are mostly nodata")
+
+    def batch(self, n: int) -> torch.Tensor:
+        a = np.stack([self.crop() for _ in range(n)])[:, None]
+        return torch.from_numpy(amplitude_to_model(a))
+
+    def median_amplitude(self, max_pixels: int = 2_000_000) -> float:
+        """Median amplitude over the training pixels (subsampled evenly per image)."""
+        per = max(1, max_pixels // len(self.images))
+        vals = []
+        rng = np.random.default_rng(0)
+        for im in self.images:
+            v = im.amp[im.valid] if im.valid is not None else im.amp.ravel()
+            vals.append(rng.choice(v, size=min(per, v.size), replace=False))
+        return float(np.median(np.concatenate(vals)))
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state

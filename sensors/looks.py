@@ -30,7 +30,6 @@ from typing import Literal
 
 import numpy as np
 from scipy import ndimage
-from scipy.optimize import brentq
 from scipy.special import polygamma
 
 log = logging.getLogger(__name__)
@@ -66,28 +65,32 @@ def _block_grid(values: np.ndarray, valid: np.ndarray, block: int) -> tuple[np.n
     return v.reshape(nby, nbx, block * block), m.reshape(nby, nbx, block * block).all(axis=2)
 
 
-def _inverse_trigamma(v: float) -> float:
-    """Solve ψ₁(L) = v for L > 0."""
-    if not np.isfinite(v) or v <= 0:
-        return float("inf")
-    f = lambda x: float(polygamma(1, x)) - v  # noqa: E731
-    lo, hi = 1e-3, 1e6
-    if f(hi) > 0:
-        return hi
-    if f(lo) < 0:
-        return lo
-    return float(brentq(f, lo, hi, xtol=1e-10, rtol=1e-10))
+def _inverse_trigamma(v: np.ndarray | float) -> np.ndarray:
+    """Solve ψ₁(L) = v for L > 0, element-wise (Newton from ψ₁(x) ≈ 1/x + 1/(2x²); ψ₁ is convex
+    and decreasing, so the iteration converges monotonically)."""
+    v = np.asarray(v, dtype=np.float64)
+    ok = np.isfinite(v) & (v > 0)
+    vv = np.where(ok, v, 1.0)
+    x = (1.0 + np.sqrt(1.0 + 2.0 * vv)) / (2.0 * vv)
+    for _ in range(50):
+        step = (polygamma(1, x) - vv) / polygamma(2, x)
+        x = np.maximum(x - step, x / 10.0)
+        if np.all(np.abs(step) <= 1e-12 * x):
+            break
+    return np.where(ok, x, np.inf)
 
 
-def _looks_from_stat(stat: float, n: int, method: Method) -> float:
+def _looks_from_stat(stat: np.ndarray | float, n: int, method: Method) -> np.ndarray:
+    """Invert the pooled block statistic into L (element-wise)."""
+    c = np.asarray(stat, dtype=np.float64)
     if method == "log-cumulant":
-        return _inverse_trigamma(stat)
+        return _inverse_trigamma(c)
     # E[CV²] ≈ 1/L − 1/(n L²)  →  c L² − L + 1/n = 0, the larger root.
-    c = stat
-    if not np.isfinite(c) or c <= 0:
-        return float("inf")
-    disc = 1.0 - 4.0 * c / n
-    return float((1.0 + np.sqrt(disc)) / (2.0 * c)) if disc > 0 else float(1.0 / c)
+    ok = np.isfinite(c) & (c > 0)
+    cc = np.where(ok, c, 1.0)
+    disc = 1.0 - 4.0 * cc / n
+    root = np.where(disc > 0, (1.0 + np.sqrt(np.maximum(disc, 0.0))) / (2.0 * cc), 1.0 / cc)
+    return np.where(ok, root, np.inf)
 
 
 def _log_residual_correlation(
@@ -261,10 +264,10 @@ def estimate_looks(
             "the looks: the image is too small or mostly nodata/zero; pass the looks explicitly (--looks L)"
         )
     k = chosen.size
-    looks = _looks_from_stat(float(chosen.mean()), n, method)
+    looks = float(_looks_from_stat(float(chosen.mean()), n, method))
     rng = np.random.default_rng(seed)
     boot = chosen[rng.integers(0, k, size=(n_boot, k))].mean(axis=1)
-    boot_looks = np.array([_looks_from_stat(float(s), n, method) for s in boot])
+    boot_looks = _looks_from_stat(boot, n, method)
     low, high = (float(v) for v in np.percentile(boot_looks, [5, 95]))
     log.debug("looks %.3f [%.3f, %.3f] from %d blocks of %d, step %d", looks, low, high, k, block, stride)
     return LooksEstimate(looks, low, high, k, block, fraction, method, stride)

@@ -97,6 +97,7 @@ def _qa(*args: str):  # noqa: ANN202
     return CliRunner().invoke(cli, ["qa", *map(str, args)])
 
 
+@pytest.mark.slow  # a real subprocess: the installed entry point, not CliRunner
 def test_qa_cli_matches_the_library_on_real_rtc(shared_data: Path, tmp_path: Path) -> None:
     src = shared_data / RTC
     with rasterio.open(src) as ds:

@@ -27,6 +27,14 @@ STORED: dict[str, tuple[str, float, float]] = {
     "optical": ("uint8", 0, 255),
 }
 COMPLEX = ("s1-slc", "sar-complex")
+# Same profile, other stored dtypes (the generic optical gain depends on the dtype).
+EXTRA: list[tuple[str, str, float, float]] = [
+    ("optical", "uint16", 0, 65535),
+    ("optical", "float32", -0.5, 2.0),
+    ("s1-grd-amplitude", "float32", 0.5, 4096.0),
+    ("sar-db", "float32", -50.0, 20.0),
+]
+CASES = [(name, *STORED[name]) for name in sorted(STORED)] + EXTRA
 
 
 def test_every_profile_is_covered() -> None:
@@ -43,10 +51,9 @@ def _arrays(dtype: str, lo: float, hi: float):  # noqa: ANN202
     return hnp.arrays(dt, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12), elements=elems)
 
 
-@pytest.mark.parametrize("name", sorted(STORED))
-def test_decode_encode_identity(name: str) -> None:
+@pytest.mark.parametrize(("name", "dtype", "lo", "hi"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_decode_encode_identity(name: str, dtype: str, lo: float, hi: float) -> None:
     profile = PROFILES[name]
-    dtype, lo, hi = STORED[name]
 
     @settings(max_examples=60, deadline=None)
     @given(stored=_arrays(dtype, lo, hi), holes=st.integers(0, 2**31 - 1))

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from click.testing import CliRunner
-from rasterio.transform import from_origin
 from scipy.ndimage import uniform_filter
 
 from geodiff.cli import cli
@@ -78,7 +78,7 @@ def _write(path: Path, data: np.ndarray, like: Path | None = None, **extra) -> P
     data = data if data.ndim == 3 else data[None]
     profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0]}
     tags, desc = {}, None
-    profile.update(crs="EPSG:32632", transform=from_origin(500000, 5000000, 10, 10))
+    profile.update(crs="EPSG:32632", transform=Affine(10, 0, 500000, 0, -10, 5000000))
     if like is not None:
         with rasterio.open(like) as src:
             profile.update(crs=src.crs, transform=src.transform)
@@ -175,3 +175,21 @@ def test_mismatched_scenes_and_bands(shared_data: Path, tmp_path: Path) -> None:
     _one_line_error(_qa(src, small), "pass the despeckled version of the same scene")
     _one_line_error(_qa(src, src, "--band", "3"), "--band 3 does not exist")
     _one_line_error(_qa(shared_data / "rasterio_rgb_byte/RGB.byte.tif", src), "needs sar data")
+
+
+def test_qa_of_a_despeckled_slc(shared_data: Path, tmp_path: Path) -> None:
+    """Complex SLC in, intensity out (no phase after despeckling): decoded as |z|² and intensity."""
+    amp = np.load(shared_data / "sar2sar_s1_singlelook/lely_1.npy").astype(np.float64)
+    phase = np.random.default_rng(4).uniform(-np.pi, np.pi, amp.shape)
+    slc = _write(
+        tmp_path / "S1A_IW_SLC__1SDV_20200101T000000_crop.tif",
+        (amp * np.exp(1j * phase)).astype(np.complex64),
+    )
+    out = _write(tmp_path / "despeckled.tif", uniform_filter(amp**2, 5).astype(np.float32))
+    res = _qa(slc, out, "--json")
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    assert got["sensor"] == "s1-slc" and got["units"] == "complex"
+    want = quality_report(amp**2, uniform_filter(amp**2, 5), got["looks"])
+    assert got["bias_db"] == pytest.approx(want.bias_db, abs=1e-3)
+    assert 0.85 < got["looks"] < 1.15

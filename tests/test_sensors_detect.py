@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from click.testing import CliRunner
-from rasterio.transform import from_origin
 
 from geodiff.cli import cli
 from sensors.detect import detect_dataset, detect_profile
@@ -43,7 +43,7 @@ def _write(path: Path, data: np.ndarray, descriptions=None, tags=None) -> Path: 
         count=data.shape[0],
         dtype=data.dtype,
         crs="EPSG:32632",
-        transform=from_origin(500000, 5000000, 10, 10),
+        transform=Affine(10, 0, 500000, 0, -10, 5000000),
     ) as dst:
         dst.write(data)
         if descriptions:

@@ -55,7 +55,7 @@ def _arrays(dtype: str, lo: float, hi: float):  # noqa: ANN202
 def test_decode_encode_identity(name: str, dtype: str, lo: float, hi: float) -> None:
     profile = PROFILES[name]
 
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=40, deadline=None)
     @given(stored=_arrays(dtype, lo, hi), holes=st.integers(0, 2**31 - 1))
     def check(stored: np.ndarray, holes: int) -> None:
         nodata = 0 if np.dtype(dtype).kind in "iu" else -9999.0

@@ -24,15 +24,18 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
 
-from tiling.blend import BlendHook, blend_tiles, extract_tiles
 from tiling.plan import Block, TilePlan
 from tiling.progress import Progress
 from tiling.windows import window_2d
+
+if TYPE_CHECKING:  # torch is imported where tiles are processed: array jobs and their workers skip it
+    import torch
+
+    from tiling.blend import BlendHook
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +62,21 @@ class TileContext:
 
     def generators(self, device: torch.device | str = "cpu") -> list[torch.Generator]:
         """One generator per tile, seeded by its global position."""
+        import torch
+
         return [torch.Generator(device=device).manual_seed(s) for s in self.seeds]
 
-    def randn(self, shape_per_tile: tuple[int, ...], device: torch.device | str = "cpu", dtype=torch.float32):  # noqa: ANN001
+    def randn(self, shape_per_tile: tuple[int, ...], device: torch.device | str = "cpu", dtype=None):  # noqa: ANN001
         """Per-tile Gaussian noise (B, *shape_per_tile) that depends only on each tile's grid position."""
+        import torch
+
         gens = self.generators(device)
         return torch.stack(
             [torch.randn(shape_per_tile, generator=g, device=device, dtype=dtype) for g in gens]
         )
 
 
-TileFn = Callable[[torch.Tensor, TileContext], torch.Tensor]
+TileFn = Callable[["torch.Tensor", TileContext], "torch.Tensor"]
 ArrayFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -107,6 +114,10 @@ def compute_block_tiles(
     extra: dict | None = None,
 ) -> BlockResult:
     """Run one block of a tile-batch function; see the module docstring."""
+    import torch
+
+    from tiling.blend import BlendHook, blend_tiles, extract_tiles
+
     r0, c0, h, w = plan.block_extent(block)
     halo, p, t, s = plan.halo, plan.patch, plan.tile, plan.stride
     data, valid = source.read(r0 - halo, c0 - halo, h + 2 * halo, w + 2 * halo)

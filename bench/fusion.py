@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="1,1,1,1", help="a,b,c,d of the L1/TV objective.")
     ap.add_argument("--despeckle-sar", default=None, help="Despeckle the SAR first (e.g. lee).")
     ap.add_argument("--methods", default=",".join(FUSION_METHODS), help="Comma-separated methods.")
+    ap.add_argument("--tile", type=int, default=512, help="DPS tile edge (512: big pairs in one tile).")
+    ap.add_argument("--overlap", type=int, default=32, help="DPS tile overlap.")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on 2 busy cores).")
     ap.add_argument("--seed", type=int, default=0)
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 device=args.device,
                 seed=args.seed,
                 prior=prior,
+                tile=args.tile,
+                overlap=args.overlap,
                 return_details=True,
             )
             secs = time.perf_counter() - t
@@ -148,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         "weights": list(weights),
         "sar": f"VV amplitude, {sar_state}",
         "F": "fused luminance in [0, 1] (before colour restoration)",
+        "tile": args.tile,
+        "overlap": args.overlap,
         "device": args.device,
         "threads": args.threads,
         "seed": args.seed,

@@ -11,6 +11,7 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
+from sensors.profiles import PROFILES
 from sensors.units import guess_units
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ def scene_info(path: str | os.PathLike, sensor: str = "auto") -> dict[str, Any]:
         crs = ds.crs or gcp_crs
         units = guess_units(ds.dtypes[0], sample, ds.descriptions, ds.tags(), ds.count)
         profile_name, looks = _sensor_and_looks(ds, data, sensor)
+        if profile_name is not None and PROFILES[profile_name].kind == "sar":
+            # The profile also reads file names (…_sigma0_VV…, S1A_IW_GRDH…): it knows better.
+            units = PROFILES[profile_name].units
         return {
             "path": str(path),
             "driver": ds.driver,

@@ -159,3 +159,14 @@ def test_info_reports_sensor_units_and_looks(sample_scene: Path, shared_data: Pa
 def test_info_with_explicit_wrong_sensor_is_an_error(sample_scene: Path) -> None:
     res = CliRunner().invoke(cli, ["info", str(sample_scene), "--sensor", "s1-slc"])
     assert res.exit_code == 2 and "expects complex" in res.stderr
+
+
+def test_info_units_follow_the_detected_sar_profile(tmp_path: Path) -> None:
+    """Multi-look intensity has no heavy tail, so values alone would say amplitude; the product
+    name says σ0 intensity, and info's units agree with its sensor."""
+    path = _write(
+        tmp_path / "S1A_IW_GRDH_1SDV_20230101T000000_sigma0_VV.tif", _speckle((128, 128)).astype(np.float32)
+    )
+    info = json.loads(CliRunner().invoke(cli, ["info", str(path), "--json"]).stdout)
+    assert info["sensor"] == "s1-grd-intensity" and info["units"] == "intensity"
+    assert 3.5 < info["looks_estimate"] < 5.5

@@ -1,0 +1,173 @@
+"""`geodiff despeckle` and `geodiff plan`: outputs, units round trip, method registry, exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from rasterio.windows import Window
+from rio_cogeo.cogeo import cog_validate
+from shapely.geometry import box
+
+from geodiff.apps.despeckle import METHODS, Method, despeckle_scene, register_method
+from geodiff.cli import cli
+from sensors.speckle_filters import FILTERS, apply_filter
+
+
+@pytest.fixture
+def scene(sample_scene: Path, tmp_path: Path) -> Path:
+    """A 160x192 crop of the bundled Sentinel-1 scene (keeps its tags and georeferencing)."""
+    out = tmp_path / "in.tif"
+    with rasterio.open(sample_scene) as src:
+        win = Window(100, 80, 192, 160)
+        prof = src.profile | {"width": 192, "height": 160, "transform": src.window_transform(win)}
+        prof.pop("blockxsize", None), prof.pop("blockysize", None), prof.pop("tiled", None)
+        with rasterio.open(out, "w", **prof) as dst:
+            dst.write(src.read(window=win))
+            dst.update_tags(**src.tags())
+            dst.descriptions = src.descriptions
+    return out
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _invoke(*args: str):  # noqa: ANN202
+    return CliRunner().invoke(cli, list(args), env={"GEODIFF_PROGRESS": "none"})
+
+
+@pytest.mark.parametrize("method", FILTERS)
+def test_cli_despeckle_each_method(method: str, scene: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.tif"
+    before = _sha(scene)
+    res = _invoke(
+        "despeckle", str(scene), str(out), "--method", method, "--looks", "4", "--tile", "64", "--json"
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["method"] == method and summary["looks"] == 4.0 and summary["halo"] == 3
+    with rasterio.open(scene) as a, rasterio.open(out) as b:
+        assert (b.crs, b.transform, b.tags(), b.descriptions) == (
+            a.crs,
+            a.transform,
+            a.tags(),
+            a.descriptions,
+        )
+        x, y = a.read(1).astype(np.float64), b.read(1).astype(np.float64)
+    # tiled (64 px blocks + halo) == the filter on the whole array
+    ref = apply_filter(method, np.pad(x, 3, mode="reflect"), None, 4.0, 7)[3:-3, 3:-3]
+    assert np.allclose(y, ref, rtol=1e-6)
+    assert y.var() < x.var()
+    assert cog_validate(str(out), quiet=True)[0]
+    assert _sha(scene) == before
+
+
+def _rewrite(src: Path, dst: Path, fn, description: str) -> Path:  # noqa: ANN001
+    with rasterio.open(src) as s:
+        prof = s.profile
+        data = fn(s.read().astype(np.float64)).astype(np.float32)
+    with rasterio.open(dst, "w", **prof) as d:
+        d.write(data)
+        d.set_band_description(1, description)
+    return dst
+
+
+@pytest.mark.parametrize(
+    ("units", "encode", "decode"),
+    [("db", lambda i: 10 * np.log10(i), lambda d: 10 ** (d / 10)), ("amplitude", np.sqrt, np.square)],
+)
+def test_db_and_amplitude_are_filtered_in_intensity_and_written_back(
+    units: str, encode, decode, scene: Path, tmp_path: Path
+) -> None:  # noqa: ANN001
+    src = _rewrite(scene, tmp_path / f"{units}.tif", encode, f"VV {units}")
+    summary = despeckle_scene(src, tmp_path / "o.tif", "lee", looks=4.0, progress=False)
+    assert summary["units"] == units
+    ref_int = despeckle_scene(scene, tmp_path / "i.tif", "lee", looks=4.0, progress=False)
+    assert ref_int["units"] == "intensity"
+    with rasterio.open(tmp_path / "o.tif") as a, rasterio.open(tmp_path / "i.tif") as b:
+        assert np.allclose(decode(a.read(1).astype(np.float64)), b.read(1), rtol=1e-4)
+
+
+def test_looks_are_estimated_when_not_given(scene: Path, tmp_path: Path) -> None:
+    summary = despeckle_scene(scene, tmp_path / "o.tif", "boxcar", window=3, progress=False)
+    assert 0.5 < summary["looks"] < 50 and "looks_estimate" in summary
+
+
+def _tiles_identity(tiles, ctx):  # noqa: ANN001, ANN202
+    assert len(ctx.seeds) == tiles.shape[0]
+    return ctx.blend(tiles)
+
+
+def test_registered_tile_method_plugs_in(scene: Path, tmp_path: Path) -> None:
+    register_method(Method("test-identity", "tiles", lambda **_: _tiles_identity, lambda w: 4))
+    try:
+        despeckle_scene(
+            scene, tmp_path / "o.tif", "test-identity", looks=1.0, tile=48, overlap=8, progress=False
+        )
+        with rasterio.open(scene) as a, rasterio.open(tmp_path / "o.tif") as b:
+            assert np.allclose(a.read(), b.read(), rtol=1e-6)
+    finally:
+        METHODS.pop("test-identity")
+
+
+def test_cli_errors_exit_2_without_output(scene: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.tif"
+    before = _sha(scene)
+    bad = tmp_path / "bad.tif"
+    bad.write_text("not a raster")
+    cases = {
+        "not a raster GDAL can read": ("despeckle", str(bad), str(out)),
+        "smaller than the halo": ("despeckle", str(scene), str(out), "--tile", "2", "--looks", "1"),
+        "odd number": ("despeckle", str(scene), str(out), "--window", "4", "--looks", "1"),
+        "output is the input": ("despeckle", str(scene), str(scene), "--overwrite"),
+    }
+    for message, args in cases.items():
+        res = _invoke(*args)
+        assert res.exit_code == 2, (message, res.output)
+        assert message in res.output and "Traceback" not in res.output
+    assert not out.exists()
+    out.write_bytes(b"old")
+    res = _invoke("despeckle", str(scene), str(out), "--looks", "1")
+    assert res.exit_code == 2 and "--overwrite" in res.output and out.read_bytes() == b"old"
+    assert _invoke("despeckle", str(scene), str(out), "--looks", "1", "--overwrite").exit_code == 0
+    assert _sha(scene) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tif", "in.tif", "out.tif"]
+
+
+def test_all_nodata_scene_exit_2(tmp_path: Path) -> None:
+    src = tmp_path / "nod.tif"
+    prof = {"driver": "GTiff", "width": 40, "height": 30, "count": 1, "dtype": "float32", "nodata": 0.0}
+    with rasterio.open(
+        src, "w", crs="EPSG:32632", transform=rasterio.Affine(10, 0, 0, 0, -10, 0), **prof
+    ) as d:
+        d.write(np.zeros((1, 30, 40), np.float32))
+    res = _invoke("despeckle", str(src), str(tmp_path / "o.tif"), "--looks", "1")
+    assert res.exit_code == 2 and "every pixel is nodata" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nod.tif"]
+
+
+def test_cli_plan_with_aoi(scene: Path, tmp_path: Path) -> None:
+    out = tmp_path / "plan.gpkg"
+    res = _invoke("plan", str(scene), "--tile", "64", "--overlap", "16", "--out", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    full = gpd.read_file(out)
+    assert len(full) == json.loads(res.stdout)["tiles"] == 3 * 4  # rows at 0, 48, 96; cols at 0, 48, 96, 144
+    with rasterio.open(scene) as ds:
+        assert full.crs == ds.crs
+        assert np.allclose(full.total_bounds, list(ds.bounds))
+        # an AOI in lon/lat around the first tile's centre: reprojected, it keeps only the tiles touching it
+        x, y = ds.transform * (10, 10)
+    aoi = gpd.GeoDataFrame(geometry=[box(x - 5, y - 5, x + 5, y + 5)], crs=full.crs).to_crs(4326)
+    aoi.to_file(tmp_path / "aoi.geojson")
+    res = _invoke("plan", str(scene), "--tile", "64", "--overlap", "16", "--out", str(out), "--aoi",
+                  str(tmp_path / "aoi.geojson"), "--overwrite")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    sub = gpd.read_file(out)
+    assert list(zip(sub["row"], sub["col"], strict=True)) == [(0, 0)]

@@ -215,22 +215,22 @@ def _auto(
     dt = np.dtype(dtype)
     p = Path(path) if path is not None else None
     fname = p.name.lower() if p else ""
-    folder = p.parent.name.lower() if p else ""
+    folder = str(p.parent).lower() if p else ""  # all ancestors: …/S2B_MSIL2A_…SAFE/GRANULE/…/B04.jp2
     meta = " ".join([*(d or "" for d in descriptions), *(f"{k} {v}" for k, v in tags.items())]).lower()
     own = f"{fname} {meta}"
     toks = _tokens(own)
     vals = _valid_sample(sample, nodata)
 
-    # 1. product names: the file itself first, then its metadata, then the folder it sits in
+    # 1. product names: the file itself first, then its metadata, then the folders it sits in
     #    (a BigEarthNet folder named after the S2 product also holds the S1 file).
     sar_words = bool(toks & _SAR_TOKENS) or (bool(toks & _DB_TOKENS) and dt.kind == "f")
     optical_words = bool(toks & _OPTICAL_TOKENS) or _has_bands(toks)
-    for text, where in ((fname, "file name"), (meta, "metadata"), (folder, "folder name")):
+    for text, where in ((fname, "file name"), (meta, "metadata"), (folder, "folder names")):
         if not text:
             continue
         # The file's own words beat its folder's product name of the other kind.
-        s1_here = _S1_PRODUCT.search(text) and not (where == "folder name" and optical_words)
-        optical_here = not (where == "folder name" and sar_words)
+        s1_here = _S1_PRODUCT.search(text) and not (where == "folder names" and optical_words)
+        optical_here = not (where == "folder names" and sar_words)
         if s1_here and (m := _S1_PRODUCT.search(text)):
             if dt.kind == "c" or m.group(1) == "slc":
                 return PROFILES["s1-slc"], f"Sentinel-1 SLC product name in {where}"

@@ -197,7 +197,7 @@ def detect_profile(
         profile.check_band_count(count)
         profile.check_dtype(dtype)
         if sample is not None:
-            profile.check_values(_filled(sample, nodata), nodata)
+            profile.check_values(filled_sample(sample, nodata), nodata)
     return profile
 
 
@@ -284,7 +284,7 @@ def _auto(
     return PROFILES[f"sar-{units}"], f"values look like SAR {units}"
 
 
-def _filled(sample: np.ndarray, nodata: float | None) -> np.ndarray:
+def filled_sample(sample: np.ndarray, nodata: float | None) -> np.ndarray:
     """A masked read as a plain array whose masked pixels decode as invalid."""
     if not np.ma.isMaskedArray(sample):
         return np.asarray(sample)

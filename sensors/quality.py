@@ -69,9 +69,101 @@ def homogeneous_windows(
     return out
 
 
-def _enl(values: np.ndarray) -> float:
-    var = float(values.var(ddof=1))
-    return float(values.mean()) ** 2 / var if var > 0 else math.inf
+def _window_stats(y: np.ndarray, x: np.ndarray, valid: np.ndarray, window: int) -> tuple[np.ndarray, ...]:
+    """Per window×window tile (row-major): CV of y (inf where not fully valid), ENL of y and of x."""
+    h, w = y.shape
+    nby, nbx = h // window, w // window
+    if nby == 0 or nbx == 0:
+        return np.empty(0), np.empty(0), np.empty(0)
+
+    def tiles(a: np.ndarray) -> np.ndarray:
+        return (
+            a[: nby * window, : nbx * window]
+            .reshape(nby, window, nbx, window)
+            .swapaxes(1, 2)
+            .reshape(nby * nbx, window * window)
+        )
+
+    full = tiles(valid).all(axis=1)
+    ty, tx = tiles(np.where(valid, y, 0.0)), tiles(np.where(valid, x, 0.0))
+    my, mx = ty.mean(axis=1), tx.mean(axis=1)
+    vy, vx = ty.var(axis=1, ddof=1), tx.var(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cv = np.where(full & (my > 0), np.sqrt(vy) / my, np.inf)
+        enl_y = np.where(vy > 0, my**2 / vy, np.inf)
+        enl_x = np.where(vx > 0, mx**2 / vx, np.inf)
+    return cv, enl_y, enl_x
+
+
+class QualityAccumulator:
+    """Streams the §2 figures over strips of a scene, so memory does not grow with its size.
+
+    Feed consecutive full-width strips (top to bottom) whose heights are multiples of ``window``
+    (the last one may be shorter); windows are laid on the scene's own grid from its origin.
+    """
+
+    def __init__(self, window: int = WINDOW, fraction: float = FRACTION) -> None:
+        self.window, self.fraction = window, fraction
+        self.n = 0
+        self.sum_r = self.sum_rr = self.sum_x = self.sum_y = 0.0
+        self.nonzero_y = 0
+        self._cv: list[np.ndarray] = []
+        self._enl_y: list[np.ndarray] = []
+        self._enl_x: list[np.ndarray] = []
+
+    def add(self, noisy: np.ndarray, despeckled: np.ndarray, mask: np.ndarray | None = None) -> None:
+        y = np.asarray(noisy, dtype=np.float64)
+        x = np.asarray(despeckled, dtype=np.float64)
+        if y.ndim != 2 or x.shape != y.shape:
+            raise ValueError(
+                f"input and output must be 2-D intensity bands of the same shape, got {y.shape} and "
+                f"{x.shape}: pass the matching files (and the same --band)"
+            )
+        valid = np.isfinite(y) & np.isfinite(x) & (y >= 0) & (x > 0)
+        if mask is not None:
+            valid &= np.asarray(mask, dtype=bool)
+        yv, xv = y[valid], x[valid]
+        r = yv / xv
+        self.n += r.size
+        self.sum_r += float(r.sum())
+        self.sum_rr += float((r * r).sum())
+        self.sum_x += float(xv.sum())
+        self.sum_y += float(yv.sum())
+        self.nonzero_y += int(np.count_nonzero(yv))
+        cv, enl_y, enl_x = _window_stats(y, x, valid, self.window)
+        self._cv.append(cv)
+        self._enl_y.append(enl_y)
+        self._enl_x.append(enl_x)
+
+    def report(self, looks: float, looks_source: str = "given") -> QualityReport:
+        if self.nonzero_y == 0:
+            raise ValueError(
+                "no valid pixels with non-zero intensity in both input and output (all zero or nodata): "
+                "nothing to measure; check the files, the band and the nodata values"
+            )
+        if not looks > 0:
+            raise ValueError(f"looks must be positive, got {looks}")
+        mean_r = self.sum_r / self.n
+        var_r = (self.sum_rr - self.n * mean_r**2) / (self.n - 1) if self.n > 1 else math.nan
+        cv = np.concatenate(self._cv) if self._cv else np.empty(0)
+        n_ok = int(np.isfinite(cv).sum())
+        k = min(n_ok, max(1, int(round(self.fraction * n_ok)))) if n_ok else 0
+        chosen = np.argsort(cv, kind="stable")[:k]
+        enl_y = np.concatenate(self._enl_y)[chosen] if k else np.empty(0)
+        enl_x = np.concatenate(self._enl_x)[chosen] if k else np.empty(0)
+        return QualityReport(
+            looks=float(looks),
+            looks_source=looks_source,
+            ratio_mean=float(mean_r),
+            ratio_var=float(var_r),
+            ratio_var_times_looks=float(looks) * float(var_r),
+            bias_db=10.0 * math.log10(self.sum_x / self.sum_y),
+            enl_input=float(np.median(enl_y)) if k else math.nan,
+            enl_output=float(np.median(enl_x)) if k else math.nan,
+            n_windows=k,
+            window=self.window,
+            valid_pixels=self.n,
+        )
 
 
 def quality_report(
@@ -86,46 +178,17 @@ def quality_report(
     """§2 figures for a despeckled intensity ``despeckled`` of the real intensity ``noisy``.
 
     ``looks`` is L of ``noisy`` (estimated from it when None); ``mask`` marks valid pixels.
-    The ENL figures are medians over the chosen homogeneous windows.
+    The ENL figures are medians over the chosen homogeneous windows. For scenes too large for
+    memory, feed strips to :class:`QualityAccumulator` instead.
     """
-    y = np.asarray(noisy, dtype=np.float64)
-    x = np.asarray(despeckled, dtype=np.float64)
-    if y.ndim != 2 or x.shape != y.shape:
-        raise ValueError(
-            f"input and output must be 2-D intensity bands of the same shape, got {y.shape} and {x.shape}: "
-            "pass the matching files (and the same --band)"
-        )
-    valid = np.isfinite(y) & np.isfinite(x) & (y >= 0) & (x > 0)
-    if mask is not None:
-        valid &= np.asarray(mask, dtype=bool)
-    if not np.any(valid & (y > 0)):
-        raise ValueError(
-            "no valid pixels with non-zero intensity in both input and output (all zero or nodata): "
-            "nothing to measure; check the files, the band and the nodata values"
-        )
+    acc = QualityAccumulator(window, fraction)
+    acc.add(noisy, despeckled, mask)
+    source = "given"
     if looks is None:
-        est = estimate_looks(y, valid)
-        looks, source = est.looks, "estimated"
-    else:
-        if not looks > 0:
-            raise ValueError(f"looks must be positive, got {looks}")
-        source = "given"
-    ratio = y[valid] / x[valid]
-    ratio_var = float(ratio.var(ddof=1)) if ratio.size > 1 else math.nan
-    bias = 10.0 * math.log10(float(x[valid].mean()) / float(y[valid].mean()))
-    wins = homogeneous_windows(y, valid, window, fraction)
-    enl_in = float(np.median([_enl(y[w]) for w in wins])) if wins else math.nan
-    enl_out = float(np.median([_enl(x[w]) for w in wins])) if wins else math.nan
-    return QualityReport(
-        looks=float(looks),
-        looks_source=source,
-        ratio_mean=float(ratio.mean()),
-        ratio_var=ratio_var,
-        ratio_var_times_looks=float(looks) * ratio_var,
-        bias_db=bias,
-        enl_input=enl_in,
-        enl_output=enl_out,
-        n_windows=len(wins),
-        window=window,
-        valid_pixels=int(valid.sum()),
-    )
+        y = np.asarray(noisy, dtype=np.float64)
+        valid = np.isfinite(y) & np.isfinite(np.asarray(despeckled, dtype=np.float64))
+        if mask is not None:
+            valid &= np.asarray(mask, dtype=bool)
+        if acc.nonzero_y:
+            looks, source = estimate_looks(y, valid).looks, "estimated"
+    return acc.report(looks if looks is not None else math.nan, source)

@@ -119,6 +119,20 @@ def test_qa_cli_matches_the_library_on_real_rtc(shared_data: Path, tmp_path: Pat
     assert abs(got["bias_db"]) < 0.01 and 0.9 < got["ratio_mean"] <= 1.0
 
 
+def test_streamed_strips_match_the_in_memory_report(shared_data: Path, tmp_path: Path) -> None:
+    from geodiff.commands.qa import qa_files
+
+    src = shared_data / RTC
+    with rasterio.open(src) as ds:
+        y = ds.read(1).astype(np.float64)
+    x = uniform_filter(y, 7).astype(np.float32)
+    out = _write(tmp_path / "boxcar7.tif", x, like=src)
+    got = qa_files(src, out, looks=4.0, strip=96)  # 11 strips, the last one partial
+    want = quality_report(y, x, 4.0)
+    for key in ("ratio_mean", "ratio_var_times_looks", "bias_db", "enl_input", "enl_output", "n_windows"):
+        assert got[key] == pytest.approx(getattr(want, key), rel=1e-9), key
+
+
 def test_qa_cli_decodes_db_and_estimates_looks(shared_data: Path, tmp_path: Path) -> None:
     src = next(shared_data.glob("bigearthnet_s1s2_pairs/*/s1_VV_VH_db.tif"))
     with rasterio.open(src) as ds:

@@ -17,10 +17,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def _read_band(ds: Any, band: int, what: str) -> np.ndarray:  # noqa: ANN401 - rasterio dataset
+def _check_band(ds: Any, band: int, what: str) -> None:  # noqa: ANN401 - rasterio dataset
     if not 1 <= band <= ds.count:
         raise ValueError(f"{what} {ds.name}: --band {band} does not exist, the file has {ds.count} band(s)")
-    return ds.read(band)
 
 
 def qa_files(
@@ -30,39 +29,50 @@ def qa_files(
     looks: float | None = None,
     band: int = 1,
     sensor: str = "auto",
+    strip: int = 1024,
 ) -> dict[str, Any]:
-    """The QA report of PROCESSED against ORIGINAL (one band), as a JSON-ready dict."""
+    """The QA report of PROCESSED against ORIGINAL (one band), as a JSON-ready dict.
+
+    Both files are read in full-width strips of ``strip`` rows (a multiple of the 32-px QA
+    window), so memory depends on the scene width, not its size. Looks not given are estimated
+    on full-resolution blocks spread over ORIGINAL (as `geodiff info` does).
+    """
+    from rasterio.windows import Window
+
     from geodiff.info import open_raster
-    from sensors.detect import detect_dataset, sample_dataset
+    from sensors.detect import detect_dataset, filled_sample, sample_blocks, sample_dataset
     from sensors.looks import estimate_looks
     from sensors.profiles import get_profile
-    from sensors.quality import quality_report
+    from sensors.quality import WINDOW, QualityAccumulator
 
-    with open_raster(original) as ds:
-        stored_y = _read_band(ds, band, "ORIGINAL")
-        profile = detect_dataset(ds, sensor=sensor, kind="sar", sample=sample_dataset(ds, band=band))
-        nodata_y, shape_y = ds.nodata, (ds.height, ds.width)
-    with open_raster(processed) as ds:
-        if (ds.height, ds.width) != shape_y:
+    strip = max(WINDOW, strip // WINDOW * WINDOW)
+    with open_raster(original) as dy, open_raster(processed) as dx:
+        _check_band(dy, band, "ORIGINAL")
+        profile = detect_dataset(dy, sensor=sensor, kind="sar", sample=sample_dataset(dy, band=band))
+        if (dx.height, dx.width) != (dy.height, dy.width):
             raise ValueError(
-                f"PROCESSED {processed} is {ds.width}x{ds.height} px but ORIGINAL is "
-                f"{shape_y[1]}x{shape_y[0]}: pass the despeckled version of the same scene"
+                f"PROCESSED {processed} is {dx.width}x{dx.height} px but ORIGINAL is "
+                f"{dy.width}x{dy.height}: pass the despeckled version of the same scene"
             )
-        stored_x = _read_band(ds, band if ds.count >= band else 1, "PROCESSED")
-        nodata_x = ds.nodata
-    # A despeckled SLC comes back as intensity (no phase), every other convention as it went in.
-    out_profile = get_profile("sar-intensity") if profile.units == "complex" else profile
-    if np.iscomplexobj(stored_x):
+        band_x = band if dx.count >= band else 1
+        _check_band(dx, band_x, "PROCESSED")
+        # A despeckled SLC comes back as intensity (no phase), every other convention as it went in.
         out_profile = profile
-    out_profile.check_values(stored_x, nodata_x)
-    y, mask_y = profile.decode(stored_y, nodata_y)
-    x, mask_x = out_profile.decode(stored_x, nodata_x)
-    mask = mask_y & mask_x
-    estimate = None
-    if looks is None:
-        estimate = estimate_looks(y, mask)
-        looks = estimate.looks
-    report = quality_report(y, x, looks, mask)
+        if profile.units == "complex" and not np.dtype(dx.dtypes[band_x - 1]).kind == "c":
+            out_profile = get_profile("sar-intensity")
+        out_profile.check_values(filled_sample(sample_dataset(dx, band=band_x), dx.nodata), dx.nodata)
+        estimate = None
+        if looks is None:
+            intensity, mask = profile.decode(sample_blocks(dy, band), dy.nodata)
+            estimate = estimate_looks(intensity, mask)
+            looks = estimate.looks
+        acc = QualityAccumulator()
+        for row in range(0, dy.height, strip):
+            win = Window(0, row, dy.width, min(strip, dy.height - row))
+            y, mask_y = profile.decode(dy.read(band, window=win), dy.nodata)
+            x, mask_x = out_profile.decode(dx.read(band_x, window=win), dx.nodata)
+            acc.add(y, x, mask_y & mask_x)
+        report = acc.report(looks, "given" if estimate is None else "estimated")
     out: dict[str, Any] = {
         "original": str(original),
         "processed": str(processed),
@@ -71,7 +81,6 @@ def qa_files(
         "units": profile.units,
         **report.to_dict(),
     }
-    out["looks_source"] = "given" if estimate is None else "estimated"
     if estimate is not None:
         out["looks_interval"] = [estimate.low, estimate.high]
     out["nominal_looks"] = profile.nominal_looks

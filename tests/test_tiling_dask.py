@@ -105,6 +105,14 @@ def test_xarray_result_is_lazy_same_grid_and_chunking_independent(scene: Path) -
     assert np.array_equal(res["vv"].values, ref, equal_nan=True)
 
 
+def test_xarray_tile_functions_match_the_runner(scene: Path) -> None:
+    plan = TilePlan(150, 131, 32, 6, 2, block_tiles=2, seed=1)
+    ref = run_array(ArraySource(_read(scene), nodata=-1.0), plan, seeded_noise, kind="tiles")
+    da = rioxarray.open_rasterio(scene, chunks={"x": 70, "y": 70}, masked=True)
+    res = map_tiles(da, seeded_noise, tile=32, overlap=6, halo=2, block_tiles=2, seed=1)
+    assert np.array_equal(res.values, ref, equal_nan=True)
+
+
 def test_progress_json_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GEODIFF_PROGRESS", "json")
     buf = io.StringIO()

@@ -352,7 +352,10 @@ def run_raster(
                     r0, c0, _, _ = res.block.core
                     writer.write(res.data, r0, c0, bands[: res.data.shape[0]], valid=res.valid)
 
-                nv, nb = run_blocks(task, blocks, sink, client=client, workers=workers, progress=reporter)
+                try:
+                    nv, nb = run_blocks(task, blocks, sink, client=client, workers=workers, progress=reporter)
+                finally:
+                    source.close()
                 n_valid, n_bad = n_valid + nv, n_bad + nb
             if n_valid == 0:  # raised inside the writer: nothing appears under the final name
                 raise ValueError(

@@ -182,7 +182,8 @@ def despeckle_scene(
         if overlap:
             log.info("overlap is not used by classical filters (the halo makes blocks exact)")
     else:
-        plan_args = {"tile": tile or 256, "overlap": 32 if overlap is None else overlap, "block_tiles": 4}
+        # 8x8-tile blocks: a block also computes the ring of tiles it shares with its neighbours
+        plan_args = {"tile": tile or 256, "overlap": 32 if overlap is None else overlap, "block_tiles": 8}
     with open_raster(in_path) as ds:
         bands = [[b] for b in range(1, ds.count + 1)]
     summary = run_raster(

@@ -113,6 +113,7 @@ def _georef(path: Path) -> dict:
         }
 
 
+@pytest.mark.slow
 def test_fused_scene_keeps_the_optical_georeferencing(pair, tmp_path, prior) -> None:
     opt, sar = pair
     before = opt.read_bytes(), sar.read_bytes()
@@ -280,6 +281,7 @@ def test_sar_despeckled_first_when_asked(pair, tmp_path) -> None:
     assert res.exit_code == 2 and "unknown SAR despeckling method 'nope'" in res.stderr
 
 
+@pytest.mark.slow
 def test_streamed_scene_equals_in_memory_fusion(pair, tmp_path, prior) -> None:
     """fuse_scene streams DPS block by block (2 x 2 blocks here); the result equals the in-memory
     fusion of the same decoded pair with the same tile plan and seeds."""

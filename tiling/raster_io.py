@@ -31,6 +31,9 @@ from rasterio.windows import Window
 
 log = logging.getLogger(__name__)
 
+# GDAL block cache for block-wise jobs: enough for a few rows of 512 px blocks, constant in scene size.
+GDAL_CACHE_BYTES = 64 * 2**20
+
 
 def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
     """Map any integer pixel index onto [0, n) by mirror reflection without repeating the edge.
@@ -168,7 +171,7 @@ class RasterSource:
             self._ds = None
 
     def _read_raw(self, r0: int, c0: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray | None]:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             ds, win = self._dataset(), Window(c0, r0, w, h)
             masks = ds.read_masks(self.bands, window=win) > 0 if self.meta.uses_masks else None

@@ -319,7 +319,9 @@ def run_raster(
     ``band_groups`` lists the 1-based input bands handed together to ``fn`` (default: all at once);
     output band k of a group is written to the group's k-th band. Returns a summary dict.
     """
-    from tiling.raster_io import CogWriter, RasterSource, check_output_path
+    import rasterio
+
+    from tiling.raster_io import GDAL_CACHE_BYTES, CogWriter, RasterSource, check_output_path
 
     check_output_path(out_path, overwrite, inputs=(in_path,))
     probe = RasterSource(in_path)
@@ -343,7 +345,11 @@ def run_raster(
     )
     n_valid = n_bad = 0
     try:
-        with CogWriter(out_path, meta, overwrite=overwrite, inputs=(in_path,)) as writer:
+        # GDAL's block cache defaults to 5 % of RAM and would grow with the scene: cap it
+        with (
+            rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+            CogWriter(out_path, meta, overwrite=overwrite, inputs=(in_path,)) as writer,
+        ):
             for bands in groups:
                 source = RasterSource(in_path, bands)
                 task = block_function(source, plan, fn, kind, fill=fill, **kwargs)

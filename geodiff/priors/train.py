@@ -178,8 +178,14 @@ def model_config(cfg: TrainConfig, extra: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) a prior; returns a summary dict (steps, losses, paths)."""
+def train(
+    cfg: TrainConfig, resume: bool = False, progress: bool = True, stop_after: int | None = None
+) -> dict[str, Any]:
+    """Train (or resume) a prior; returns a summary dict (steps, losses, paths).
+
+    ``stop_after`` ends this call after that many steps (checkpointed) without changing the
+    schedule, which stays defined by ``cfg.steps``: resuming later gives the uninterrupted run.
+    """
     out = Path(cfg.out)
     ckpt, state_path = out / "checkpoint.safetensors", out / "state.json"
     if resume:
@@ -284,8 +290,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
     autocast = device.type == "cuda"
     run_loss, n_loss = 0.0, 0
     t_start = time.time() - elapsed
+    end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
     try:
-        while step < cfg.steps and not stop["flag"]:
+        while step < end and not stop["flag"]:
             elapsed = time.time() - t_start
             if cfg.max_minutes and elapsed >= 60 * cfg.max_minutes:
                 log.info("time budget of %.1f min reached at step %d", cfg.max_minutes, step)
@@ -312,7 +319,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> dict
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{run_loss / n_loss:.4f}", lr=f"{lr:.1e}")
-            last = step >= cfg.steps
+            last = step >= end
             if step % cfg.val_every == 0 or last:
                 v_ema, v_raw = val.loss(ema, device), val.loss(model, device)
                 elapsed = time.time() - t_start

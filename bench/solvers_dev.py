@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--looks", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--variants", default="all", help="comma-separated variant names (see VARIANTS)")
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is faster on a busy box)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--zeta", type=float, default=None, help="override guidance strength for all variants")
     ap.add_argument(
@@ -199,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baselines-only", action="store_true", help="compute (and cache) the baselines only")
     args = ap.parse_args(argv)
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     names = list(VARIANTS) if args.variants == "all" else args.variants.split(",")
     extra: dict = {}

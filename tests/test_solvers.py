@@ -58,6 +58,7 @@ def test_gaussian_prior_implements_protocol_and_exact_eps():
     assert abs(float(r.mean())) < 0.02 and abs(float((r * (xt.flatten() - xt.mean())).mean())) < 0.02
 
 
+@pytest.mark.slow
 def test_exact_score_baseline_sampler_is_tight(problem):
     """Sampling the analytic *posterior* as a prior: the loop itself must reproduce it.
 
@@ -73,6 +74,7 @@ def test_exact_score_baseline_sampler_is_tight(problem):
         _check(torch.stack(draws), pm, pv, 3.0, lo, 1.06)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jacobian", [False, True])
 def test_dps_matches_closed_form_when_guidance_variance_is_exact(problem, jacobian):
     """With data_std = the prior's std, the Newton guidance gives E[x0 | x_t, y] exactly and both modes are

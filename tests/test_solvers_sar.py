@@ -92,6 +92,7 @@ def test_seeds_make_tiles_independent_of_batching(scene):
     torch.testing.assert_close(both.std[1:], second.std)
 
 
+@pytest.mark.slow
 def test_uncertainty_is_larger_on_edges_than_on_flat_areas():
     """A prior over step edges at uncertain positions; the std over posterior draws must concentrate at
     the edge (at least 3x the flat-area std), and the mean must beat the noisy input."""

@@ -55,6 +55,40 @@ def standin_prior():  # noqa: ANN201
     return p
 
 
+def _prior_info(name: str) -> dict | None:
+    """Name, file hash and training steps of the prior, so that a table says which weights made it."""
+    import hashlib
+
+    from geodiff import priors
+
+    for m in priors.list_models():
+        if m["name"] == name:
+            digest = hashlib.sha256(Path(m["path"]).read_bytes()).hexdigest()[:16]
+            return {"name": name, "sha256_16": digest, "training_steps": m.get("training_steps")}
+    return None
+
+
+def _summarise(per_pair: list[dict], methods: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean of every score per dataset and method."""
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for ds in dict.fromkeys(e["dataset"] for e in per_pair):
+        group = [e for e in per_pair if e["dataset"] == ds]
+        summary[ds] = {
+            m: {k: float(np.mean([e["methods"][m][k] for e in group])) for k in (*METRICS, "seconds")}
+            for m in methods
+        }
+    return summary
+
+
+def _write(out: Path, settings: dict, summary: dict, per_pair: list, complete: bool) -> None:
+    """Write the JSON atomically (after every pair too, so a long run leaves its finished pairs)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.part")
+    doc = {"complete": complete, "settings": settings, "summary": summary, "pairs": per_pair}
+    tmp.write_text(json.dumps(doc, indent=2))
+    tmp.replace(out)
+
+
 def _table(title: str, rows: dict[str, dict[str, float]]) -> str:
     head = f"{'method':<10}" + "".join(f"{m:>8}" for m in METRICS) + f"{'s/pair':>9}"
     lines = [title, head, "-" * len(head)]
@@ -66,6 +100,11 @@ def _table(title: str, rows: dict[str, dict[str, float]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=None, help="Use only the first N pairs.")
+    ap.add_argument(
+        "--datasets",
+        default=None,
+        help="Comma-separated subset of bigearthnet,sen1floods11,sen12mscr-cloudy,sen12mscr-sea.",
+    )
     ap.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="DPS sampling steps.")
     ap.add_argument("--t0", type=int, default=DEFAULT_T0, help="DPS start step (noised average).")
     ap.add_argument(
@@ -90,7 +129,25 @@ def main(argv: list[str] | None = None) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     weights = tuple(float(v) for v in args.weights.split(","))
 
-    todo = pairs(args.shared)[: args.limit]
+    todo = [p for p in pairs(args.shared) if not args.datasets or p[0] in args.datasets.split(",")]
+    todo = todo[: args.limit]
+    sar_state = f"despeckled with {args.despeckle_sar}" if args.despeckle_sar else "raw (not despeckled)"
+    settings = {
+        "steps": args.steps,
+        "t0": args.t0,
+        "prior": args.prior,
+        "weights": list(weights),
+        "sar": f"VV amplitude, {sar_state}",
+        "F": "fused luminance in [0, 1] (before colour restoration)",
+        "tile": args.tile,
+        "overlap": args.overlap,
+        "device": args.device,
+        "threads": args.threads,
+        "seed": args.seed,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "prior_info": _prior_info(args.prior),
+    }
     per_pair = []
     for dataset, name, opt, sar in todo:
         pair = load_pair(opt, sar, despeckle_sar=args.despeckle_sar, seed=args.seed)
@@ -135,31 +192,11 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         per_pair.append(entry)
+        _write(args.out, settings, _summarise(per_pair, methods), per_pair, complete=False)
 
-    datasets = list(dict.fromkeys(e["dataset"] for e in per_pair))
-    summary: dict[str, dict[str, dict[str, float]]] = {}
-    for ds in datasets:
-        group = [e for e in per_pair if e["dataset"] == ds]
-        summary[ds] = {
-            m: {k: float(np.mean([e["methods"][m][k] for e in group])) for k in (*METRICS, "seconds")}
-            for m in methods
-        }
-    sar_state = f"despeckled with {args.despeckle_sar}" if args.despeckle_sar else "raw (not despeckled)"
-    settings = {
-        "steps": args.steps,
-        "t0": args.t0,
-        "prior": args.prior,
-        "weights": list(weights),
-        "sar": f"VV amplitude, {sar_state}",
-        "F": "fused luminance in [0, 1] (before colour restoration)",
-        "tile": args.tile,
-        "overlap": args.overlap,
-        "device": args.device,
-        "threads": args.threads,
-        "seed": args.seed,
-        "torch": torch.__version__,
-        "machine": platform.machine(),
-    }
+    summary = _summarise(per_pair, methods)
+    datasets = list(summary)
+    _write(args.out, settings, summary, per_pair, complete=True)
     print(
         f"PROTOCOL §3 fusion; SAR: VV amplitude, {sar_state}; DPS: prior {args.prior}, {args.steps} steps, "
         f"t0 {args.t0}, weights {args.weights}"
@@ -168,10 +205,6 @@ def main(argv: list[str] | None = None) -> int:
         n = sum(e["dataset"] == ds for e in per_pair)
         print()
         print(_table(f"{ds} (mean over {n} pair{'s' if n > 1 else ''})", summary[ds]))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.part")
-    tmp.write_text(json.dumps({"settings": settings, "summary": summary, "pairs": per_pair}, indent=2))
-    tmp.replace(args.out)
     print(f"\nwrote {args.out}")
     return 0
 

@@ -48,8 +48,23 @@ def noisy(a: np.ndarray, sigma255: int, rng: np.random.Generator) -> np.ndarray:
     return a + (sigma255 / 255) * rng.standard_normal(a.shape)
 
 
+def _dihedral_eps(prior, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """eps averaged over the 8 flips/rotations (the prior was trained with all of them)."""
+    acc = torch.zeros_like(x)
+    for k in range(4):
+        for flip in (False, True):
+            xx = torch.rot90(x, k, (2, 3))
+            xx = xx.flip(3) if flip else xx
+            e = prior.eps(xx, t)
+            e = e.flip(3) if flip else e
+            acc += torch.rot90(e, -k, (2, 3))
+    return acc / 8
+
+
 @torch.no_grad()
-def prior_denoise(prior, ys: list[np.ndarray], sigma: float, batch: int = 10) -> tuple[list[np.ndarray], int]:
+def prior_denoise(
+    prior, ys: list[np.ndarray], sigma: float, batch: int = 10, ensemble: bool = False
+) -> tuple[list[np.ndarray], int]:
     abar = prior.alphas_cumprod
     t = t_for_sigma(abar, 2 * sigma)
     s = float(abar[t].sqrt())
@@ -58,7 +73,8 @@ def prior_denoise(prior, ys: list[np.ndarray], sigma: float, batch: int = 10) ->
         z = torch.from_numpy(np.stack(ys[i : i + batch])[:, None] * 2 - 1).float()
         x_t = s * z
         tt = torch.full((len(z),), t, dtype=torch.long)
-        x0 = tweedie_x0(prior, x_t, tt, prior.eps(x_t, tt))
+        eps = _dihedral_eps(prior, x_t, tt) if ensemble else prior.eps(x_t, tt)
+        x0 = tweedie_x0(prior, x_t, tt, eps)
         outs += [np.clip((x.numpy()[0].astype(np.float64) + 1) / 2, 0, 1) for x in x0]
     return outs, t
 
@@ -112,6 +128,13 @@ def main() -> None:
     ap.add_argument("--sample-size", type=int, default=96)
     ap.add_argument("--sample-steps", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--ensemble",
+        nargs="*",
+        type=int,
+        default=[],
+        help="also report these sigmas with the x8 flip/rotation self-ensemble (8x the cost)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -159,6 +182,7 @@ def main() -> None:
             "seconds": round(time.time() - t0, 1),
         }
         print(f"bm3d sigma={s}: {np.mean(ps):.2f} dB", file=sys.stderr)
+        _write(args.out, result)  # partial results: a long BM3D run can be reused with --reuse-bm3d
 
     for name in args.priors:
         prior = load(name)
@@ -178,6 +202,16 @@ def main() -> None:
                 "psnr": [float(p) for p in ps],
                 "t": t,
                 "model_sigma_at_t": float(np.sqrt((1 - ab) / ab)),
+                "seconds": round(time.time() - t0, 1),
+            }
+        for s in args.ensemble:
+            t0 = time.time()
+            den, t = prior_denoise(prior, noisy_by_sigma[s], s / 255, ensemble=True)
+            ps = [peak_signal_noise_ratio(a, d, data_range=1) for a, d in zip(clean, den, strict=True)]
+            entry.setdefault("ensemble_x8", {})[str(s)] = {
+                "psnr_mean": float(np.mean(ps)),
+                "t": t,
+                "psnr": [float(p) for p in ps],
                 "seconds": round(time.time() - t0, 1),
             }
         result["priors"][name] = entry
@@ -205,6 +239,13 @@ def main() -> None:
                 f"{s:>4}/255 {name:>8} {e['psnr_mean']:7.2f} {b:7.2f} {noisy_psnr[str(s)]:7.2f} {e['t']:>4} "
                 f"{len(files):>3}"
             )
+        for s, e in entry.get("ensemble_x8", {}).items():
+            b = result["bm3d"].get(s, {}).get("psnr_mean", float("nan"))
+            label = name + " x8"
+            print(
+                f"{s:>4}/255 {label:>8} {e['psnr_mean']:7.2f} {b:7.2f} {noisy_psnr[s]:7.2f} {e['t']:>4} "
+                f"{len(files):>3}"
+            )
     if not args.priors:
         for s in args.sigmas:
             b = result["bm3d"].get(str(s), {}).get("psnr_mean", float("nan"))
@@ -226,10 +267,14 @@ def main() -> None:
         }
         print(f"samples: {args.samples}", file=sys.stderr)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
+    _write(args.out, result)
+
+
+def _write(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(args.out)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

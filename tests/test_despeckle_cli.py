@@ -163,7 +163,7 @@ def test_cli_plan_with_aoi(scene: Path, tmp_path: Path) -> None:
         assert full.crs == ds.crs
         assert np.allclose(full.total_bounds, list(ds.bounds))
         # an AOI in lon/lat around the first tile's centre: reprojected, it keeps only the tiles touching it
-        x, y = ds.transform * (10, 10)
+        x, y = ds.xy(10, 10)
     aoi = gpd.GeoDataFrame(geometry=[box(x - 5, y - 5, x + 5, y + 5)], crs=full.crs).to_crs(4326)
     aoi.to_file(tmp_path / "aoi.geojson")
     res = _invoke("plan", str(scene), "--tile", "64", "--overlap", "16", "--out", str(out), "--aoi",

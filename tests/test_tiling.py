@@ -116,6 +116,7 @@ def test_windows_strictly_positive_and_separable(kind: str, size: int) -> None:
     assert np.array_equal(w2, np.outer(w1, w1))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(plans(), st.sampled_from(WINDOWS))
 def test_normalised_weights_sum_to_one(plan: TilePlan, kind: str) -> None:
@@ -159,6 +160,7 @@ def _square(t: torch.Tensor, ctx) -> torch.Tensor:  # noqa: ANN001
     return torch.where(ctx.valid, t * t + 0.5, t)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(scenes())
 def test_pixelwise_function_bit_identical_tiled_and_untiled(scene) -> None:  # noqa: ANN001
@@ -179,6 +181,7 @@ def _lee_array(block: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return lee(block[0], valid[0], looks=2.0, window=5)[None]
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(scenes())
 def test_neighbourhood_filter_identical_away_from_nodata(scene) -> None:  # noqa: ANN001

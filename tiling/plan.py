@@ -174,16 +174,20 @@ class TilePlan:
         import geopandas as gpd
         from shapely.geometry import box
 
+        def to_map(x: float, y: float) -> tuple[float, float]:  # affine without the deprecated `*`
+            t = transform
+            return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
+
         rows = []
         for r, c in self.tiles():
             y0, x0 = self.tile_origin(r, c)
             y1, x1 = min(y0 + self.tile, self.height), min(x0 + self.tile, self.width)
-            xs, ys = zip(*(transform * (x, y) for x, y in ((x0, y0), (x1, y1))), strict=True)
+            xs, ys = zip(*(to_map(x, y) for x, y in ((x0, y0), (x1, y1))), strict=True)
             geom = box(min(xs), min(ys), max(xs), max(ys))
             if transform.b != 0 or transform.d != 0:  # rotated grid: keep the true quadrilateral
                 from shapely.geometry import Polygon
 
-                geom = Polygon([transform * p for p in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))])
+                geom = Polygon([to_map(*p) for p in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))])
             if aoi is not None and not geom.intersects(aoi):
                 continue
             rows.append(

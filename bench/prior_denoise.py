@@ -259,7 +259,7 @@ def main() -> None:
         save_grid(samples, args.samples)
         result["samples"] = {
             "prior": args.samples_prior,
-            "path": str(args.samples.relative_to(REPO)),
+            "path": str(args.samples),
             "n": args.n_samples,
             "size": size,
             "ddim_steps": args.sample_steps,

@@ -25,6 +25,8 @@ if [[ $what == gray || $what == all ]]; then
     --out runs/gray --name gray --width 32 --mult 1,2,4 --res-blocks 1 --tile 64 --batch 12 \
     --lr 5e-4 --warmup 200 --ema 0.999 --steps 100000 --max-minutes 68 \
     --val-every 100 --save-every 100 --threads 2 --seed 0 ${RESUME:+--resume}
+  # ship the EMA or the raw weights, whichever has the lower final validation loss
+  python -c "from geodiff.priors.train import export_best; print(export_best('runs/gray'))"
   cp runs/gray/gray.safetensors runs/gray/gray.json geodiff/priors/weights/
 fi
 
@@ -34,5 +36,7 @@ if [[ $what == tiny || $what == all ]]; then
     --out runs/tiny --name tiny --width 8 --mult 1,2 --res-blocks 1 --tile 32 --batch 16 \
     --lr 1e-3 --warmup 100 --ema 0.995 --steps 4000 --max-minutes 8 \
     --val-every 100 --save-every 100 --threads 1 --seed 0 ${RESUME:+--resume}
+  # ship the EMA or the raw weights, whichever has the lower final validation loss
+  python -c "from geodiff.priors.train import export_best; print(export_best('runs/tiny'))"
   cp runs/tiny/tiny.safetensors runs/tiny/tiny.json geodiff/priors/weights/
 fi

@@ -112,6 +112,32 @@ def save_grid(samples: np.ndarray, path: Path, cols: int = 4, pad: int = 2) -> N
     Image.fromarray(grid).save(path)
 
 
+def print_table(result: dict) -> None:
+    """The table printed at the end (also with --table-only)."""
+    sigmas, files, noisy_psnr = result["sigmas_255"], result["images"], result["noisy_psnr"]
+    print(f"one-step denoising PSNR (dB), {len(files)} dev images 01900-01949, mean over images")
+    print(f"{'sigma':>6} {'prior':>8} {'PSNR':>7} {'BM3D':>7} {'noisy':>7} {'t':>4} {'n':>3}")
+    for name, entry in result["priors"].items():
+        for s in sigmas:
+            e = entry["sigmas"][str(s)]
+            b = result["bm3d"].get(str(s), {}).get("psnr_mean", float("nan"))
+            print(
+                f"{s:>4}/255 {name:>8} {e['psnr_mean']:7.2f} {b:7.2f} {noisy_psnr[str(s)]:7.2f} {e['t']:>4} "
+                f"{len(files):>3}"
+            )
+        for s, e in entry.get("ensemble_x8", {}).items():
+            b = result["bm3d"].get(s, {}).get("psnr_mean", float("nan"))
+            label = name + " x8"
+            print(
+                f"{s:>4}/255 {label:>8} {e['psnr_mean']:7.2f} {b:7.2f} {noisy_psnr[s]:7.2f} {e['t']:>4} "
+                f"{len(files):>3}"
+            )
+    if not result["priors"]:
+        for s in sigmas:
+            b = result["bm3d"].get(str(s), {}).get("psnr_mean", float("nan"))
+            print(f"{s:>4}/255 {'-':>8} {'-':>7} {b:7.2f} {noisy_psnr[str(s)]:7.2f} {'-':>4} {len(files):>3}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--priors", nargs="*", default=["gray", "tiny"])
@@ -122,6 +148,8 @@ def main() -> None:
         "--reuse-bm3d", action="store_true", help="take per-image BM3D PSNR from --out if it matches"
     )
     ap.add_argument("--no-bm3d", action="store_true")
+    ap.add_argument("--bm3d-from", type=Path, default=None, help="JSON to reuse BM3D from (default: --out)")
+    ap.add_argument("--table-only", action="store_true", help="merge BM3D from --bm3d-from into --out, print")
     ap.add_argument("--samples-prior", default="gray")
     ap.add_argument("--samples", type=Path, default=REPO / "docs" / "prior_samples_gray.png")
     ap.add_argument("--n-samples", type=int, default=16)
@@ -141,7 +169,16 @@ def main() -> None:
     files = dev_images(args.limit)
     clean = [clean_amplitude(f) for f in files]
     names = [f.name for f in files]
-    old = json.loads(args.out.read_text()) if args.reuse_bm3d and args.out.exists() else {}
+    src = args.bm3d_from or args.out
+    old = json.loads(src.read_text()) if (args.reuse_bm3d or args.table_only) and src.exists() else {}
+    if args.table_only:
+        result = json.loads(args.out.read_text())
+        for k, v in old.get("bm3d", {}).items():
+            if v.get("images") == result["images"]:
+                result["bm3d"][k] = v
+        print_table(result)
+        _write(args.out, result)
+        return
     result: dict = {
         "protocol": __doc__.split("\n\n")[1],
         "images": names,
@@ -229,27 +266,7 @@ def main() -> None:
     }
     result["noisy_psnr"] = noisy_psnr
 
-    print(f"one-step denoising PSNR (dB), {len(files)} dev images 01900-01949, mean over images")
-    print(f"{'sigma':>6} {'prior':>8} {'PSNR':>7} {'BM3D':>7} {'noisy':>7} {'t':>4} {'n':>3}")
-    for name, entry in result["priors"].items():
-        for s in args.sigmas:
-            e = entry["sigmas"][str(s)]
-            b = result["bm3d"].get(str(s), {}).get("psnr_mean", float("nan"))
-            print(
-                f"{s:>4}/255 {name:>8} {e['psnr_mean']:7.2f} {b:7.2f} {noisy_psnr[str(s)]:7.2f} {e['t']:>4} "
-                f"{len(files):>3}"
-            )
-        for s, e in entry.get("ensemble_x8", {}).items():
-            b = result["bm3d"].get(s, {}).get("psnr_mean", float("nan"))
-            label = name + " x8"
-            print(
-                f"{s:>4}/255 {label:>8} {e['psnr_mean']:7.2f} {b:7.2f} {noisy_psnr[s]:7.2f} {e['t']:>4} "
-                f"{len(files):>3}"
-            )
-    if not args.priors:
-        for s in args.sigmas:
-            b = result["bm3d"].get(str(s), {}).get("psnr_mean", float("nan"))
-            print(f"{s:>4}/255 {'-':>8} {'-':>7} {b:7.2f} {noisy_psnr[str(s)]:7.2f} {'-':>4} {len(files):>3}")
+    print_table(result)
 
     if args.samples_prior and args.samples_prior in args.priors and args.n_samples > 0:
         t0 = time.time()

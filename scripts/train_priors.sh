@@ -3,6 +3,11 @@
 # The shipped gray prior was trained on a shared 2-core CPU (no GPU) with these exact commands;
 # on a GPU add --device cuda and raise --max-minutes/--steps for a better prior.
 # Usage: scripts/train_priors.sh [gray|tiny|all]   (run from the repository root)
+# The shipped gray run was started as its own session (setsid) with its autogroup at nice -10
+# (`echo -10 > /proc/self/autogroup`), so that on the shared machine it had the priority "training at
+# nice 0, everything else at nice 10" intended; Linux autogroup scheduling otherwise ignores plain nice
+# across sessions. It used 2 torch threads and ran ~2.9-3.5 s/step under that load.
+# Resume an interrupted run with RESUME=1 scripts/train_priors.sh gray (the time budget is the total).
 set -euo pipefail
 D=${GEODIFF_SHARED_DATA:-../shared/data}
 V=$D/virtual_sar_clean_gray

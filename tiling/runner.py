@@ -19,6 +19,7 @@ bit-identical results tiled and untiled.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import uuid
@@ -239,19 +240,7 @@ def run_blocks(
     Memory on the caller's side is bounded by the number of blocks in flight. Returns the count of
     valid output pixels and of NaN/inf input pixels (treated as nodata).
     """
-    own_cluster = None
-    if client is None and workers and workers > 1:
-        from distributed import Client, LocalCluster
-
-        own_cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
-        client = Client(own_cluster)
-    try:
+    with dask_client(client, workers) as client:
         results = _serial(task, blocks) if client is None else _distributed(task, blocks, client)
         n_valid = n_bad = 0
         for res in results:
@@ -261,10 +250,32 @@ def run_blocks(
             if progress is not None:
                 progress.update(1)
         return n_valid, n_bad
-    finally:
-        if own_cluster is not None:
-            client.close()
-            own_cluster.close()
+
+
+@contextlib.contextmanager
+def dask_client(client: Any = None, workers: int | None = None) -> Iterator[Any]:
+    """The given client; else a process-based LocalCluster for ``workers > 1``; else None (in-process)."""
+    if client is not None or not workers or workers <= 1:
+        yield client
+        return
+    from distributed import Client, LocalCluster
+
+    quiet = logging.getLogger("distributed")  # its INFO chatter would drown the progress bar
+    level = quiet.level
+    quiet.setLevel(max(level, logging.WARNING))
+    with (
+        contextlib.ExitStack() as restore,
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as own,
+    ):
+        restore.callback(quiet.setLevel, level)
+        yield own
 
 
 def run_array(
@@ -345,9 +356,11 @@ def run_raster(
     )
     n_valid = n_bad = 0
     try:
-        # GDAL's block cache defaults to 5 % of RAM and would grow with the scene: cap it
+        # one cluster for every band group; GDAL's block cache (default 5 % of RAM) would grow
+        # with the scene: cap it
         with (
             rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+            dask_client(client, workers) as client,
             CogWriter(out_path, meta, overwrite=overwrite, inputs=(in_path,)) as writer,
         ):
             for bands in groups:

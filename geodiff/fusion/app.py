@@ -1,9 +1,9 @@
 """Optical-SAR fusion of whole scenes: decode, align, (despeckle), fuse the luminance, restore colour.
 
-Two entry points share one pipeline: :func:`fuse_arrays` on numpy arrays that already share a grid
-(the Python API) and :func:`fuse_scene` on two raster files (the CLI), which adds reading, the
-footprint check, warping the SAR onto the optical grid and an atomic write that keeps the optical
-georeferencing, nodata, band descriptions and tags.
+Array level (the Python API): :func:`fuse_arrays` on numpy arrays that already share a grid, and
+the DPS tile function the tiling runner calls. The file level (:func:`fuse_scene`, reading, the
+footprint check, the warp and the atomic write) lives in geodiff.fusion.scene and is re-exported
+here.
 """
 
 from __future__ import annotations
@@ -62,16 +62,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 @functools.lru_cache(maxsize=4)
 def _load_prior(name: str) -> Any:
+    """geodiff.priors.load, cached: a scene (and a benchmark) loads each prior once."""
     from geodiff import priors
 
-    load = getattr(priors, "load", None)
-    if load is None:
-        raise RuntimeError(
-            f"cannot load the prior {name!r}: this geodiff has no trained priors yet (geodiff.priors.load "
-            "is missing); pass a DiffusionPrior object or use a baseline method "
-            "(method='average'|'wavelet'|'pca'|'laplacian')"
-        )
-    return load(name)
+    return priors.load(name)
 
 
 def _prior(prior: Any, device: torch.device) -> Any:

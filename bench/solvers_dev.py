@@ -27,18 +27,22 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 OUT = REPO / "bench" / "results" / "solvers_dev.json"
 
-# name -> sar_dps keyword arguments ("init" may be "lee", "bm3d" or "noise")
+# name -> sar_dps keyword arguments ("init" may be "lee", "bm3d" or "noise"; "sigma0" picks t0 = the
+# timestep whose x0-noise matches the initial estimate's expected error, in model units).
+# NFE = steps x samples (the posterior mean over samples is the estimate).
 VARIANTS: dict[str, dict] = {
-    "jf-log-nfe20-bm3d": dict(steps=20, t0=200, init="bm3d", form="log"),
-    "jf-log-nfe50-bm3d": dict(steps=50, t0=200, init="bm3d", form="log"),
-    "jf-log-nfe100-bm3d": dict(steps=100, t0=200, init="bm3d", form="log"),
-    "jf-int-nfe50-bm3d": dict(steps=50, t0=200, init="bm3d", form="intensity"),
-    "jf-loggauss-nfe50-bm3d": dict(steps=50, t0=200, init="bm3d", form="log_gauss"),
-    "jf-log-nfe50-lee": dict(steps=50, t0=300, init="lee", form="log"),
-    "jf-log-nfe100-noise": dict(steps=100, t0=None, init="noise", form="log"),
-    "jac-log-nfe50-bm3d": dict(steps=50, t0=200, init="bm3d", form="log", jacobian=True),
-    "jac-log-nfe20-bm3d": dict(steps=20, t0=200, init="bm3d", form="log", jacobian=True),
+    "jf-log-nfe20-bm3d": dict(steps=10, samples=2, sigma0=0.1, init="bm3d", form="log"),
+    "jf-log-nfe40-bm3d": dict(steps=10, samples=4, sigma0=0.1, init="bm3d", form="log"),
+    "jf-log-nfe100-bm3d": dict(steps=10, samples=10, sigma0=0.1, init="bm3d", form="log"),
+    "jf-log-nfe20x1-bm3d": dict(steps=20, samples=1, sigma0=0.1, init="bm3d", form="log"),
+    "jf-int-nfe40-bm3d": dict(steps=10, samples=4, sigma0=0.1, init="bm3d", form="intensity"),
+    "jf-loggauss-nfe40-bm3d": dict(steps=10, samples=4, sigma0=0.1, init="bm3d", form="log_gauss"),
+    "jf-log-nfe40-lee": dict(steps=10, samples=4, sigma0=0.15, init="lee", form="log"),
+    "jf-log-nfe100-noise": dict(steps=100, samples=1, init="noise", form="log"),
+    "jac-log-nfe20-bm3d": dict(steps=10, samples=2, sigma0=0.1, init="bm3d", form="log", jacobian=True),
+    "jac-log-nfe40-bm3d": dict(steps=10, samples=4, sigma0=0.1, init="bm3d", form="log", jacobian=True),
 }
+DEFAULT_VARIANTS = "jf-log-nfe20-bm3d,jf-log-nfe40-bm3d,jac-log-nfe20-bm3d"
 
 
 def load_dev(limit: int | None) -> list[tuple[str, np.ndarray]]:
@@ -164,8 +168,11 @@ def load_prior(name: str, device: torch.device):
 
 
 def run_solver(prior, ys, inits, looks, cfg, device, batch, seed0):
-    from geodiff.solvers import sar_dps
+    from geodiff.solvers import sar_dps, t_for_noise
 
+    cfg = dict(cfg)
+    if "sigma0" in cfg:
+        cfg["t0"] = t_for_noise(prior, cfg.pop("sigma0"))
     outs, secs = [], 0.0
     for i in range(0, len(ys), batch):
         y = torch.tensor(np.stack(ys[i : i + batch])[:, None], dtype=torch.float32, device=device)
@@ -180,7 +187,7 @@ def run_solver(prior, ys, inits, looks, cfg, device, batch, seed0):
         out = res.mean[:, 0].double().cpu().numpy()
         secs += time.perf_counter() - t
         outs.extend(list(out))
-    return outs, secs / len(ys), res.nfe
+    return outs, secs / len(ys), res.nfe * cfg.get("samples", 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N images only")
     ap.add_argument("--prior", default="gray", help="prior name for geodiff.priors.load, or 'spectral'")
     ap.add_argument("--looks", type=int, nargs="+", default=[1, 4])
-    ap.add_argument("--variants", default="all", help="comma-separated variant names (see VARIANTS)")
+    ap.add_argument(
+        "--variants", default=DEFAULT_VARIANTS, help="comma-separated names (see VARIANTS) or all"
+    )
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is faster on a busy box)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

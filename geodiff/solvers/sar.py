@@ -23,7 +23,7 @@ from geodiff.likelihoods import (
 )
 from geodiff.priors.base import DiffusionPrior
 from geodiff.solvers.init import lee
-from geodiff.solvers.loop import SampleResult, Step, check_tiles, sample, summarise
+from geodiff.solvers.loop import SampleResult, Step, check_tiles, sample, summarise, t_for_noise
 
 __all__ = ["FORMS", "estimate_scale", "sar_dps", "sar_guidance"]
 
@@ -98,17 +98,18 @@ def sar_dps(
     looks: float,
     scale: float | torch.Tensor = 1.0,
     *,
-    steps: int = 50,
-    t0: int | None = 400,
+    steps: int = 10,
+    t0: int | None = None,
+    sigma0: float = 0.15,
     init: str | torch.Tensor | None = "lee",
     jacobian: bool = False,
     form: str = "log",
     zeta: float = 1.0,
     data_std: float = 0.5,
-    newton_iters: int = 1,
+    newton_iters: int = 3,
     eta: float = 0.0,
     keep_eps: bool = False,
-    samples: int = 1,
+    samples: int = 4,
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     seeds: Sequence[int] | torch.Tensor | None = None,
     blend: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -123,12 +124,16 @@ def sar_dps(
         scale: s in I = s * a^2 (one per scene, or one per tile); see :func:`estimate_scale`.
         steps: network evaluations per tile and sample (with ``jacobian`` each also back-propagates).
         t0: start time; with an ``init`` the estimate is noised to t0 (come-closer-diffuse-faster).
+        sigma0: when t0 is None, start where the x0-noise sqrt((1-abar)/abar) equals sigma0 (model
+            units, i.e. about sigma0/2 in amplitude): the expected error of the initial estimate.
         init: "lee" (Lee 7x7), an intensity tensor like y, or "noise"/None to start from noise at T-1.
         jacobian: exact DPS (autograd through the network) instead of the Jacobian-free update.
         form: "log" (exact log-gamma), "intensity" (gamma on I; same likelihood) or "log_gauss".
         zeta: guidance strength; 1 = trust x0_hat as a Gaussian with the data-std variance.
         keep_eps: keep the network's eps after the Jacobian-free update (DDS) instead of re-deriving it.
-        samples: posterior draws per tile; mean and std are taken over them.
+        samples: posterior draws per tile; mean and std are taken over them.  The mean of a few draws
+            is a much better estimate than one draw (a draw's error adds the posterior variance);
+            NFE per tile = steps * samples (defaults: 10 x 4 = 40).
         generator / seeds: one generator or seed per tile makes results independent of batching.
         blend: the tiling engine's consensus hook, applied to x0_hat and x_t at every step.
     """
@@ -150,7 +155,7 @@ def sar_dps(
         if est.shape != y.shape:
             raise ValueError(f"init has shape {tuple(est.shape)}, expected {tuple(y.shape)} like y")
         z_init = (2 * (est.clamp_min(0) / s).sqrt() - 1).clamp(-1, 1)
-        t_start = t0
+        t_start = t0 if t0 is not None else t_for_noise(prior, sigma0)
     ys = y.repeat_interleave(samples, 0)
     ss = s.repeat_interleave(samples, 0)
     guide = sar_guidance(ys, looks, ss, form=form, zeta=zeta, data_std=data_std, newton_iters=newton_iters)

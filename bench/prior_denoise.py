@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -28,7 +29,7 @@ from geodiff.priors import load, tweedie_x0
 from geodiff.priors.schedule import t_for_sigma
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "virtual_sar_clean_gray"
+DATA = Path(os.environ.get("GEODIFF_SHARED_DATA", REPO.parent / "shared" / "data")) / "virtual_sar_clean_gray"
 
 
 def dev_images(limit: int) -> list[Path]:
@@ -70,12 +71,12 @@ def prior_denoise(
     s = float(abar[t].sqrt())
     outs = []
     for i in range(0, len(ys), batch):
-        z = torch.from_numpy(np.stack(ys[i : i + batch])[:, None] * 2 - 1).float()
+        z = torch.from_numpy(np.stack(ys[i : i + batch])[:, None] * 2 - 1).float().to(prior.device)
         x_t = s * z
-        tt = torch.full((len(z),), t, dtype=torch.long)
+        tt = torch.full((len(z),), t, dtype=torch.long, device=z.device)
         eps = _dihedral_eps(prior, x_t, tt) if ensemble else prior.eps(x_t, tt)
         x0 = tweedie_x0(prior, x_t, tt, eps)
-        outs += [np.clip((x.numpy()[0].astype(np.float64) + 1) / 2, 0, 1) for x in x0]
+        outs += [np.clip((x.cpu().numpy()[0].astype(np.float64) + 1) / 2, 0, 1) for x in x0]
     return outs, t
 
 
@@ -87,15 +88,15 @@ def ddim_samples(prior, n: int, size: int, steps: int, seed: int = 0, batch: int
     gen = torch.Generator().manual_seed(seed)
     out = []
     for i in range(0, n, batch):
-        x = torch.randn(min(batch, n - i), prior.channels, size, size, generator=gen)
+        x = torch.randn(min(batch, n - i), prior.channels, size, size, generator=gen).to(prior.device)
         for k, t in enumerate(ts):
-            tt = torch.full((len(x),), int(t), dtype=torch.long)
+            tt = torch.full((len(x),), int(t), dtype=torch.long, device=x.device)
             eps = prior.eps(x, tt)
             x0 = ((x - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()).clamp(-1, 1)
-            a_prev = abar[ts[k + 1]] if k + 1 < len(ts) else torch.tensor(1.0)
+            a_prev = abar[ts[k + 1]] if k + 1 < len(ts) else torch.tensor(1.0, device=x.device)
             eps = (x - abar[t].sqrt() * x0) / (1 - abar[t]).sqrt()
             x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
-        out.append(((x[:, 0] + 1) / 2).clamp(0, 1).numpy())
+        out.append(((x[:, 0] + 1) / 2).clamp(0, 1).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -208,6 +209,7 @@ def main() -> None:
     ap.add_argument("--sample-size", type=int, default=96)
     ap.add_argument("--sample-steps", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (prior evaluations only; BM3D is CPU)")
     ap.add_argument(
         "--ensemble",
         nargs="*",
@@ -257,7 +259,7 @@ def main() -> None:
         run_bm3d(result, clean, noisy_by_sigma, args)
 
     for name in args.priors:
-        prior = load(name)
+        prior = load(name).to(args.device)
         entry = {
             "path": prior.path,
             "parameters": sum(p.numel() for p in prior.net.parameters()),
@@ -300,7 +302,7 @@ def main() -> None:
 
     if args.samples_prior and args.samples_prior in args.priors and args.n_samples > 0:
         t0 = time.time()
-        prior = load(args.samples_prior)
+        prior = load(args.samples_prior).to(args.device)
         size = args.sample_size - args.sample_size % prior.stride
         samples = ddim_samples(prior, args.n_samples, size, args.sample_steps)
         save_grid(samples, args.samples)

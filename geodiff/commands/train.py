@@ -43,6 +43,13 @@ def _ints(text: str) -> list[int]:
 @click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:0 ...")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--weights-dtype",
+    type=click.Choice(["float32", "float16"]),
+    default="float32",
+    show_default=True,
+    help="dtype of the exported weights (float16 halves the file; loaded as float32).",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -69,6 +76,7 @@ def command(
     threads,
     device,
     seed,
+    weights_dtype,
     resume,
     as_json,
     quiet,
@@ -108,6 +116,7 @@ def command(
         threads=threads,
         device=device,
         seed=seed,
+        weights_dtype=weights_dtype,
     )
     result = train(cfg, resume=resume, progress=not quiet)
     if as_json:

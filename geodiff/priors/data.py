@@ -5,6 +5,9 @@ Domain "amplitude" (fixed; the solvers rely on it):
     float amplitude r   -> a = r / max(r)                     (.npy SAR references, PROTOCOL 1)
     uint16 / other ints -> g = 255 * (x - p0.5) / (p99.5 - p0.5) clipped, then as 8-bit gray
     model space         -> z = 2 a - 1
+    "<name>.amp.npy"    -> already amplitude in [0, 1] (float16/32, NaN = nodata): a packed cache
+                           written by `pack_amplitude`, so training needs neither rasterio nor the
+                           original rasters (e.g. on a GPU machine).
 Multi-band rasters are reduced to gray with the ITU-R 601 luma weights PIL's convert("L") uses.
 Pixels equal to a raster's nodata value are masked; crops never include them.
 """
@@ -22,6 +25,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
+AMP_SUFFIX = ".amp.npy"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy"}
 NORMALISATION = {
     "uint8": "a = (g + 1) / 256, z = 2a - 1",
@@ -72,7 +76,13 @@ def load_amplitude(path: str | os.PathLike, rgb_order: Sequence[int] | None = No
         raise FileNotFoundError(f"{p}: no such training image (check the path)")
     suffix = p.suffix.lower()
     valid = None
-    if suffix == ".npy":
+    if p.name.lower().endswith(AMP_SUFFIX):
+        x = np.asarray(np.load(p, allow_pickle=False), dtype=np.float32)
+        if x.ndim != 2:
+            raise ValueError(f"{p}: a packed amplitude cache must be 2-D, got shape {x.shape}; re-pack it")
+        valid = np.isfinite(x)
+        amp = np.where(valid, x, 0.0)
+    elif suffix == ".npy":
         x = np.load(p, allow_pickle=False)
         if np.iscomplexobj(x):
             x = np.abs(x)
@@ -121,6 +131,21 @@ def load_amplitude(path: str | os.PathLike, rgb_order: Sequence[int] | None = No
     if valid is not None and valid.all():
         valid = None
     return AmplitudeImage(str(p), amp, valid)
+
+
+def pack_amplitude(path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Write <out_dir>/<stem>.amp.npy (float16 amplitude, NaN = nodata) for one training image.
+
+    float16 keeps 11 bits, finer than the 8-bit sources and enough for the float ones.
+    """
+    im = load_amplitude(path)
+    a = im.amp.astype(np.float16)
+    if im.valid is not None:
+        a[~im.valid] = np.nan
+    out = Path(out_dir) / (Path(path).stem + AMP_SUFFIX)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, a)
+    return out
 
 
 def expand_sources(sources: Iterable[str | os.PathLike], exclude: Iterable[str] = ()) -> list[Path]:

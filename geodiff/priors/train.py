@@ -69,6 +69,7 @@ class TrainConfig:
     threads: int | None = None
     device: str = "cpu"
     seed: int = 0
+    weights_dtype: str = "float32"  # of the exported model; float16 halves the file (loaded as float32)
 
     def unet(self) -> UNetConfig:
         return UNetConfig(
@@ -171,7 +172,7 @@ def model_config(cfg: TrainConfig, extra: dict[str, Any]) -> dict[str, Any]:
         "domain": "amplitude",
         "normalisation": dict(NORMALISATION),
         "tile": cfg.tile,
-        "weights_dtype": "float32",
+        "weights_dtype": cfg.weights_dtype,
         "geodiff_version": geodiff.__version__,
         "torch_version": torch.__version__,
         **extra,
@@ -208,6 +209,10 @@ def train(
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
     torch.manual_seed(cfg.seed)
+    if device.type == "cuda":  # fixed crop size: let cuDNN pick the fastest convolution kernels
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
 
     files = expand_sources(cfg.sources, cfg.exclude)
     val_files = expand_sources(cfg.val_sources, cfg.exclude) if cfg.val_sources else []
@@ -228,6 +233,8 @@ def train(
     fused = device.type in ("cpu", "cuda")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
+    # noise drawn where the model runs: on a GPU, CPU randn + copy would cost more than the step
+    noise_gen = gen if device.type == "cpu" else torch.Generator(device).manual_seed(cfg.seed + 2)
     val = _ValSet(val_sampler or CropSampler(sampler.images, cfg.tile, seed=99), cfg, abar)
 
     step, elapsed, history = 0, 0.0, []
@@ -238,6 +245,8 @@ def train(
         ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
         _opt_from_tensors(opt, tensors, saved["optimizer_param_groups"])
         gen.set_state(tensors["rng.torch_gen"])
+        if noise_gen is not gen and "rng.noise_gen" in tensors:
+            noise_gen.set_state(tensors["rng.noise_gen"])
         torch.set_rng_state(tensors["rng.torch_cpu"])
         sampler.set_state(saved["sampler_rng"])
         step, elapsed, history = saved["step"], saved["elapsed_s"], saved["history"]
@@ -259,6 +268,8 @@ def train(
         tensors |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
         tensors |= opt_t
         tensors["rng.torch_gen"] = gen.get_state()
+        if noise_gen is not gen:
+            tensors["rng.noise_gen"] = noise_gen.get_state()
         tensors["rng.torch_cpu"] = torch.get_rng_state()
         save_tensors(ckpt, tensors)
         save_json(
@@ -300,9 +311,9 @@ def train(
             lr = _lr(cfg, step, elapsed)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x0 = sampler.batch(cfg.batch).to(device)
+            x0 = sampler.batch(cfg.batch).to(device, non_blocking=True)
             t = sample_timesteps(cfg.batch, cfg, gen).to(device)
-            eps = torch.randn(x0.shape, generator=gen).to(device)
+            eps = torch.randn(x0.shape, generator=noise_gen, device=device)
             x_t = q_sample(abar, x0, t, eps).float()
             target = _target(cfg, abar, x0, t, eps).float()
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -417,9 +428,21 @@ def export(
         "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     path = out / f"{cfg.name}.safetensors"
-    save_tensors(path, ema.state_dict(), metadata={"format": "geodiff-prior", "name": cfg.name})
+    save_tensors(
+        path,
+        _cast(ema.state_dict(), cfg.weights_dtype),
+        metadata={"format": "geodiff-prior", "name": cfg.name},
+    )
     save_json(out / f"{cfg.name}.json", model_config(cfg, extra))
     return path
+
+
+def _cast(state: dict[str, torch.Tensor], dtype: str) -> dict[str, torch.Tensor]:
+    """Floating tensors to the export dtype (float32 or float16); the loader casts back to float32."""
+    if dtype not in ("float32", "float16"):
+        raise ValueError(f"weights dtype {dtype!r} is not supported; use float32 or float16")
+    dt = getattr(torch, dtype)
+    return {k: v.to(dt) if v.is_floating_point() else v for k, v in state.items()}
 
 
 def _short(p: Path) -> str:
@@ -453,7 +476,7 @@ def export_best(run_dir: str | os.PathLike) -> dict[str, Any]:
     config = load_json(name)
     save_tensors(
         out / f"{cfg.name}.safetensors",
-        net.state_dict(),
+        _cast(net.state_dict(), cfg.weights_dtype),
         metadata={"format": "geodiff-prior", "name": cfg.name},
     )
     config["training"]["exported_weights"] = which

@@ -1,0 +1,126 @@
+"""Solver speed per tile: SAR-DPS at the NFE we ship vs reference DPS (1000 NFE + back-propagation) vs Lee.
+
+    .venv/bin/python bench/solver_speed.py [--priors gray tiny] [--tile 256] [--batch 4] [--device cpu]
+
+Reference DPS (Chung et al.: 1000 steps from noise, the exact Jacobian through the network) is timed
+over --ref-steps steps and extrapolated linearly to 1000 (its cost per step is constant). Times are
+medians of --repeat runs after one warm-up, for a batch of --batch tiles, reported per tile and as
+Mpx/s. Lee 7x7 (numpy/scipy, one CPU thread) is the classical baseline of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device: torch.device, repeat: int) -> float:
+    fn()  # warm-up (cuDNN autotuning, allocator)
+    _sync(device)
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--priors", nargs="+", default=["gray"])
+    ap.add_argument("--tile", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--looks", type=float, default=1.0)
+    ap.add_argument("--nfe", type=int, nargs="+", default=[20, 40, 100])
+    ap.add_argument("--ref-steps", type=int, default=10, help="reference DPS steps timed (extrapolated to 1000)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "solver_speed.json")
+    args = ap.parse_args(argv)
+
+    from geodiff.priors import load
+    from geodiff.solvers import sar_dps
+    from sensors.speckle_filters import lee
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    dev_name = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    )
+    rng = np.random.default_rng(0)
+    b, s = args.batch, args.tile
+    a = np.clip(0.35 + 0.1 * rng.standard_normal((b, 1, s, s)), 0.01, 1)
+    y_np = a * a * rng.gamma(args.looks, 1 / args.looks, size=a.shape)
+    y = torch.tensor(y_np, dtype=torch.float32, device=device)
+    px = b * s * s
+    rows = []
+
+    def add(prior: str, method: str, nfe: int, secs: float, note: str = "") -> None:
+        row = dict(prior=prior, method=method, NFE=nfe, s_per_tile=secs / b, mpx_per_s=px / secs / 1e6)
+        row.update(device=dev_name, tile=s, batch=b, note=note)
+        rows.append(row)
+        print(f"{prior:8s} {method:34s} NFE={nfe:5d} {secs / b:9.3f} s/tile {px / secs / 1e6:8.4f} Mpx/s",
+              file=sys.stderr, flush=True)  # fmt: skip
+
+    t = timed(lambda: [lee(y_np[i, 0], looks=args.looks, window=7) for i in range(b)], torch.device("cpu"), 3)
+    add("-", "lee 7x7 (numpy, CPU)", 0, t)
+    for name in args.priors:
+        prior = load(name).to(device)
+        with torch.no_grad():
+            x = torch.randn(b, 1, s, s, device=device)
+            tt = torch.full((b,), 300, device=device)
+            add(name, "one network evaluation", 1, timed(lambda: prior.eps(x, tt), device, args.repeat))  # noqa: B023
+        for nfe in args.nfe:
+            spl = 4 if nfe >= 40 else 2
+            steps = nfe // spl
+
+            def run(steps=steps, spl=spl):
+                sar_dps(y, prior, args.looks, 1.0, steps=steps, samples=spl, init="lee", seeds=list(range(b)))
+
+            add(name, f"SAR-DPS JF {steps} steps x {spl} samples", nfe, timed(run, device, args.repeat))
+        for jac, label in ((True, "SAR-DPS Jacobian"),):
+            def run_jac(jac=jac):
+                sar_dps(y, prior, args.looks, 1.0, steps=10, samples=2, init="lee", jacobian=jac,
+                        seeds=list(range(b)))  # fmt: skip
+
+            add(name, f"{label} 10 steps x 2 samples", 20, timed(run_jac, device, args.repeat))
+
+        def ref():
+            sar_dps(y, prior, args.looks, 1.0, steps=args.ref_steps, samples=1, init="noise", jacobian=True,
+                    form="intensity", seeds=list(range(b)))  # fmt: skip
+
+        t = timed(ref, device, 1) * 1000 / args.ref_steps
+        add(name, "reference DPS 1000 steps + backprop", 1000, t, f"extrapolated from {args.ref_steps} steps")
+        del prior
+    print(f"| prior | method | NFE | s/tile ({s}²) | Mpx/s | device |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['prior']} | {r['method']} | {r['NFE']} | {r['s_per_tile']:.3f} | {r['mpx_per_s']:.4f} "
+              f"| {r['device']} |")  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(python=platform.python_version(), torch=torch.__version__, machine=platform.machine())
+    args.out.write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

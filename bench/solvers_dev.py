@@ -44,6 +44,27 @@ VARIANTS: dict[str, dict] = {
     "jac-log-nfe20-bm3d": dict(steps=10, samples=2, sigma0=0.1, init="bm3d", form="log", jacobian=True),
     "jac-log-nfe40-bm3d": dict(steps=10, samples=4, sigma0=0.1, init="bm3d", form="log", jacobian=True),
 }
+_E = dict(init="bm3d", form="log", ensemble=True)
+VARIANTS |= {  # orientation ensemble across samples (same NFE) and the settings around it
+    "jf-log-nfe40-bm3d-ens": dict(steps=10, samples=4, sigma0=0.1, **_E),
+    "jf-log-nfe100-bm3d-ens": dict(steps=10, samples=10, sigma0=0.1, **_E),
+    "jf-log-nfe100-5x20-ens": dict(steps=5, samples=20, sigma0=0.1, **_E),
+    "jf-log-nfe100-20x5-ens": dict(steps=20, samples=5, sigma0=0.1, **_E),
+    "jf-log-nfe100-s07-ens": dict(steps=10, samples=10, sigma0=0.07, **_E),
+    "jf-log-nfe100-s15-ens": dict(steps=10, samples=10, sigma0=0.15, **_E),
+    "jf-log-nfe100-s20-ens": dict(steps=10, samples=10, sigma0=0.2, **_E),
+    "jf-log-nfe100-z05-ens": dict(steps=10, samples=10, sigma0=0.1, zeta=0.5, **_E),
+    "jf-log-nfe100-z2-ens": dict(steps=10, samples=10, sigma0=0.1, zeta=2.0, **_E),
+    "jf-log-nfe100-eta5-ens": dict(steps=10, samples=10, sigma0=0.1, eta=0.5, **_E),
+    "jf-log-nfe100-ds03-ens": dict(steps=10, samples=10, sigma0=0.1, data_std=0.3, **_E),
+    "jf-log-nfe100-n1-ens": dict(steps=10, samples=10, sigma0=0.1, newton_iters=1, **_E),
+    "jf-int-nfe100-bm3d-ens": dict(
+        steps=10, samples=10, sigma0=0.1, init="bm3d", form="intensity", ensemble=True
+    ),
+    "jac-log-nfe40-bm3d-ens": dict(steps=10, samples=4, sigma0=0.1, jacobian=True, **_E),
+    "jf-log-nfe100-lee-ens": dict(steps=10, samples=10, sigma0=0.15, init="lee", form="log", ensemble=True),
+    "jf-log-nfe100-s15-z2-ens": dict(steps=10, samples=10, sigma0=0.15, zeta=2.0, **_E),
+}
 DEFAULT_VARIANTS = "jf-log-nfe20-bm3d,jf-log-nfe40-bm3d,jac-log-nfe20-bm3d"
 
 

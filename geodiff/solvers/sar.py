@@ -22,6 +22,7 @@ from geodiff.likelihoods import (
     check_observation,
 )
 from geodiff.priors.base import DiffusionPrior
+from geodiff.solvers.ensemble import DihedralEnsemble
 from geodiff.solvers.init import lee
 from geodiff.solvers.loop import SampleResult, Step, check_tiles, sample, summarise, t_for_noise
 
@@ -114,6 +115,7 @@ def sar_dps(
     seeds: Sequence[int] | torch.Tensor | None = None,
     blend: Callable[[torch.Tensor], torch.Tensor] | None = None,
     return_samples: bool = False,
+    ensemble: bool = False,
 ) -> SampleResult:
     """Despeckle intensity tiles y (B, C, H, W) with L looks; returns intensity mean and std.
 
@@ -136,6 +138,8 @@ def sar_dps(
             NFE per tile = steps * samples (defaults: 10 x 4 = 40).
         generator / seeds: one generator or seed per tile makes results independent of batching.
         blend: the tiling engine's consensus hook, applied to x0_hat and x_t at every step.
+        ensemble: run sample k in flip/rotation k (see :mod:`geodiff.solvers.ensemble`): the mean is
+            also an orientation average, at the same NFE.
     """
     looks = check_looks(looks)
     check_observation(y, positive=True)
@@ -159,8 +163,9 @@ def sar_dps(
     ys = y.repeat_interleave(samples, 0)
     ss = s.repeat_interleave(samples, 0)
     guide = sar_guidance(ys, looks, ss, form=form, zeta=zeta, data_std=data_std, newton_iters=newton_iters)
+    net = DihedralEnsemble(prior, samples) if ensemble and samples > 1 else prior
     z = sample(
-        prior,
+        net,
         tuple(y.shape),
         steps=steps,
         t0=t_start,

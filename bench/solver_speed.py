@@ -40,6 +40,40 @@ def timed(fn, device: torch.device, repeat: int) -> float:
     return float(np.median(ts))
 
 
+def bench_prior(name: str, y: torch.Tensor, args: argparse.Namespace, device: torch.device, add) -> None:  # noqa: ANN001
+    """Time one prior: a network evaluation, SAR-DPS at each NFE, with the Jacobian, reference DPS."""
+    from geodiff.priors import load
+    from geodiff.solvers import sar_dps
+
+    prior = load(name).to(device)
+    b, s = y.shape[0], y.shape[-1]
+    seeds = list(range(b))
+    with torch.no_grad():
+        x = torch.randn(b, 1, s, s, device=device)
+        tt = torch.full((b,), 300, device=device)
+        add(name, "one network evaluation", 1, timed(lambda: prior.eps(x, tt), device, args.repeat))
+    for nfe in args.nfe:
+        spl = 4 if nfe >= 40 else 2
+        steps = nfe // spl
+
+        def run(steps: int = steps, spl: int = spl) -> None:
+            sar_dps(y, prior, args.looks, 1.0, steps=steps, samples=spl, init="lee", seeds=seeds)
+
+        add(name, f"SAR-DPS JF {steps} steps x {spl} samples", nfe, timed(run, device, args.repeat))
+
+    def run_jac() -> None:
+        sar_dps(y, prior, args.looks, 1.0, steps=10, samples=2, init="lee", jacobian=True, seeds=seeds)
+
+    add(name, "SAR-DPS Jacobian 10 steps x 2 samples", 20, timed(run_jac, device, args.repeat))
+
+    def ref() -> None:
+        sar_dps(y, prior, args.looks, 1.0, steps=args.ref_steps, samples=1, init="noise", jacobian=True,
+                form="intensity", seeds=seeds)  # fmt: skip
+
+    t = timed(ref, device, 1) * 1000 / args.ref_steps
+    add(name, "reference DPS 1000 steps + backprop", 1000, t, f"extrapolated from {args.ref_steps} steps")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--priors", nargs="+", default=["gray"])
@@ -47,15 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--looks", type=float, default=1.0)
     ap.add_argument("--nfe", type=int, nargs="+", default=[20, 40, 100])
-    ap.add_argument("--ref-steps", type=int, default=10, help="reference DPS steps timed (extrapolated to 1000)")
+    ap.add_argument("--ref-steps", type=int, default=10, help="reference DPS steps timed (x 1000/steps)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "solver_speed.json")
     args = ap.parse_args(argv)
 
-    from geodiff.priors import load
-    from geodiff.solvers import sar_dps
     from sensors.speckle_filters import lee
 
     if args.threads:
@@ -63,9 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    dev_name = (
-        torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    )
+    threads = torch.get_num_threads()
+    dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({threads} threads)"
     rng = np.random.default_rng(0)
     b, s = args.batch, args.tile
     a = np.clip(0.35 + 0.1 * rng.standard_normal((b, 1, s, s)), 0.01, 1)
@@ -84,33 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     t = timed(lambda: [lee(y_np[i, 0], looks=args.looks, window=7) for i in range(b)], torch.device("cpu"), 3)
     add("-", "lee 7x7 (numpy, CPU)", 0, t)
     for name in args.priors:
-        prior = load(name).to(device)
-        with torch.no_grad():
-            x = torch.randn(b, 1, s, s, device=device)
-            tt = torch.full((b,), 300, device=device)
-            add(name, "one network evaluation", 1, timed(lambda: prior.eps(x, tt), device, args.repeat))  # noqa: B023
-        for nfe in args.nfe:
-            spl = 4 if nfe >= 40 else 2
-            steps = nfe // spl
-
-            def run(steps=steps, spl=spl):
-                sar_dps(y, prior, args.looks, 1.0, steps=steps, samples=spl, init="lee", seeds=list(range(b)))
-
-            add(name, f"SAR-DPS JF {steps} steps x {spl} samples", nfe, timed(run, device, args.repeat))
-        for jac, label in ((True, "SAR-DPS Jacobian"),):
-            def run_jac(jac=jac):
-                sar_dps(y, prior, args.looks, 1.0, steps=10, samples=2, init="lee", jacobian=jac,
-                        seeds=list(range(b)))  # fmt: skip
-
-            add(name, f"{label} 10 steps x 2 samples", 20, timed(run_jac, device, args.repeat))
-
-        def ref():
-            sar_dps(y, prior, args.looks, 1.0, steps=args.ref_steps, samples=1, init="noise", jacobian=True,
-                    form="intensity", seeds=list(range(b)))  # fmt: skip
-
-        t = timed(ref, device, 1) * 1000 / args.ref_steps
-        add(name, "reference DPS 1000 steps + backprop", 1000, t, f"extrapolated from {args.ref_steps} steps")
-        del prior
+        bench_prior(name, y, args, device, add)
     print(f"| prior | method | NFE | s/tile ({s}²) | Mpx/s | device |")
     print("|---|---|---|---|---|---|")
     for r in rows:

@@ -43,7 +43,7 @@ def before_after_png(
     b = _read_display(after, band, max_side)
     with np.errstate(divide="ignore", invalid="ignore"):
         ref = 10 * np.log10(b[np.isfinite(b) & (b > 0)])
-    lo, hi = (np.percentile(ref, [1, 99]) if ref.size else (-25.0, 5.0))
+    lo, hi = np.percentile(ref, [1, 99]) if ref.size else (-25.0, 5.0)
     panels = [Image.fromarray(to_db_display(x, lo, hi)) for x in (a, b)]
     gap, head = 8, 22
     w = sum(p.width for p in panels) + gap

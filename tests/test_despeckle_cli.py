@@ -54,12 +54,15 @@ def test_cli_despeckle_each_method(method: str, scene: Path, tmp_path: Path) -> 
     summary = json.loads(res.stdout)
     assert summary["method"] == method and summary["looks"] == 4.0 and summary["halo"] == 3
     with rasterio.open(scene) as a, rasterio.open(out) as b:
-        assert (b.crs, b.transform, b.tags(), b.descriptions) == (
+        tags = b.tags()
+        qa = json.loads(tags.pop("GEODIFF_QA"))  # PROTOCOL §2 figures stored with the output
+        assert (b.crs, b.transform, tags, b.descriptions) == (
             a.crs,
             a.transform,
             a.tags(),
             a.descriptions,
         )
+        assert len(qa) == 1 and qa[0]["looks"] == 4.0 and 0.5 < qa[0]["ratio_mean"] < 1.5
         x, y = a.read(1).astype(np.float64), b.read(1).astype(np.float64)
     # tiled (64 px blocks + halo) == the filter on the whole array
     ref = apply_filter(method, np.pad(x, 3, mode="reflect"), None, 4.0, 7)[3:-3, 3:-3]
@@ -124,8 +127,18 @@ def test_cli_errors_exit_2_without_output(scene: Path, tmp_path: Path) -> None:
     bad.write_text("not a raster")
     cases = {
         "not a raster GDAL can read": ("despeckle", str(bad), str(out)),
-        "smaller than the halo": ("despeckle", str(scene), str(out), "--tile", "2", "--looks", "1"),
-        "odd number": ("despeckle", str(scene), str(out), "--window", "4", "--looks", "1"),
+        "smaller than the halo": (
+            "despeckle",
+            str(scene),
+            str(out),
+            "--tile",
+            "2",
+            "--looks",
+            "1",
+            "--method",
+            "lee",
+        ),
+        "odd number": ("despeckle", str(scene), str(out), "--window", "4", "--looks", "1", "--method", "lee"),
         "output is the input": ("despeckle", str(scene), str(scene), "--overwrite"),
     }
     for message, args in cases.items():
@@ -136,7 +149,10 @@ def test_cli_errors_exit_2_without_output(scene: Path, tmp_path: Path) -> None:
     out.write_bytes(b"old")
     res = _invoke("despeckle", str(scene), str(out), "--looks", "1")
     assert res.exit_code == 2 and "--overwrite" in res.output and out.read_bytes() == b"old"
-    assert _invoke("despeckle", str(scene), str(out), "--looks", "1", "--overwrite").exit_code == 0
+    assert (
+        _invoke("despeckle", str(scene), str(out), "--looks", "1", "--overwrite", "--method", "lee").exit_code
+        == 0
+    )
     assert _sha(scene) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tif", "in.tif", "out.tif"]
 
@@ -148,7 +164,7 @@ def test_all_nodata_scene_exit_2(tmp_path: Path) -> None:
         src, "w", crs="EPSG:32632", transform=rasterio.Affine(10, 0, 0, 0, -10, 0), **prof
     ) as d:
         d.write(np.zeros((1, 30, 40), np.float32))
-    res = _invoke("despeckle", str(src), str(tmp_path / "o.tif"), "--looks", "1")
+    res = _invoke("despeckle", str(src), str(tmp_path / "o.tif"), "--looks", "1", "--method", "lee")
     assert res.exit_code == 2 and "every pixel is nodata" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nod.tif"]
 

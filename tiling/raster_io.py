@@ -18,6 +18,7 @@ import logging
 import os
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,8 +267,15 @@ class CogWriter:
         blocksize: int = 512,
         compress: str = "DEFLATE",
         overviews: bool = True,
+        descriptions: list[str] | None = None,
+        before_cog: Callable[[str], None] | None = None,
     ) -> None:
+        """``descriptions`` names the output bands (default: the input's, when the counts match);
+        ``before_cog(tmp_path)`` runs on the complete temporary GeoTIFF before it becomes the COG
+        (e.g. to read it back and add QA tags), still inside the all-or-nothing guarantee."""
         self.out = check_output_path(out_path, overwrite, inputs)
+        self.descriptions = descriptions
+        self.before_cog = before_cog
         self.meta = meta
         self.count = count or meta.count
         self.dtype = dtype
@@ -322,7 +330,10 @@ class CogWriter:
             dst.update_tags(**m.tags)
         same_bands = self.count == m.count
         for i in range(self.count):
-            if same_bands and m.descriptions and m.descriptions[i]:
+            if self.descriptions is not None:
+                if i < len(self.descriptions) and self.descriptions[i]:
+                    dst.set_band_description(i + 1, self.descriptions[i])
+            elif same_bands and m.descriptions and m.descriptions[i]:
                 dst.set_band_description(i + 1, m.descriptions[i])
             if same_bands and m.band_tags and m.band_tags[i]:
                 dst.update_tags(i + 1, **m.band_tags[i])
@@ -355,6 +366,8 @@ class CogWriter:
         assert self._dst is not None
         self._dst.close()
         self._dst = None
+        if self.before_cog is not None:
+            self.before_cog(str(self.tmp))
         predictor = "FLOATING_POINT" if np.dtype(self.dtype).kind == "f" else "YES"
         opts = {
             "COMPRESS": self.compress,

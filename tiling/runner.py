@@ -323,12 +323,18 @@ def run_raster(
     workers: int | None = None,
     progress: bool | Progress | None = True,
     desc: str = "geodiff",
+    outputs_per_band: int = 1,
+    descriptions: list[str] | None = None,
+    before_cog: Callable[[str], None] | None = None,
     **kwargs: Any,
 ) -> dict:
     """Read ``in_path`` block by block, run ``fn`` through the plan and write a COG to ``out_path``.
 
     ``band_groups`` lists the 1-based input bands handed together to ``fn`` (default: all at once);
-    output band k of a group is written to the group's k-th band. Returns a summary dict.
+    output band k of a group is written to the group's k-th band. With ``outputs_per_band = m`` the
+    function returns m planes per input band (e.g. estimate and uncertainty): plane j of input band b
+    goes to output band b + j * count. ``descriptions`` names the output bands, ``before_cog`` sees
+    the finished temporary GeoTIFF (see :class:`~tiling.raster_io.CogWriter`). Returns a summary dict.
     """
     import rasterio
 
@@ -361,15 +367,25 @@ def run_raster(
         with (
             rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
             dask_client(client, workers) as client,
-            CogWriter(out_path, meta, overwrite=overwrite, inputs=(in_path,)) as writer,
+            CogWriter(
+                out_path,
+                meta,
+                count=meta.count * outputs_per_band,
+                overwrite=overwrite,
+                inputs=(in_path,),
+                descriptions=descriptions,
+                before_cog=before_cog,
+            ) as writer,
         ):
             for bands in groups:
                 source = RasterSource(in_path, bands)
                 task = block_function(source, plan, fn, kind, fill=fill, **kwargs)
 
-                def sink(res: BlockResult, bands: list[int] = bands) -> None:
+                out_bands = [b + j * meta.count for j in range(outputs_per_band) for b in bands]
+
+                def sink(res: BlockResult, out_bands: list[int] = out_bands) -> None:
                     r0, c0, _, _ = res.block.core
-                    writer.write(res.data, r0, c0, bands[: res.data.shape[0]], valid=res.valid)
+                    writer.write(res.data, r0, c0, out_bands[: res.data.shape[0]], valid=res.valid)
 
                 try:
                     nv, nb = run_blocks(task, blocks, sink, client=client, workers=workers, progress=reporter)
@@ -384,7 +400,7 @@ def run_raster(
     finally:
         if not isinstance(progress, Progress):
             reporter.close()
-    total = meta.height * meta.width * sum(len(g) for g in groups)
+    total = meta.height * meta.width * sum(len(g) for g in groups) * outputs_per_band
     if n_bad:
         import warnings
 

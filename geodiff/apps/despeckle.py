@@ -103,8 +103,11 @@ for _name in FILTERS:
 _SAMPLE = 1024
 
 
-def _scene_units_and_looks(path: str, looks: float | None, units: str | None) -> tuple[str, float, dict]:
-    """Guess units from metadata and a central sample; estimate looks on that sample if not given."""
+def _scene_units_and_looks(
+    path: str, looks: float | None, units: str | None, sensor: str = "auto"
+) -> tuple[str, float, dict, tuple[np.ndarray, np.ndarray]]:
+    """Units from ``sensor`` (a profile name) or metadata + a central sample; looks estimated on that
+    sample if not given. Also returns the sample as (intensity, valid) for the scene scale."""
     from rasterio.windows import Window
 
     from sensors.units import guess_units
@@ -116,6 +119,10 @@ def _scene_units_and_looks(path: str, looks: float | None, units: str | None) ->
         sample = ds.read(1, window=win, masked=True).astype(np.float64)
         valid = ~np.ma.getmaskarray(sample) & np.isfinite(sample.filled(np.nan))
         values = sample.filled(np.nan)
+        if units is None and sensor and sensor.lower() != "auto":
+            from sensors.detect import detect_dataset
+
+            units = detect_dataset(ds, sensor, kind="sar").units
         if units is None:
             units = guess_units(ds.dtypes[0], values[valid], ds.descriptions, ds.tags(), ds.count)
     if units == "complex":
@@ -138,14 +145,49 @@ def _scene_units_and_looks(path: str, looks: float | None, units: str | None) ->
     if not looks > 0:
         raise ValueError(f"looks={looks} must be > 0 (e.g. --looks 4.4)")
     facts["looks"] = float(looks)
-    return units, float(looks), facts
+    return units, float(looks), facts, (to_intensity(values, units), valid)
 
 
 # ---- the app ------------------------------------------------------------------------------------
+def _qa_hook(in_path: str, units: str, looks: float, count: int, summary: dict) -> Callable[[str], None]:
+    """before_cog hook: PROTOCOL §2 figures of every band, streamed in strips, stored as tags."""
+
+    def hook(tmp_path: str) -> None:
+        import json
+
+        import rasterio
+        from rasterio.windows import Window
+
+        from sensors.quality import QualityAccumulator
+
+        reports = []
+        with rasterio.open(in_path) as src, rasterio.open(tmp_path, "r+") as dst:
+            for b in range(1, count + 1):
+                acc = QualityAccumulator()
+                for r0 in range(0, src.height, 512):
+                    win = Window(0, r0, src.width, min(512, src.height - r0))
+                    x = src.read(b, window=win, masked=True)
+                    y = dst.read(b, window=win, masked=True)
+                    mask = ~np.ma.getmaskarray(x) & ~np.ma.getmaskarray(y)
+                    xi = to_intensity(np.ma.getdata(x).astype(np.float64), units)
+                    yi = to_intensity(np.ma.getdata(y).astype(np.float64), units)
+                    acc.add(xi, yi, mask)
+                try:
+                    rep = acc.report(looks, "given").to_dict()
+                except ValueError as exc:  # an all-nodata band has nothing to measure
+                    rep = {"error": str(exc)}
+                reports.append(rep)
+                dst.update_tags(b, GEODIFF_QA=json.dumps(rep))
+            dst.update_tags(GEODIFF_QA=json.dumps(reports))
+        summary["qa"] = reports
+
+    return hook
+
+
 def despeckle_scene(
     in_path: str | os.PathLike,
     out_path: str | os.PathLike,
-    method: str = "lee",
+    method: str = "sar-dps",
     *,
     looks: float | None = None,
     window: int = 7,
@@ -155,15 +197,21 @@ def despeckle_scene(
     workers: int | None = None,
     client: Any = None,
     units: str | None = None,
+    sensor: str = "auto",
     seed: int = 0,
+    uncertainty: bool = False,
+    qa: bool = True,
     progress: bool = True,
     **options: Any,
 ) -> dict:
     """Despeckle ``in_path`` into a COG at ``out_path``; returns a summary dict.
 
-    ``looks`` defaults to an estimate from the scene; ``units`` to a guess (intensity, amplitude or
-    dB; the output is in the same units). ``tile``/``overlap`` set the tile grid; for classical
-    filters the tile is the block edge (default 1024) and overlap is not needed (halo = window // 2).
+    ``looks`` defaults to an estimate from the scene; ``units`` to the ``sensor`` profile or a guess
+    (intensity, amplitude or dB; the output is in the same units). ``tile``/``overlap`` set the tile
+    grid; for classical filters the tile is the block edge (default 1024) and the halo makes blocks
+    exact. ``options`` go to the method (sar-dps: prior, steps, samples, sigma0, init, device).
+    ``uncertainty`` adds one posterior-std band per input band (tile methods with several samples);
+    ``qa`` stores PROTOCOL §2 figures in the output's tags (GEODIFF_QA) and in the summary.
     """
     from tiling.raster_io import check_output_path, open_raster
     from tiling.runner import run_raster
@@ -174,32 +222,70 @@ def despeckle_scene(
     in_path, out_path = str(in_path), str(out_path)
     open_raster(in_path).close()  # unreadable input: fail before anything else
     check_output_path(out_path, overwrite, inputs=(in_path,))
+    if uncertainty and m.kind != "tiles":
+        raise ValueError(f"--uncertainty needs a sampling method (sar-dps), not the classical {method!r}")
     halo = m.halo(window)
-    units, looks, facts = _scene_units_and_looks(in_path, looks, units)
+    units, looks, facts, (sample, sample_valid) = _scene_units_and_looks(in_path, looks, units, sensor)
+    if m.kind == "tiles":
+        from geodiff.apps.sar_dps_method import DEFAULTS, scene_scale
+
+        options["scale"] = scene_scale(sample, sample_valid, looks, options.get("prior") or DEFAULTS["prior"])
+        facts["scale"] = options["scale"]
+        if uncertainty:
+            options["uncertainty"] = True
     fn = m.make(looks=looks, window=window, units=units, **options)
     if m.kind == "array":
         plan_args = {"tile": tile or 1024, "overlap": 0, "block_tiles": 1}
         if overlap:
             log.info("overlap is not used by classical filters (the halo makes blocks exact)")
     else:
-        # 8x8-tile blocks: a block also computes the ring of tiles it shares with its neighbours
-        plan_args = {"tile": tile or 256, "overlap": 32 if overlap is None else overlap, "block_tiles": 8}
+        # 4x4-tile blocks: a block also computes the ring of tiles it shares with its neighbours
+        plan_args = {"tile": tile or 288, "overlap": 32 if overlap is None else overlap, "block_tiles": 4}
     with open_raster(in_path) as ds:
-        bands = [[b] for b in range(1, ds.count + 1)]
-    summary = run_raster(
+        count = ds.count
+        names = [d or f"band {i + 1}" for i, d in enumerate(ds.descriptions)]
+    outputs = getattr(fn, "outputs", 1)
+    descriptions = None
+    if outputs > 1:
+        descriptions = [*names, *[f"{n} posterior std" for n in names]]
+    summary: dict = {}
+    run = run_raster(
         in_path,
         out_path,
         fn,
         kind=m.kind,
         halo=halo,
         seed=seed,
-        band_groups=bands,
+        band_groups=[[b] for b in range(1, count + 1)],
         overwrite=overwrite,
         client=client,
         workers=workers,
         progress=progress,
         desc=f"despeckle {method}",
+        outputs_per_band=outputs,
+        descriptions=descriptions,
+        before_cog=_qa_hook(in_path, units, looks, count, summary) if qa else None,
         **plan_args,
     )
-    summary.update(facts, method=method, window=window, tile=plan_args["tile"], halo=halo)
+    summary.update(run)
+    summary.update(facts, method=method, window=window, tile=plan_args["tile"], halo=halo, seed=seed)
+    if m.kind == "tiles":
+        summary["settings"] = {k: v for k, v in vars(fn).items() if k not in ("looks", "units", "scale")}
     return summary
+
+
+def _register_sar_dps() -> None:
+    from geodiff.apps.sar_dps_method import make_sar_dps
+
+    register_method(
+        Method(
+            "sar-dps",
+            "tiles",
+            make_sar_dps,
+            lambda window: 0,
+            "diffusion posterior sampling with the gamma speckle likelihood (default)",
+        )
+    )
+
+
+_register_sar_dps()

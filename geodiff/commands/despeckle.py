@@ -5,6 +5,21 @@ from __future__ import annotations
 import click
 
 from geodiff.apps.despeckle import METHODS
+from geodiff.apps.sar_dps_method import DEFAULTS
+
+
+def _qa_lines(qa: list[dict], names: list[str]) -> list[str]:
+    """PROTOCOL §2 in one line per band (ratio mean ~1, L·var(r) ~1, bias ~0 dB, ENL gain)."""
+    out = []
+    for name, r in zip(names, qa, strict=False):
+        if "error" in r:
+            out.append(f"  QA {name}: {r['error']}")
+            continue
+        out.append(
+            f"  QA {name}: ratio mean {r['ratio_mean']:.3f}, L·var(r) {r['ratio_var_times_looks']:.2f}, "
+            f"bias {r['bias_db']:+.2f} dB, ENL {r['enl_input']:.1f} -> {r['enl_output']:.1f}"
+        )
+    return out
 
 
 @click.command("despeckle")
@@ -13,14 +28,24 @@ from geodiff.apps.despeckle import METHODS
 @click.option(
     "--method",
     type=click.Choice(sorted(METHODS)),
-    default="lee",
+    default="sar-dps",
     show_default=True,
-    help="Despeckling method.",
+    help="sar-dps (diffusion posterior sampling) or a classical filter.",
 )
+@click.option("--sensor", default="auto", show_default=True, help="Sensor profile (see `geodiff info`).")
 @click.option("--looks", type=float, default=None, help="Equivalent number of looks L (default: estimated).")
-@click.option("--window", type=int, default=7, show_default=True, help="Filter window (odd).")
-@click.option("--tile", type=int, default=None, help="Tile (classical filters: block) edge in pixels.")
-@click.option("--overlap", type=int, default=None, help="Tile overlap in pixels (tile-based methods).")
+@click.option("--prior", default=DEFAULTS["prior"], show_default=True, help="sar-dps: prior name or path.")
+@click.option("--steps", type=int, default=DEFAULTS["steps"], show_default=True, help="sar-dps: steps.")
+@click.option(
+    "--samples", type=int, default=DEFAULTS["samples"], show_default=True, help="sar-dps: posterior draws."
+)
+@click.option("--uncertainty", is_flag=True, help="sar-dps: add a posterior-std band per input band.")
+@click.option("--device", default="auto", show_default=True, help="sar-dps: auto, cpu, cuda, cuda:1 ...")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed (results repeat exactly).")
+@click.option("--window", type=int, default=7, show_default=True, help="Classical filters: window (odd).")
+@click.option("--tile", type=int, default=None, help="Tile edge in px (sar-dps 288; filters: block 1024).")
+@click.option("--overlap", type=int, default=None, help="Tile overlap in px (sar-dps, default 32).")
+@click.option("--batch", type=int, default=None, help="sar-dps: network batch (tiles x samples), default 16.")
 @click.option("--workers", type=int, default=None, help="Dask worker processes (default: run in-process).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
@@ -28,10 +53,18 @@ def command(
     in_path: str,
     out_path: str,
     method: str,
+    sensor: str,
     looks: float | None,
+    prior: str,
+    steps: int,
+    samples: int,
+    uncertainty: bool,
+    device: str,
+    seed: int,
     window: int,
     tile: int | None,
     overlap: int | None,
+    batch: int | None,
     workers: int | None,
     overwrite: bool,
     as_json: bool,
@@ -40,21 +73,32 @@ def command(
     from geodiff.apps.despeckle import despeckle_scene
     from geodiff.cli import emit_json
 
+    options = {}
+    if METHODS[method].kind == "tiles":
+        options = dict(prior=prior, steps=steps, samples=samples, device=device, max_batch=batch)
     summary = despeckle_scene(
         in_path,
         out_path,
         method,
         looks=looks,
+        sensor=sensor,
         window=window,
         tile=tile,
         overlap=overlap,
         workers=workers,
         overwrite=overwrite,
+        seed=seed,
+        uncertainty=uncertainty,
+        **options,
     )
     if as_json:
         emit_json(summary)
-    else:
-        click.echo(
-            f"{summary['output']}: {method}, L={summary['looks']:.3g}, window {window}, "
-            f"{summary['width']}x{summary['height']} px, {summary['bands']} band(s) ({summary['units']})"
-        )
+        return
+    how = f"window {window}" if METHODS[method].kind == "array" else f"{steps} steps x {samples} samples"
+    click.echo(
+        f"{summary['output']}: {method}, L={summary['looks']:.3g}, {how}, "
+        f"{summary['width']}x{summary['height']} px, {summary['bands']} band(s) ({summary['units']})"
+    )
+    names = [f"band {i + 1}" for i in range(summary["bands"])]
+    for line in _qa_lines(summary.get("qa", []), names):
+        click.echo(line)

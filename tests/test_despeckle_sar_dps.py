@@ -1,0 +1,198 @@
+"""`geodiff despeckle --method sar-dps` on whole GeoTIFFs: scale invariance, tiled == untiled, no seams,
+uncertainty band, nodata, dB scenes, Ctrl-C. The tiny prior and a few steps keep it quick on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from click.testing import CliRunner
+from rasterio.windows import Window
+
+from geodiff.apps.despeckle import despeckle_scene
+from geodiff.apps.sar_dps_method import scene_scale
+from geodiff.cli import cli
+from geodiff.priors import load
+from geodiff.solvers import sar_dps
+from tiling.plan import TilePlan
+
+FAST = dict(prior="tiny", steps=2, samples=2, device="cpu")
+
+
+def _write(
+    path: Path, data: np.ndarray, src: Path, description: str = "VV gamma0 (linear power)", nodata=None
+) -> Path:  # noqa: ANN001
+    """A GeoTIFF with ``data`` (C, H, W) on the sample scene's CRS and a transform at its origin."""
+    with rasterio.open(src) as s:
+        crs, tr = s.crs, s.transform
+    c, h, w = data.shape
+    prof = dict(
+        driver="GTiff", width=w, height=h, count=c, dtype="float32", crs=crs, transform=tr, nodata=nodata
+    )
+    with rasterio.open(path, "w", **prof) as d:
+        d.write(data.astype(np.float32))
+        for b in range(c):
+            d.set_band_description(b + 1, description)
+        d.update_tags(SOURCE="test crop")
+    return path
+
+
+@pytest.fixture
+def crop(sample_scene: Path) -> np.ndarray:
+    """A 96x96 intensity crop of the bundled Sentinel-1 VV scene (float64, (1, H, W))."""
+    with rasterio.open(sample_scene) as s:
+        return s.read(window=Window(200, 150, 96, 96)).astype(np.float64)
+
+
+def _read(p: Path) -> np.ndarray:
+    with rasterio.open(p) as d:
+        return d.read().astype(np.float64)
+
+
+def test_result_scales_with_the_input(crop: np.ndarray, sample_scene: Path, tmp_path: Path) -> None:
+    """despeckle(c y) = c despeckle(y) for c from 1e-3 to 1e4 (one scene scale, no per-tile guess)."""
+    outs = {}
+    for c in (1e-3, 1.0, 1e4):
+        src = _write(tmp_path / f"in_{c:g}.tif", crop * c, sample_scene)
+        out = tmp_path / f"out_{c:g}.tif"
+        despeckle_scene(src, out, "sar-dps", looks=4.0, tile=64, overlap=16, progress=False, **FAST)
+        outs[c] = _read(out) / c
+    ref = outs[1.0]
+    assert np.isfinite(ref).all() and ref.std() < crop.std()
+    for c in (1e-3, 1e4):
+        assert np.allclose(outs[c], ref, rtol=2e-3), (c, np.abs(outs[c] / ref - 1).max())
+
+
+def test_one_tile_scene_equals_the_bare_solver(crop: np.ndarray, sample_scene: Path, tmp_path: Path) -> None:
+    """A scene that fits in one tile: the app (tiling, I/O, scale) gives the solver's own result."""
+    y = crop[:, :64, :64]
+    src = _write(tmp_path / "in.tif", y, sample_scene)
+    out = tmp_path / "out.tif"
+    despeckle_scene(src, out, "sar-dps", looks=4.0, tile=64, overlap=0, seed=7, progress=False, **FAST)
+    scale = scene_scale(y[0], np.ones(y.shape[1:], bool), 4.0, "tiny")
+    plan = TilePlan(64, 64, 64, 0, 0, 4, 7)
+    res = sar_dps(
+        torch.tensor(y[None], dtype=torch.float32),
+        load("tiny"),
+        4.0,
+        scale,
+        steps=2,
+        samples=2,
+        sigma0=0.15,
+        init="lee",
+        ensemble=True,
+        newton_iters=1,
+        seeds=[plan.tile_seed(0, 0)],
+    )
+    assert np.allclose(_read(out)[0], res.mean[0, 0].double().numpy(), rtol=1e-4, atol=1e-7)
+
+
+def _border_ratio(img: np.ndarray, borders: list[int]) -> float:
+    """Mean |horizontal gradient| across the given columns over the mean everywhere else."""
+    g = np.abs(np.diff(np.log(img), axis=1))
+    at = np.zeros(g.shape[1], bool)
+    for b in borders:
+        at[b - 1] = True  # the step between columns b-1 and b
+    return float(g[:, at].mean() / g[:, ~at].mean())
+
+
+def test_multi_tile_scene_has_no_seams(sample_scene: Path, tmp_path: Path) -> None:
+    with rasterio.open(sample_scene) as s:
+        y = s.read(window=Window(0, 0, 256, 128)).astype(np.float64)
+    src = _write(tmp_path / "in.tif", y, sample_scene)
+    out = tmp_path / "out.tif"
+    despeckle_scene(src, out, "sar-dps", looks=4.0, tile=64, overlap=16, progress=False, **FAST)
+    x = _read(out)[0]
+    stride = 64 - 16
+    # tile edges (where a tile starts or ends) across the width: a seam shows as a gradient jump
+    edges = sorted({c for k in range(1, 6) for c in (k * stride, k * stride + 16) if 0 < c < 256})
+    ratio = _border_ratio(x, edges)
+    assert 0.8 < ratio < 1.2, ratio
+
+
+def test_uncertainty_band_and_nodata(crop: np.ndarray, sample_scene: Path, tmp_path: Path) -> None:
+    y = crop.copy()
+    y[:, :10, :] = -9999.0  # a nodata strip
+    src = _write(tmp_path / "in.tif", y, sample_scene, nodata=-9999.0)
+    out = tmp_path / "out.tif"
+    s = despeckle_scene(src, out, "sar-dps", looks=4.0, tile=64, overlap=16, uncertainty=True, progress=False,
+                        **FAST)  # fmt: skip
+    with rasterio.open(out) as d:
+        assert d.count == 2 and d.descriptions == (
+            "VV gamma0 (linear power)",
+            "VV gamma0 (linear power) posterior std",
+        )
+        assert d.nodata == -9999.0
+        est, std = d.read().astype(np.float64)
+        qa = json.loads(d.tags()["GEODIFF_QA"])[0]
+    assert (est[:10] == -9999.0).all() and (std[:10] == -9999.0).all()
+    assert (est[10:] > 0).all() and (std[10:] >= 0).all() and std[10:].mean() > 0
+    assert s["qa"][0]["ratio_mean"] == qa["ratio_mean"] and abs(qa["ratio_mean"] - 1) < 0.2
+
+
+def test_db_scene_without_looks_is_handled(crop: np.ndarray, sample_scene: Path, tmp_path: Path) -> None:
+    """--sensor auto and no --looks on a dB scene: units detected, looks estimated, output in dB."""
+    src = _write(tmp_path / "db.tif", 10 * np.log10(crop), sample_scene, description="Sigma0_VV_db")
+    out = tmp_path / "out.tif"
+    res = CliRunner().invoke(
+        cli,
+        [
+            "despeckle",
+            str(src),
+            str(out),
+            "--prior",
+            "tiny",
+            "--steps",
+            "2",
+            "--samples",
+            "2",
+            "--tile",
+            "64",
+            "--device",
+            "cpu",
+            "--json",
+        ],  # fmt: skip
+        env={"GEODIFF_PROGRESS": "none"},
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["units"] == "db" and 2 < summary["looks"] < 8
+    x = _read(out)[0]
+    assert -40 < x.mean() < 10 and x.std() < (10 * np.log10(crop)).std()
+
+
+def test_cuda_on_a_cpu_machine_is_a_clear_error(crop: np.ndarray, sample_scene: Path, tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    src = _write(tmp_path / "in.tif", crop, sample_scene)
+    res = CliRunner().invoke(cli, ["despeckle", str(src), str(tmp_path / "o.tif"), "--device", "cuda"])
+    assert res.exit_code == 2 and "CUDA is not available" in res.output
+    assert not (tmp_path / "o.tif").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_no_partial_output(sample_scene: Path, tmp_path: Path) -> None:
+    """SIGINT in mid-run: exit non-zero, nothing under the final name, temporary files removed."""
+    out = tmp_path / "out.tif"
+    cmd = [sys.executable, "-m", "geodiff.cli", "despeckle", str(sample_scene), str(out), "--prior", "tiny",
+           "--steps", "50", "--samples", "4", "--tile", "64", "--device", "cpu"]  # fmt: skip
+    env = dict(os.environ, GEODIFF_PROGRESS="none")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.endswith(".part.tif") for p in tmp_path.iterdir()):
+        time.sleep(0.2)
+    assert any(p.name.endswith(".part.tif") for p in tmp_path.iterdir()), "the run never started writing"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], err.decode()[-500:]

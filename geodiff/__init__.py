@@ -18,4 +18,23 @@ def sample_scene() -> Path:
     return SAMPLE_SCENE
 
 
-__all__ = ["__version__", "sample_scene", "SAMPLE_SCENE"]
+def despeckle(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    """Despeckle a path, numpy array or DataArray; see :func:`geodiff.api.despeckle`."""
+    from geodiff.api import despeckle as _despeckle
+
+    return _despeckle(*args, **kwargs)
+
+
+def fuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    """Fuse optical with SAR (paths, numpy or DataArrays); see :func:`geodiff.api.fuse`."""
+    from geodiff.api import fuse as _fuse
+
+    return _fuse(*args, **kwargs)
+
+
+try:  # registers da.geodiff / ds.geodiff; xarray is a core dependency
+    from geodiff import accessors as _accessors  # noqa: F401
+except ImportError:  # pragma: no cover - a broken install; the CLI still works
+    pass
+
+__all__ = ["__version__", "sample_scene", "SAMPLE_SCENE", "despeckle", "fuse"]

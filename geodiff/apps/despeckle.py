@@ -243,6 +243,9 @@ def despeckle_scene(
         plan_args = {"tile": tile or 288, "overlap": 32 if overlap is None else overlap, "block_tiles": 4}
     with open_raster(in_path) as ds:
         count = ds.count
+        if m.kind == "tiles" and tile is None:  # a small scene: one tile just covering it, not padding
+            plan_args["tile"] = min(plan_args["tile"], -(-max(ds.height, ds.width) // 8) * 8)
+            plan_args["overlap"] = min(plan_args["overlap"], plan_args["tile"] // 4)
         names = [d or f"band {i + 1}" for i, d in enumerate(ds.descriptions)]
     outputs = getattr(fn, "outputs", 1)
     descriptions = None

@@ -19,7 +19,8 @@ class UNetPrior:
     """Implements the DiffusionPrior protocol for models exported by geodiff.priors.train."""
 
     def __init__(self, net: UNet, config: dict[str, Any], path: str | None = None) -> None:
-        self.net = net.eval().requires_grad_(False)
+        # channels-last convolutions are ~10 % faster on CPU (and the usual layout on GPUs)
+        self.net = net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.config = config
         self.path = path
         self.name = config.get("name", "prior")
@@ -61,13 +62,13 @@ class UNetPrior:
             t = t.expand(x_t.shape[0])
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.T):
             raise ValueError(f"timesteps must lie in [0, {self.T - 1}]; got {int(t.min())}..{int(t.max())}")
-        out = self.net(x_t.to(self.dtype), t)
+        out = self.net(x_t.to(self.dtype).contiguous(memory_format=torch.channels_last), t)
         return to_eps(self.prediction, self.alphas_cumprod, x_t, t, out.to(x_t.dtype))
 
     __call__ = eps
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> UNetPrior:
-        self.net.to(device=device, dtype=dtype)
+        self.net.to(device=device, dtype=dtype, memory_format=torch.channels_last)
         self.alphas_cumprod = self.alphas_cumprod.to(device)
         return self
 

@@ -23,7 +23,16 @@ if TYPE_CHECKING:  # torch loads when a tile is processed, not when the method r
 log = logging.getLogger(__name__)
 
 #: Defaults shared by the CLI, the Python API and the accessors (CPU-friendly: 5 steps x 4 samples).
-DEFAULTS = {"prior": "gray", "steps": 5, "samples": 4, "sigma0": 0.15, "init": "lee", "ensemble": True}
+DEFAULTS = {
+    "prior": "gray",
+    "steps": 5,
+    "samples": 4,
+    "sigma0": 0.15,
+    "init": "lee",
+    "ensemble": True,
+    "mean_window": 31,  # keep the local mean intensity (radiometry) of the input; see preserve_local_mean
+    "bright": 0.9,  # strong scatterers above the prior's amplitude range keep their initial estimate
+}
 
 
 @functools.lru_cache(maxsize=4)
@@ -77,6 +86,8 @@ class SarDpsTiles:
     sigma0: float = DEFAULTS["sigma0"]
     init: str = DEFAULTS["init"]
     ensemble: bool = DEFAULTS["ensemble"]
+    mean_window: int | None = DEFAULTS["mean_window"]
+    bright: float | None = DEFAULTS["bright"]
     uncertainty: bool = False
     device: str = "cpu"
     max_batch: int = 16  # network batch (tiles x samples) per evaluation
@@ -110,6 +121,8 @@ class SarDpsTiles:
             sigma0=self.sigma0,
             init=self.init,
             ensemble=self.ensemble,
+            mean_window=self.mean_window,
+            bright=self.bright,
             newton_iters=1,
             seeds=ctx.seeds,
             blend=ctx.blend,

@@ -43,21 +43,28 @@ def estimate_scale(y: torch.Tensor, amplitude_median: float, looks: float = 1.0)
     return float(amp.median()) ** 2 / float(amplitude_median) ** 2
 
 
-def preserve_local_mean(x: torch.Tensor, y: torch.Tensor, size: int = 31) -> torch.Tensor:
+def preserve_local_mean(
+    x: torch.Tensor, y: torch.Tensor, size: int = 31, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Factor box(y) / box(x) that gives the estimate x the local mean intensity of the data y.
 
     Why: the prior works on amplitude, where speckle is not zero-mean (E[sqrt(n)]^2 = pi/4 for one
     look), so whatever speckle the sampler smooths away in amplitude lowers the intensity, by up to
     1 dB at L = 1. The intensity y is unbiased for the reflectivity, so its local mean over a window
     large enough to hold the speckle down (31 x 31: ~3 % at L = 1) restores the radiometry without
-    touching the detail. The window shrinks to fit small tiles.
+    touching the detail. The window shrinks to fit small tiles. ``weight`` (0/1) leaves pixels out of
+    both means (strong scatterers, whose energy would otherwise spread over the window).
     """
     from geodiff.solvers.init import boxcar
 
     size = min(int(size), 2 * (min(x.shape[-2:]) // 2) - 1)
     if size < 3:
         return torch.ones_like(x)
-    return boxcar(y, size) / boxcar(x, size).clamp_min(torch.finfo(x.dtype).tiny)
+    tiny = torch.finfo(x.dtype).tiny
+    if weight is None:
+        return boxcar(y, size) / boxcar(x, size).clamp_min(tiny)
+    num, den = boxcar(y * weight, size), boxcar(x * weight, size)
+    return torch.where(den > tiny, num / den.clamp_min(tiny), torch.ones_like(x))
 
 
 def _scale_tensor(scale, b: int, like: torch.Tensor) -> torch.Tensor:
@@ -161,8 +168,8 @@ def sar_dps(
             also an orientation average, at the same NFE.
         mean_window: rescale the samples so that the posterior mean keeps the local mean intensity of y
             over windows of this size (see :func:`preserve_local_mean`); None leaves them as sampled.
-        bright: amplitude (prior units, <= 1) above which the initial estimate is kept as the result:
-            strong scatterers brighter than the prior's range would otherwise be clipped to it.
+        bright: amplitude (prior units, <= 1) of the initial estimate above which a pixel keeps its
+            measured intensity: strong scatterers brighter than the prior's range would be clipped.
     """
     looks = check_looks(looks)
     check_observation(y, positive=True)
@@ -208,10 +215,11 @@ def sar_dps(
     )
     a = ((z + 1) / 2).clamp_min(A_MIN)
     inten = s.unsqueeze(1) * a * a
-    if bright is not None and z_init is not None:
-        keep = ((z_init + 1) / 2 > bright).unsqueeze(1)
-        inten = torch.where(keep, est.clamp_min(0).unsqueeze(1).expand_as(inten), inten)
+    keep = ((z_init + 1) / 2 > bright) if bright is not None and z_init is not None else None
     if mean_window:
-        inten = inten * preserve_local_mean(inten.mean(1), y, mean_window).unsqueeze(1)
+        w = None if keep is None else (~keep).to(y.dtype)
+        inten = inten * preserve_local_mean(inten.mean(1), y, mean_window, w).unsqueeze(1)
+    if keep is not None:  # point scatterers keep their measured intensity
+        inten = torch.where(keep.unsqueeze(1), y.unsqueeze(1).expand_as(inten), inten)
     n_steps = steps if t_start is None else min(steps, int(t_start) + 1)
     return summarise(inten, return_samples, nfe=n_steps, jacobian=jacobian)

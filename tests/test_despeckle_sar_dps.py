@@ -93,7 +93,7 @@ def test_one_tile_scene_equals_the_bare_solver(crop: np.ndarray, sample_scene: P
         newton_iters=1,
         mean_window=31,
         bright=0.9,
-        zeta=1.0,  # auto_zeta(4.0)
+        zeta=0.3,
         seeds=[plan.tile_seed(0, 0)],
     )
     assert np.allclose(_read(out)[0], res.mean[0, 0].double().numpy(), rtol=1e-4, atol=1e-7)

@@ -331,6 +331,7 @@ def run_raster(
     """Read ``in_path`` block by block, run ``fn`` through the plan and write a COG to ``out_path``.
 
     ``band_groups`` lists the 1-based input bands handed together to ``fn`` (default: all at once);
+    ``fn`` may be a list with one function per group (e.g. each band with its own looks and scale);
     output band k of a group is written to the group's k-th band. With ``outputs_per_band = m`` the
     function returns m planes per input band (e.g. estimate and uncertainty): plane j of input band b
     goes to output band b + j * count. ``descriptions`` names the output bands, ``before_cog`` sees
@@ -377,9 +378,14 @@ def run_raster(
                 before_cog=before_cog,
             ) as writer,
         ):
-            for bands in groups:
+            fns = fn if isinstance(fn, list) else [fn] * len(groups)
+            if len(fns) != len(groups):
+                raise ValueError(
+                    f"got {len(fns)} functions for {len(groups)} band groups; pass one per group"
+                )
+            for bands, group_fn in zip(groups, fns, strict=True):
                 source = RasterSource(in_path, bands)
-                task = block_function(source, plan, fn, kind, fill=fill, **kwargs)
+                task = block_function(source, plan, group_fn, kind, fill=fill, **kwargs)
 
                 out_bands = [b + j * meta.count for j in range(outputs_per_band) for b in bands]
 

@@ -104,7 +104,7 @@ _SAMPLE = 1024
 
 
 def _scene_units_and_looks(
-    path: str, looks: float | None, units: str | None, sensor: str = "auto"
+    path: str, looks: float | None, units: str | None, sensor: str = "auto", band: int = 1
 ) -> tuple[str, float, dict, tuple[np.ndarray, np.ndarray]]:
     """Units from ``sensor`` (a profile name) or metadata + a central sample; looks estimated on that
     sample if not given. Also returns the sample as (intensity, valid) for the scene scale."""
@@ -116,7 +116,7 @@ def _scene_units_and_looks(
     with open_raster(path) as ds:
         h, w = min(_SAMPLE, ds.height), min(_SAMPLE, ds.width)
         win = Window((ds.width - w) // 2, (ds.height - h) // 2, w, h)
-        sample = ds.read(1, window=win, masked=True).astype(np.float64)
+        sample = ds.read(band, window=win, masked=True).astype(np.float64)
         valid = ~np.ma.getmaskarray(sample) & np.isfinite(sample.filled(np.nan))
         values = sample.filled(np.nan)
         if units is None and sensor and sensor.lower() != "auto":
@@ -149,7 +149,9 @@ def _scene_units_and_looks(
 
 
 # ---- the app ------------------------------------------------------------------------------------
-def _qa_hook(in_path: str, units: str, looks: float, count: int, summary: dict) -> Callable[[str], None]:
+def _qa_hook(
+    in_path: str, units: str, looks: list[float], count: int, summary: dict
+) -> Callable[[str], None]:
     """before_cog hook: PROTOCOL §2 figures of every band, streamed in strips, stored as tags."""
 
     def hook(tmp_path: str) -> None:
@@ -173,7 +175,7 @@ def _qa_hook(in_path: str, units: str, looks: float, count: int, summary: dict) 
                     yi = to_intensity(np.ma.getdata(y).astype(np.float64), units)
                     acc.add(xi, yi, mask)
                 try:
-                    rep = acc.report(looks, "given").to_dict()
+                    rep = acc.report(looks[b - 1], "given").to_dict()
                 except ValueError as exc:  # an all-nodata band has nothing to measure
                     rep = {"error": str(exc)}
                 reports.append(rep)
@@ -225,15 +227,30 @@ def despeckle_scene(
     if uncertainty and m.kind != "tiles":
         raise ValueError(f"--uncertainty needs a sampling method (sar-dps), not the classical {method!r}")
     halo = m.halo(window)
+    # units from band 1; looks and (for sar-dps) the scale per band: VV and VH differ
+    given_looks = looks
     units, looks, facts, (sample, sample_valid) = _scene_units_and_looks(in_path, looks, units, sensor)
+    with open_raster(in_path) as ds:
+        count = ds.count
+    band_facts = [(looks, sample, sample_valid)]
+    for b in range(2, count + 1):
+        _, lb, fb, (sb, vb) = _scene_units_and_looks(in_path, given_looks, units, sensor, band=b)
+        band_facts.append((lb, sb, vb))
+        facts.setdefault("looks_estimates_other_bands", []).append(fb.get("looks_estimate"))
+    facts["looks_per_band"] = [float(lb) for lb, _, _ in band_facts]
     if m.kind == "tiles":
         from geodiff.apps.sar_dps_method import DEFAULTS, scene_scale
 
-        options["scale"] = scene_scale(sample, sample_valid, looks, options.get("prior") or DEFAULTS["prior"])
-        facts["scale"] = options["scale"]
+        prior = options.get("prior") or DEFAULTS["prior"]
+        scales = [scene_scale(sb, vb, lb, prior) for lb, sb, vb in band_facts]
+        facts["scale"], facts["scale_per_band"] = scales[0], scales
         if uncertainty:
             options["uncertainty"] = True
-    fn = m.make(looks=looks, window=window, units=units, **options)
+        fns = [m.make(looks=lb, window=window, units=units, **options, scale=sc)
+               for (lb, _, _), sc in zip(band_facts, scales, strict=True)]  # fmt: skip
+    else:
+        fns = [m.make(looks=lb, window=window, units=units, **options) for lb, _, _ in band_facts]
+    fn = fns[0]
     if m.kind == "array":
         plan_args = {"tile": tile or 1024, "overlap": 0, "block_tiles": 1}
         if overlap:
@@ -242,7 +259,6 @@ def despeckle_scene(
         # 4x4-tile blocks: a block also computes the ring of tiles it shares with its neighbours
         plan_args = {"tile": tile or 288, "overlap": 32 if overlap is None else overlap, "block_tiles": 4}
     with open_raster(in_path) as ds:
-        count = ds.count
         if m.kind == "tiles" and tile is None:  # a small scene: one tile just covering it, not padding
             plan_args["tile"] = min(plan_args["tile"], -(-max(ds.height, ds.width) // 8) * 8)
             plan_args["overlap"] = min(plan_args["overlap"], plan_args["tile"] // 4)
@@ -255,7 +271,7 @@ def despeckle_scene(
     run = run_raster(
         in_path,
         out_path,
-        fn,
+        fns,
         kind=m.kind,
         halo=halo,
         seed=seed,
@@ -267,7 +283,7 @@ def despeckle_scene(
         desc=f"despeckle {method}",
         outputs_per_band=outputs,
         descriptions=descriptions,
-        before_cog=_qa_hook(in_path, units, looks, count, summary) if qa else None,
+        before_cog=_qa_hook(in_path, units, facts["looks_per_band"], count, summary) if qa else None,
         **plan_args,
     )
     summary.update(run)

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geodiff.evaluation.fusion_metrics import fusion_report
-from geodiff.fusion.app import DEFAULT_STEPS, DEFAULT_T0, FUSION_METHODS, fuse_arrays
-from geodiff.fusion.scene import load_pair
+from geodiff.apps.fuse.arrays import DEFAULT_STEPS, DEFAULT_T0, FUSION_METHODS, fuse_arrays
+from geodiff.apps.fuse.scene import load_pair
+from sensors.fusion_quality import fusion_report
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

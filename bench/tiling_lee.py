@@ -57,7 +57,7 @@ def child(mode: str, src: str, out: str) -> None:
 
     import rasterio  # imported outside the timed part, for both modes
 
-    from geodiff.apps.despeckle import _classical_block
+    from geodiff.apps.despeckle.methods import _classical_block
     from tiling.raster_io import CogWriter, read_meta
     from tiling.runner import run_raster
 

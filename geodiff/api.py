@@ -13,8 +13,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from geodiff.apps.sar_dps_method import DEFAULTS
-
 __all__ = ["despeckle", "fuse"]
 
 _SAMPLE = 1024
@@ -84,7 +82,7 @@ def despeckle(
         unless the values say dB or amplitude).
     options: sar-dps settings: prior, steps, samples, sigma0, init, device ("auto"), max_batch.
     """
-    from geodiff.apps.despeckle import METHODS, despeckle_scene
+    from geodiff.apps.despeckle import despeckle_scene, get
 
     if isinstance(data, (str, os.PathLike)):
         if out is None:
@@ -95,8 +93,7 @@ def despeckle(
         )  # fmt: skip
     if isinstance(data, xr.Dataset):
         raise ValueError("pass one DataArray (e.g. ds['VV']) or use ds.geodiff.despeckle(...)")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))}")
+    get(method)  # an unknown method fails before any work
     arr, was_numpy = _as_dataarray(data)
     if was_numpy and units is None:  # no metadata to go by: negative values mean dB, else intensity
         units = "db" if float(np.nanmin(arr.values)) < 0 else "intensity"
@@ -107,7 +104,7 @@ def despeckle(
         raise ValueError(f"at most one band dimension is supported; got {band_dims}")
     bands = [arr] if not band_dims else [arr.isel({band_dims[0]: i}) for i in range(arr.sizes[band_dims[0]])]
     results = [
-        _despeckle_band(b, METHODS[method], looks, units, uncertainty, seed, tile, overlap, window, options)
+        _despeckle_band(b, method, looks, units, uncertainty, seed, tile, overlap, window, options)
         for b in bands
     ]
     means = [r[0] for r in results]
@@ -124,36 +121,26 @@ def despeckle(
     return xr.Dataset({"despeckled": mean, "uncertainty": std})
 
 
-def _despeckle_band(band, m, looks, units, uncertainty, seed, tile, overlap, window, options):  # noqa: ANN001, ANN202, PLR0913
+def _despeckle_band(band, method, looks, units, uncertainty, seed, tile, overlap, window, options):  # noqa: ANN001, ANN202, PLR0913
     """One 2-D band -> (lazy mean, lazy std or None, looks)."""
-    from geodiff.apps.despeckle import to_intensity
-    from sensors.units import guess_units
+    from geodiff.apps.despeckle.methods import build, get
+    from geodiff.apps.facts import array_band_facts
     from tiling.xarray_adapter import map_tiles_dataarray
 
-    sample = _central_sample(band)
-    nodata = _nodata(band)
-    valid = np.isfinite(sample) & (sample != nodata if nodata is not None else True)
-    if units is None:
-        units = guess_units(str(band.dtype), sample[valid], (), dict(band.attrs), 1)
-        if units not in ("intensity", "amplitude", "db"):
-            units = "intensity"
-    inten = to_intensity(sample, units)
-    if looks is None:
-        from sensors.looks import estimate_looks
-
-        looks = estimate_looks(inten, valid & (inten > 0)).looks
-    if not looks > 0:
-        raise ValueError(f"looks={looks} must be > 0")
+    m = get(method)
+    facts = array_band_facts(
+        _central_sample(band), units=units, looks=looks, nodata=_nodata(band), attrs=dict(band.attrs)
+    )
+    if uncertainty:
+        options = {**options, "uncertainty": True}
+    fn = build(
+        method, looks=facts.looks, units=facts.units, window=window, sample=(facts.intensity, facts.valid),
+        **options,
+    )  # fmt: skip
     if m.kind == "array":
-        fn = m.make(looks=looks, window=window, units=units)
         res = map_tiles_dataarray(band, fn, kind="array", tile=tile or 1024, overlap=0, halo=m.halo(window),
                                   block_tiles=1, seed=seed)  # fmt: skip
-        return res, None, float(looks)
-    from geodiff.apps.sar_dps_method import scene_scale
-
-    opts = {k: v for k, v in options.items() if v is not None}
-    scale = scene_scale(inten, valid, looks, opts.get("prior", DEFAULTS["prior"]))
-    fn = m.make(looks=looks, window=window, units=units, scale=scale, uncertainty=uncertainty, **opts)
+        return res, None, facts.looks
     stacked = band.expand_dims("_out")
     ov = 32 if overlap is None else overlap
     res = map_tiles_dataarray(
@@ -162,7 +149,7 @@ def _despeckle_band(band, m, looks, units, uncertainty, seed, tile, overlap, win
     )  # fmt: skip
     mean = res.isel(_out=0, drop=True)
     std = res.isel(_out=1, drop=True) if uncertainty else None
-    return mean, std, float(looks)
+    return mean, std, facts.looks
 
 
 def fuse(
@@ -173,15 +160,15 @@ def fuse(
     Paths: the SAR is warped onto the optical grid and a COG is written to ``out`` (summary back).
     numpy: both on the same grid, (C, H, W)/(H, W) optical and (H, W) SAR; the fused array back.
     xarray: DataArrays on the same grid; a lazy DataArray on the optical grid back.
-    options: as :func:`geodiff.fusion.app.fuse_arrays` / :func:`geodiff.fusion.scene.fuse_scene`.
+    options: as :func:`geodiff.apps.fuse.arrays.fuse_arrays` / :func:`geodiff.apps.fuse.scene.fuse_scene`.
     """
     if isinstance(optical, (str, os.PathLike)) or isinstance(sar, (str, os.PathLike)):
-        from geodiff.fusion.scene import fuse_scene
+        from geodiff.apps.fuse.scene import fuse_scene
 
         if out is None:
             raise ValueError("fusing files needs out=... (the output GeoTIFF path)")
         return fuse_scene(optical, sar, out, overwrite=overwrite, **options)
-    from geodiff.fusion.app import fuse_arrays
+    from geodiff.apps.fuse.arrays import fuse_arrays
 
     if isinstance(optical, xr.DataArray) and isinstance(sar, xr.DataArray):
         import dask

@@ -45,6 +45,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "models": "geodiff.commands.models",
     "train": "geodiff.commands.train",
     "plan": "geodiff.commands.plan",
+    "quicklook": "geodiff.commands.quicklook",
 }
 
 
@@ -102,7 +103,7 @@ def cli(debug: bool, verbose: bool) -> None:
 )
 def info(scene: str, as_json: bool, sensor: str) -> None:
     """Print size, georeferencing, value ranges, units, sensor and (SAR) looks of SCENE."""
-    from geodiff.info import format_info, scene_info
+    from geodiff.apps.info import format_info, scene_info
 
     facts = scene_info(scene, sensor=sensor)
     if as_json:

@@ -78,7 +78,7 @@ def test_dataset_fuse_is_lazy_and_matches_numpy(scene) -> None:
 def test_api_bad_input(scene, tmp_path) -> None:
     with pytest.raises(ValueError, match="out="):
         geodiff.despeckle(tmp_path / "x.tif")
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="unknown despeckling method"):
         geodiff.despeckle(scene.values, method="nope")
     with pytest.raises(ValueError, match="shape"):
         geodiff.despeckle(np.zeros(5))

@@ -67,14 +67,14 @@ def test_info_text(sample_scene: Path) -> None:
 
 @pytest.mark.parametrize("path", shared_geotiffs(), ids=lambda p: p.parent.name + "/" + p.name)
 def test_info_every_shared_geotiff(path: Path) -> None:
-    from geodiff.info import scene_info
+    from geodiff.apps.info import scene_info
 
     info = scene_info(path)
     _check_against_rasterio(path, info)
 
 
 def test_info_units_of_shared_data(shared_data: Path) -> None:
-    from geodiff.info import scene_info
+    from geodiff.apps.info import scene_info
 
     assert scene_info(next(shared_data.glob("bigearthnet_s1s2_pairs/*/s1_VV_VH_db.tif")))["units"] == "db"
     assert scene_info(shared_data / "rasterio_rgb_byte/RGB.byte.tif")["units"] == "dn"

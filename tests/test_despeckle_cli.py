@@ -15,7 +15,7 @@ from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import box
 
-from geodiff.apps.despeckle import METHODS, Method, despeckle_scene, register_method
+from geodiff.apps.despeckle import METHODS, Method, despeckle_scene, register
 from geodiff.cli import cli
 from sensors.speckle_filters import FILTERS, apply_filter
 
@@ -109,7 +109,7 @@ def _tiles_identity(tiles, ctx):  # noqa: ANN001, ANN202
 
 
 def test_registered_tile_method_plugs_in(scene: Path, tmp_path: Path) -> None:
-    register_method(Method("test-identity", "tiles", lambda **_: _tiles_identity, lambda w: 4))
+    register(Method("test-identity", "tiles", lambda **_: _tiles_identity, lambda w: 4))
     try:
         despeckle_scene(
             scene, tmp_path / "o.tif", "test-identity", looks=1.0, tile=48, overlap=8, progress=False

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from rasterio.windows import Window
 
 from geodiff.apps.despeckle import despeckle_scene
-from geodiff.apps.sar_dps_method import scene_scale
+from geodiff.apps.despeckle.sar_dps import scene_scale
 from geodiff.cli import cli
 from geodiff.priors import load
 from geodiff.solvers import sar_dps

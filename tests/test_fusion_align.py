@@ -11,9 +11,9 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from rasterio.warp import calculate_default_transform
 
-from geodiff.fusion.align import Grid, align_to_grid, check_overlap
-from geodiff.fusion.colour import luminance, restore_colour, rgb_band_indices
-from geodiff.fusion.inputs import robust_unit, sar_to_intensity
+from geodiff.apps.fuse.scales import robust_unit, sar_to_intensity
+from sensors.colour import luminance, restore_colour, rgb_band_indices
+from tiling.align import Grid, align_to_grid, check_overlap
 
 BEN = "bigearthnet_s1s2_pairs/S2A_MSIL2A_20170613T101031_87_48"
 

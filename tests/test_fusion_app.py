@@ -15,9 +15,9 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.warp import calculate_default_transform, reproject
 
+from geodiff.apps.fuse import fuse_arrays, fuse_scene, load_pair
+from geodiff.apps.fuse.scene import _encode
 from geodiff.cli import cli
-from geodiff.fusion import fuse_arrays, fuse_scene, load_pair
-from geodiff.fusion.scene import _encode
 
 BEN = "bigearthnet_s1s2_pairs/S2A_MSIL2A_20170613T101031_87_48"
 
@@ -278,7 +278,7 @@ def test_sar_despeckled_first_when_asked(pair, tmp_path) -> None:
     # speckle removed: less pixel-to-pixel variation in the SAR that was fused
     assert np.abs(np.diff(lee.sar, axis=1)).mean() < 0.8 * np.abs(np.diff(raw.sar, axis=1)).mean()
     res = _cli("fuse", str(opt), str(sar), str(tmp_path / "x.tif"), "--despeckle-sar", "nope")
-    assert res.exit_code == 2 and "unknown SAR despeckling method 'nope'" in res.stderr
+    assert res.exit_code == 2 and "unknown despeckling method 'nope'" in res.stderr
 
 
 @pytest.mark.slow
@@ -309,7 +309,7 @@ def test_scene_despeckles_the_sar_in_its_own_geometry(pair, tmp_path) -> None:
 
 def test_interrupt_leaves_no_output(pair, tmp_path, prior, monkeypatch) -> None:
     """Ctrl-C in mid-run: nothing under the final name, temporary files removed, inputs untouched."""
-    from geodiff.fusion import app
+    from geodiff.apps.fuse import arrays as app
 
     opt, sar = pair
     calls = {"n": 0}

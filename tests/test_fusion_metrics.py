@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from skimage import data
 
-from geodiff.evaluation.fusion_metrics import (
+from geodiff.apps.fuse.baselines import (
+    BASELINES,
+    average_fusion,
+    laplacian_fusion,
+    pca_fusion,
+    wavelet_fusion,
+)
+from sensors.fusion_quality import (
     QABF_MAX,
     entropy,
     fusion_report,
@@ -16,13 +23,6 @@ from geodiff.evaluation.fusion_metrics import (
     ssim_sum,
     vif,
     viff,
-)
-from geodiff.fusion.baselines import (
-    BASELINES,
-    average_fusion,
-    laplacian_fusion,
-    pca_fusion,
-    wavelet_fusion,
 )
 
 

@@ -120,7 +120,7 @@ def test_qa_cli_matches_the_library_on_real_rtc(shared_data: Path, tmp_path: Pat
 
 
 def test_streamed_strips_match_the_in_memory_report(shared_data: Path, tmp_path: Path) -> None:
-    from geodiff.commands.qa import qa_files
+    from geodiff.apps.qa import qa_files
 
     src = shared_data / RTC
     with rasterio.open(src) as ds:

@@ -14,7 +14,7 @@ import rioxarray
 import torch
 from rasterio.transform import from_origin
 
-from geodiff.apps.despeckle import _classical_block
+from geodiff.apps.despeckle.methods import _classical_block
 from tiling.plan import TilePlan
 from tiling.progress import Progress
 from tiling.raster_io import ArraySource

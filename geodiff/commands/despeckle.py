@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from geodiff.apps.despeckle import METHODS
-from geodiff.apps.sar_dps_method import DEFAULTS
+from geodiff.apps.despeckle.sar_dps import DEFAULTS
 
 
 def _qa_lines(qa: list[dict], names: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from geodiff.fusion.app import DEFAULT_STEPS, FUSION_METHODS
+from geodiff.apps.fuse.arrays import DEFAULT_STEPS, FUSION_METHODS
 
 
 def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float, float, float]:
@@ -87,8 +87,8 @@ def command(
     as_json: bool,
 ) -> None:
     """Fuse OPTICAL with SAR into OUT on the optical grid (the SAR is warped onto it when needed)."""
+    from geodiff.apps.fuse.scene import fuse_scene
     from geodiff.cli import emit_json
-    from geodiff.fusion.scene import fuse_scene
 
     a, b, c, d = weights
     summary = fuse_scene(

@@ -7,84 +7,9 @@ radiometric bias, ENL on automatically chosen homogeneous windows.
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any
 
 import click
-import numpy as np
-
-log = logging.getLogger(__name__)
-
-
-def _check_band(ds: Any, band: int, what: str) -> None:  # noqa: ANN401 - rasterio dataset
-    if not 1 <= band <= ds.count:
-        raise ValueError(f"{what} {ds.name}: --band {band} does not exist, the file has {ds.count} band(s)")
-
-
-def qa_files(
-    original: str | os.PathLike,
-    processed: str | os.PathLike,
-    *,
-    looks: float | None = None,
-    band: int = 1,
-    sensor: str = "auto",
-    strip: int = 1024,
-) -> dict[str, Any]:
-    """The QA report of PROCESSED against ORIGINAL (one band), as a JSON-ready dict.
-
-    Both files are read in full-width strips of ``strip`` rows (a multiple of the 32-px QA
-    window), so memory depends on the scene width, not its size. Looks not given are estimated
-    on full-resolution blocks spread over ORIGINAL (as `geodiff info` does).
-    """
-    from rasterio.windows import Window
-
-    from geodiff.info import open_raster
-    from sensors.detect import detect_dataset, filled_sample, sample_blocks, sample_dataset
-    from sensors.looks import estimate_looks
-    from sensors.profiles import get_profile
-    from sensors.quality import WINDOW, QualityAccumulator
-
-    strip = max(WINDOW, strip // WINDOW * WINDOW)
-    with open_raster(original) as dy, open_raster(processed) as dx:
-        _check_band(dy, band, "ORIGINAL")
-        profile = detect_dataset(dy, sensor=sensor, kind="sar", sample=sample_dataset(dy, band=band))
-        if (dx.height, dx.width) != (dy.height, dy.width):
-            raise ValueError(
-                f"PROCESSED {processed} is {dx.width}x{dx.height} px but ORIGINAL is "
-                f"{dy.width}x{dy.height}: pass the despeckled version of the same scene"
-            )
-        band_x = band if dx.count >= band else 1
-        _check_band(dx, band_x, "PROCESSED")
-        # A despeckled SLC comes back as intensity (no phase), every other convention as it went in.
-        out_profile = profile
-        if profile.units == "complex" and not np.dtype(dx.dtypes[band_x - 1]).kind == "c":
-            out_profile = get_profile("sar-intensity")
-        out_profile.check_values(filled_sample(sample_dataset(dx, band=band_x), dx.nodata), dx.nodata)
-        estimate = None
-        if looks is None:
-            intensity, mask = profile.decode(sample_blocks(dy, band), dy.nodata)
-            estimate = estimate_looks(intensity, mask)
-            looks = estimate.looks
-        acc = QualityAccumulator()
-        for row in range(0, dy.height, strip):
-            win = Window(0, row, dy.width, min(strip, dy.height - row))
-            y, mask_y = profile.decode(dy.read(band, window=win), dy.nodata)
-            x, mask_x = out_profile.decode(dx.read(band_x, window=win), dx.nodata)
-            acc.add(y, x, mask_y & mask_x)
-        report = acc.report(looks, "given" if estimate is None else "estimated")
-    out: dict[str, Any] = {
-        "original": str(original),
-        "processed": str(processed),
-        "band": band,
-        "sensor": profile.name,
-        "units": profile.units,
-        **report.to_dict(),
-    }
-    if estimate is not None:
-        out["looks_interval"] = [estimate.low, estimate.high]
-    out["nominal_looks"] = profile.nominal_looks
-    return out
 
 
 def format_report(r: dict[str, Any]) -> str:
@@ -125,8 +50,8 @@ def command(
     original: str, processed: str, looks: float | None, band: int, sensor: str, as_json: bool
 ) -> None:
     """No-reference quality of PROCESSED (despeckled) against ORIGINAL (PROTOCOL.md §2)."""
-    if looks is not None and not looks > 0:
-        raise ValueError(f"--looks must be positive, got {looks}")
+    from geodiff.apps.qa import qa_files
+
     report = qa_files(original, processed, looks=looks, band=band, sensor=sensor)
     if as_json:
         from geodiff.cli import emit_json

@@ -24,8 +24,7 @@ import torch
 from affine import Affine
 from rasterio.windows import Window, from_bounds
 
-from geodiff.fusion.align import Grid, align_to_grid, check_overlap, footprint_in
-from geodiff.fusion.app import (
+from geodiff.apps.fuse.arrays import (
     DEFAULT_STEPS,
     DEFAULT_T0,
     DpsTiles,
@@ -38,14 +37,14 @@ from geodiff.fusion.app import (
     progress_for,
     resolve_device,
 )
-from geodiff.fusion.colour import fused_bands, luminance, rgb_band_indices
-from geodiff.fusion.inputs import UnitScale, fusion_scales
+from geodiff.apps.fuse.scales import UnitScale, fusion_scales
+from sensors.colour import fused_bands, luminance, rgb_band_indices
+from tiling.align import Grid, align_to_grid, check_overlap, footprint_in
 
 log = logging.getLogger(__name__)
 
 __all__ = ["PairSource", "ScenePair", "fuse_scene", "load_pair"]
 
-DESPECKLE_WINDOW = 7  # filter window of the classical despecklers run before fusion
 _TILE_CONTEXT = 32  # context around a SAR window for tile-based despecklers (sar-dps)
 _IN_MEMORY_PX = 4_194_304  # scenes up to 2048^2: the [0, 1] stretches come from every pixel
 
@@ -78,14 +77,10 @@ def check_pair(opt: Any, sar: Any, sar_band: int) -> None:
 def _despeckle_margin(method: str | None) -> int:
     if not method:
         return 0
-    from geodiff.apps.despeckle import METHODS
+    from geodiff.apps.despeckle.methods import DEFAULT_WINDOW, get
 
-    if method not in METHODS:
-        raise ValueError(
-            f"unknown SAR despeckling method {method!r}; use one of {', '.join(sorted(METHODS))}"
-        )
-    m = METHODS[method]
-    return m.halo(DESPECKLE_WINDOW) if m.kind == "array" else max(_TILE_CONTEXT, m.halo(DESPECKLE_WINDOW))
+    m = get(method)
+    return m.halo(DEFAULT_WINDOW) if m.kind == "array" else max(_TILE_CONTEXT, m.halo(DEFAULT_WINDOW))
 
 
 def estimate_sar_looks(ds: Any, band: int, profile: Any, size: int = 1024) -> float:

@@ -1,38 +1,21 @@
-"""Facts about a raster scene: size, georeferencing, value ranges and a guess of its units."""
+"""The info job: size, georeferencing, value ranges, units, sensor and looks of a raster scene."""
 
 from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioIOError
 
 from sensors.profiles import PROFILES
 from sensors.units import guess_units
+from tiling.raster_io import open_raster
 
 log = logging.getLogger(__name__)
 
 _MAX_SAMPLE = 1024  # decimated read: info stays fast on a 25k x 17k scene
-
-
-def open_raster(path: str | os.PathLike) -> rasterio.io.DatasetReader:
-    """Open a raster or raise an error that says what is wrong with the file."""
-    p = Path(path)
-    if not str(path).startswith(("/vsi", "http://", "https://", "s3://")):
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: no such file (check the path)")
-        if p.is_dir():
-            raise IsADirectoryError(f"{p}: is a folder, not a raster file")
-        if p.stat().st_size == 0:
-            raise ValueError(f"{p}: the file is empty (0 bytes); it is not a raster")
-    try:
-        return rasterio.open(p)
-    except RasterioIOError as exc:
-        raise ValueError(f"{p}: not a raster GDAL can read ({str(exc).splitlines()[0]})") from exc
 
 
 def _decimated(ds: rasterio.io.DatasetReader) -> np.ndarray:

@@ -1,9 +1,7 @@
-"""Optical-SAR fusion of whole scenes: decode, align, (despeckle), fuse the luminance, restore colour.
+"""Optical-SAR fusion of arrays on one grid: (despeckle), fuse the luminance, restore the colour.
 
-Array level (the Python API): :func:`fuse_arrays` on numpy arrays that already share a grid, and
-the DPS tile function the tiling runner calls. The file level (:func:`fuse_scene`, reading, the
-footprint check, the warp and the atomic write) lives in geodiff.fusion.scene and is re-exported
-here.
+:func:`fuse_arrays` is the array job (the numpy and xarray fronts call it); :class:`DpsTiles` is the
+DPS tile function the tiling runner calls, here and in the file job (:mod:`geodiff.apps.fuse.scene`).
 """
 
 from __future__ import annotations
@@ -18,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from geodiff.fusion.baselines import BASELINES
-from geodiff.fusion.colour import fused_bands, luminance, optical_to_float, rgb_band_indices
-from geodiff.fusion.inputs import fusion_scales, sar_to_intensity
+from geodiff.apps.fuse.baselines import BASELINES
+from geodiff.apps.fuse.scales import fusion_scales, sar_to_intensity
+from sensors.colour import fused_bands, luminance, optical_to_float, rgb_band_indices
 
 log = logging.getLogger(__name__)
 
@@ -79,26 +77,16 @@ def _prior(prior: Any, device: torch.device) -> Any:
     return obj.to(device)
 
 
-def despeckle_methods() -> list[str]:
-    """Names accepted by ``despeckle_sar``: the despeckle app's registry (classical filters, SAR-DPS)."""
-    from geodiff.apps.despeckle import METHODS
-
-    return sorted(METHODS)
-
-
 def _despeckle(
     intensity: np.ndarray, valid: np.ndarray, method: str, looks: float | None, seed: int = 0
 ) -> tuple[np.ndarray, dict]:
     """Despeckle linear SAR intensity with a method of the despeckle app's registry, tiled."""
-    from geodiff.apps.despeckle import METHODS
+    from geodiff.apps.despeckle.methods import DEFAULT_WINDOW, build, get
     from tiling.plan import TilePlan
     from tiling.raster_io import ArraySource
     from tiling.runner import run_array
 
-    if method not in METHODS:
-        raise ValueError(
-            f"unknown SAR despeckling method {method!r}; use one of {', '.join(sorted(METHODS))}"
-        )
+    m = get(method)
     if looks is None:
         from sensors.looks import estimate_looks
 
@@ -107,9 +95,8 @@ def _despeckle(
         except ValueError:
             looks = 1.0
             log.warning("could not estimate the SAR looks; despeckling with L = 1")
-    m = METHODS[method]
-    window = 7
-    fn = m.make(looks=looks, window=window, units="intensity")
+    window = DEFAULT_WINDOW
+    fn = build(method, looks=looks, units="intensity", window=window, sample=(intensity, valid))
     h, w = intensity.shape
     if m.kind == "array":
         plan = TilePlan(h, w, tile=1024, overlap=0, halo=m.halo(window), block_tiles=1, seed=seed)
@@ -269,7 +256,7 @@ def fuse_arrays(
     if s.shape != bands.shape[1:]:
         raise ValueError(
             f"optical {bands.shape[1:]} and SAR {s.shape} are not on one grid; resample the SAR onto the "
-            "optical grid first (geodiff.fusion.align.align_to_grid, or fuse_scene on files)"
+            "optical grid first (tiling.align.align_to_grid, or fuse_scene on files)"
         )
     t_start = time.perf_counter()
     intensity = sar_to_intensity(s, sar_units)
@@ -326,12 +313,3 @@ def fuse_arrays(
     if not return_details:
         return out
     return FusionResult(out, f_unit, a_unit, b_unit, valid, info)
-
-
-def __getattr__(name: str) -> Any:
-    """The file-level entry points live in geodiff.fusion.scene; they are offered here too."""
-    if name in ("fuse_scene", "load_pair", "ScenePair"):
-        from geodiff.fusion import scene
-
-        return getattr(scene, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,163 @@
+"""The despeckling methods, all built through one call: :func:`build`.
+
+A classical filter is an *array* method: a neighbourhood function run on each block with a halo
+(the block is then exact). A diffusion sampler is a *tiles* method: a tile-batch function that gets
+the tiles' seeds, validity masks and the per-step blending hook from the tiling runner. Both take
+stored values in the scene's ``units`` and give them back in the same units; nodata stays nodata.
+
+Every method is made the same way::
+
+    fn = build("sar-dps", looks=4.4, units="db", sample=(intensity, valid), steps=5)
+
+``sample`` is a (central) read of the scene in linear intensity with its validity mask: a tiles
+method fixes its scene-wide scale from it, so one scene gets one scale whatever the tiling.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sensors.speckle_filters import FILTERS, apply_filter, filter_radius
+from sensors.units import from_intensity, to_intensity
+
+#: Window of the classical filters (odd, pixels) where the caller does not choose one.
+DEFAULT_WINDOW = 7
+
+
+@dataclass(frozen=True)
+class Method:
+    """A despeckling method of the registry.
+
+    ``kind``: "array" (a block + halo numpy function, ``fn(block, valid) -> block``) or "tiles" (a
+    tile-batch torch function, ``fn(tiles, ctx) -> tiles``, see :class:`tiling.runner.TileContext`).
+    ``make(looks=, window=, units=, sample=, **options)`` returns that (picklable) function;
+    ``halo(window)`` the context in pixels a block needs around it.
+    """
+
+    name: str
+    kind: str
+    make: Callable[..., Callable]
+    halo: Callable[[int], int]
+    description: str = ""
+    samples: bool = False  # draws several posterior samples (an uncertainty band means something)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> None:
+    """Add (or replace) a method of the registry.
+
+    Raises:
+        ValueError: ``method.kind`` is neither "array" nor "tiles".
+    """
+    if method.kind not in ("array", "tiles"):
+        raise ValueError(f"method kind must be 'array' or 'tiles', got {method.kind!r}")
+    METHODS[method.name] = method
+
+
+def get(name: str) -> Method:
+    """The registered method ``name``.
+
+    Raises:
+        ValueError: no such method (the message lists the choices).
+    """
+    if name not in METHODS:
+        raise ValueError(f"unknown despeckling method {name!r}; choose one of {', '.join(sorted(METHODS))}")
+    return METHODS[name]
+
+
+def build(
+    name: str,
+    *,
+    looks: float,
+    units: str,
+    window: int = DEFAULT_WINDOW,
+    sample: tuple[np.ndarray, np.ndarray] | None = None,
+    **options: Any,
+) -> Callable:
+    """The runner function of method ``name`` for one band: the one way every front makes a method.
+
+    Args:
+        looks: equivalent number of looks L of the band (> 0).
+        units: stored SAR units of the values the function gets and returns
+            ("intensity", "amplitude" or "db").
+        window: classical filters' window (odd, pixels).
+        sample: (linear intensity (H, W) float64, valid (H, W) bool) of the scene; tiles methods
+            need it for their scene scale.
+        options: method settings (sar-dps: prior, steps, samples, sigma0, init, device, max_batch,
+            uncertainty, ...). ``None`` values mean "the default".
+
+    Raises:
+        ValueError: unknown method, looks <= 0, or a tiles method without ``sample``.
+    """
+    m = get(name)
+    if not looks > 0:
+        raise ValueError(f"looks={looks} must be > 0 (e.g. --looks 4.4)")
+    opts = {k: v for k, v in options.items() if v is not None}
+    return m.make(looks=float(looks), window=int(window), units=units, sample=sample, **opts)
+
+
+# ---- classical filters ---------------------------------------------------------------------------
+def _classical_block(
+    block: np.ndarray, valid: np.ndarray, *, name: str, looks: float, window: int, units: str
+) -> np.ndarray:
+    """(C, h, w) stored values -> filtered (C, h, w) float32: each band in linear intensity."""
+    out = np.empty(block.shape, np.float32)
+    for b in range(block.shape[0]):
+        inten = to_intensity(block[b].astype(np.float64), units)
+        out[b] = from_intensity(apply_filter(name, inten, valid[b], looks, window).astype(np.float64), units)
+    return out
+
+
+def _make_classical(name: str) -> Callable[..., Callable]:
+    def make(*, looks: float, window: int, units: str, uncertainty: bool = False, **_: Any) -> Callable:
+        if uncertainty:
+            raise ValueError(
+                f"an uncertainty band needs a sampling method (sar-dps), not the classical filter {name!r}"
+            )
+        return functools.partial(_classical_block, name=name, looks=looks, window=window, units=units)
+
+    return make
+
+
+for _name in FILTERS:
+    register(
+        Method(
+            _name,
+            "array",
+            _make_classical(_name),
+            functools.partial(filter_radius, _name),
+            f"classical {_name} filter",
+        )
+    )
+
+
+# ---- diffusion posterior sampling ------------------------------------------------------------------
+def _make_sar_dps(
+    *, looks: float, window: int, units: str, sample: tuple[np.ndarray, np.ndarray] | None, **options: Any
+) -> Callable:
+    from geodiff.apps.despeckle.sar_dps import make_sar_dps, scene_scale
+
+    if sample is None:
+        raise ValueError("sar-dps needs a sample of the scene (intensity, valid) to set its scale")
+    prior = options.get("prior", "gray")
+    scale = scene_scale(sample[0], sample[1], looks, prior)
+    return make_sar_dps(looks=looks, window=window, units=units, scale=scale, **options)
+
+
+register(
+    Method(
+        "sar-dps",
+        "tiles",
+        _make_sar_dps,
+        lambda window: 0,
+        "diffusion posterior sampling with the gamma speckle likelihood (default)",
+        samples=True,
+    )
+)

@@ -1,0 +1,162 @@
+"""The despeckle job: read a scene block by block, run a method of the registry, write a COG.
+
+Composes the parts below it: :mod:`geodiff.apps.facts` (units, looks, scene sample per band),
+:mod:`geodiff.apps.despeckle.methods` (the method, built by one call), :func:`tiling.runner.run_raster`
+(plan, blocks, blending, the atomic COG writer) and :mod:`geodiff.apps.qa` (PROTOCOL §2 QA of the
+output, stored in its tags before it gets its final name).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from geodiff.apps.despeckle.methods import DEFAULT_WINDOW, build, get
+from geodiff.apps.facts import file_band_facts
+
+log = logging.getLogger(__name__)
+
+
+# ---- the app ------------------------------------------------------------------------------------
+def _qa_hook(
+    in_path: str, units: str, looks: list[float], count: int, summary: dict
+) -> Callable[[str], None]:
+    """before_cog hook: PROTOCOL §2 figures of every band, streamed in strips, stored as tags."""
+
+    def hook(tmp_path: str) -> None:
+        import rasterio
+
+        from geodiff.apps.qa import accumulate_quality
+        from sensors.units import to_intensity
+
+        def decode(values):  # noqa: ANN001, ANN202 - (h, w) stored values -> intensity, valid
+            inten = to_intensity(values.astype(np.float64), units)
+            return inten, np.isfinite(inten)
+
+        reports = []
+        with rasterio.open(in_path) as src, rasterio.open(tmp_path, "r+") as dst:
+            for b in range(1, count + 1):
+                acc = accumulate_quality(src, dst, band=b, processed_band=b, decode=decode, strip=512)
+                try:
+                    rep = acc.report(looks[b - 1], "given").to_dict()
+                except ValueError as exc:  # an all-nodata band has nothing to measure
+                    rep = {"error": str(exc)}
+                reports.append(rep)
+                dst.update_tags(b, GEODIFF_QA=json.dumps(rep))
+            dst.update_tags(GEODIFF_QA=json.dumps(reports))
+        summary["qa"] = reports
+
+    return hook
+
+
+def despeckle_scene(
+    in_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    method: str = "sar-dps",
+    *,
+    looks: float | None = None,
+    window: int = DEFAULT_WINDOW,
+    tile: int | None = None,
+    overlap: int | None = None,
+    overwrite: bool = False,
+    workers: int | None = None,
+    client: Any = None,
+    units: str | None = None,
+    sensor: str = "auto",
+    seed: int = 0,
+    uncertainty: bool = False,
+    qa: bool = True,
+    progress: bool = True,
+    **options: Any,
+) -> dict:
+    """Despeckle ``in_path`` into a COG at ``out_path``; returns a JSON-ready summary.
+
+    ``looks`` defaults to an estimate per band; ``units`` to the ``sensor`` profile or the
+    metadata/values (intensity, amplitude or dB; the output is in the same units). ``tile``/``overlap``
+    set the tile grid; for classical filters the tile is the block edge (default 1024) and the halo
+    makes blocks exact. ``options`` go to the method (sar-dps: prior, steps, samples, sigma0, init,
+    device, max_batch). ``uncertainty`` adds one posterior-std band per input band (sampling methods
+    only); ``qa`` stores PROTOCOL §2 figures in the output's tags (GEODIFF_QA) and in the summary.
+
+    Raises:
+        ValueError: unknown method, bad looks/units, an uncertainty band for a classical filter.
+        FileNotFoundError / FileExistsError / PermissionError: unusable input or output path.
+    """
+    from tiling.raster_io import check_output_path, open_raster
+    from tiling.runner import run_raster
+
+    m = get(method)
+    in_path, out_path = str(in_path), str(out_path)
+    with open_raster(in_path) as ds:  # unreadable input: fail before anything else
+        count = ds.count
+        height, width = ds.height, ds.width
+        names = [d or f"band {i + 1}" for i, d in enumerate(ds.descriptions)]
+    check_output_path(out_path, overwrite, inputs=(in_path,))
+    if uncertainty and not m.samples:
+        raise ValueError(f"--uncertainty needs a sampling method (sar-dps), not the classical {method!r}")
+    # units from band 1; looks and the scene sample per band: VV and VH differ
+    first = file_band_facts(in_path, band=1, units=units, looks=looks, sensor=sensor)
+    bands = [first] + [
+        file_band_facts(in_path, band=b, units=first.units, looks=looks, sensor=sensor)
+        for b in range(2, count + 1)
+    ]
+    facts: dict[str, Any] = {"units": first.units, "looks": first.looks}
+    if first.looks_estimate is not None:
+        facts["looks_estimate"] = first.looks_estimate
+    if count > 1:
+        facts["looks_estimates_other_bands"] = [f.looks_estimate for f in bands[1:]]
+    facts["looks_per_band"] = [f.looks for f in bands]
+    if uncertainty:
+        options["uncertainty"] = True
+    fns = [
+        build(method, looks=f.looks, units=f.units, window=window, sample=(f.intensity, f.valid), **options)
+        for f in bands
+    ]
+    fn = fns[0]
+    if hasattr(fn, "scale"):  # a sampler's scene scale s in I = s a^2, per band
+        facts["scale"] = fn.scale
+        facts["scale_per_band"] = [f.scale for f in fns]
+    halo = m.halo(window)
+    if m.kind == "array":
+        plan_args = {"tile": tile or 1024, "overlap": 0, "block_tiles": 1}
+        if overlap:
+            log.info("overlap is not used by classical filters (the halo makes blocks exact)")
+    else:
+        # 4x4-tile blocks: a block also computes the ring of tiles it shares with its neighbours
+        plan_args = {"tile": tile or 288, "overlap": 32 if overlap is None else overlap, "block_tiles": 4}
+        if tile is None:  # a small scene: one tile just covering it, not padding
+            plan_args["tile"] = min(plan_args["tile"], -(-max(height, width) // 8) * 8)
+            plan_args["overlap"] = min(plan_args["overlap"], plan_args["tile"] // 4)
+    outputs = getattr(fn, "outputs", 1)
+    descriptions = None
+    if outputs > 1:
+        descriptions = [*names, *[f"{n} posterior std" for n in names]]
+    summary: dict = {}
+    run = run_raster(
+        in_path,
+        out_path,
+        fns,
+        kind=m.kind,
+        halo=halo,
+        seed=seed,
+        band_groups=[[b] for b in range(1, count + 1)],
+        overwrite=overwrite,
+        client=client,
+        workers=workers,
+        progress=progress,
+        desc=f"despeckle {method}",
+        outputs_per_band=outputs,
+        descriptions=descriptions,
+        before_cog=_qa_hook(in_path, first.units, facts["looks_per_band"], count, summary) if qa else None,
+        **plan_args,
+    )
+    summary.update(run)
+    summary.update(facts, method=method, window=window, tile=plan_args["tile"], halo=halo, seed=seed)
+    if m.kind == "tiles" and hasattr(fn, "__dict__"):
+        summary["settings"] = {k: v for k, v in vars(fn).items() if k not in ("looks", "units", "scale")}
+    return summary

@@ -1,0 +1,125 @@
+"""The despeckling QA job (shared/docs/PROTOCOL.md §2): ratio image, bias, ENL of a processed scene.
+
+One streaming loop, :func:`accumulate_quality`, serves both `geodiff qa` (two files on disk) and the
+despeckle job (which measures its own output before the COG gets its final name): both rasters are
+read in full-width strips, so memory depends on the scene width, not its size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sensors.quality import WINDOW, QualityAccumulator
+
+#: (stored values (h, w)) -> (linear intensity (h, w), valid (h, w) bool)
+Decoder = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def accumulate_quality(
+    original: Any,
+    processed: Any,
+    *,
+    band: int,
+    processed_band: int,
+    decode: Decoder,
+    decode_processed: Decoder | None = None,
+    strip: int = 1024,
+) -> QualityAccumulator:
+    """Stream two open rasterio datasets of one grid in strips into a :class:`QualityAccumulator`.
+
+    ``decode`` turns the original's stored values into linear intensity (``decode_processed`` the
+    processed file's, default the same). Pixels masked in either file (nodata, internal masks) or
+    invalid after decoding are left out.
+    """
+    decode_processed = decode_processed or decode
+    strip = max(WINDOW, strip // WINDOW * WINDOW)
+    acc = QualityAccumulator()
+    from rasterio.windows import Window
+
+    for row in range(0, original.height, strip):
+        win = Window(0, row, original.width, min(strip, original.height - row))
+        y_raw = original.read(band, window=win, masked=True)
+        x_raw = processed.read(processed_band, window=win, masked=True)
+        y, valid_y = decode(np.ma.getdata(y_raw))
+        x, valid_x = decode_processed(np.ma.getdata(x_raw))
+        mask = valid_y & valid_x & ~np.ma.getmaskarray(y_raw) & ~np.ma.getmaskarray(x_raw)
+        acc.add(y, x, mask)
+    return acc
+
+
+def _check_band(ds: Any, band: int, what: str) -> None:
+    if not 1 <= band <= ds.count:
+        raise ValueError(f"{what} {ds.name}: --band {band} does not exist, the file has {ds.count} band(s)")
+
+
+def qa_files(
+    original: str | os.PathLike,
+    processed: str | os.PathLike,
+    *,
+    looks: float | None = None,
+    band: int = 1,
+    sensor: str = "auto",
+    strip: int = 1024,
+) -> dict[str, Any]:
+    """The QA report of PROCESSED against ORIGINAL (one band), as a JSON-ready dict.
+
+    Both files are decoded to linear intensity through ORIGINAL's sensor profile (a processed file
+    keeps its input's convention). Looks not given are estimated on full-resolution blocks spread
+    over ORIGINAL (as `geodiff info` does).
+
+    Raises:
+        ValueError: the files do not match (size, band), or the units cannot be told.
+    """
+    from sensors.detect import detect_dataset, filled_sample, sample_blocks, sample_dataset
+    from sensors.looks import estimate_looks
+    from sensors.profiles import get_profile
+    from tiling.raster_io import open_raster
+
+    if looks is not None and not looks > 0:
+        raise ValueError(f"--looks must be positive, got {looks}")
+    with open_raster(original) as dy, open_raster(processed) as dx:
+        _check_band(dy, band, "ORIGINAL")
+        profile = detect_dataset(dy, sensor=sensor, kind="sar", sample=sample_dataset(dy, band=band))
+        if (dx.height, dx.width) != (dy.height, dy.width):
+            raise ValueError(
+                f"PROCESSED {processed} is {dx.width}x{dx.height} px but ORIGINAL is "
+                f"{dy.width}x{dy.height}: pass the despeckled version of the same scene"
+            )
+        band_x = band if dx.count >= band else 1
+        _check_band(dx, band_x, "PROCESSED")
+        # A despeckled SLC comes back as intensity (no phase), every other convention as it went in.
+        out_profile = profile
+        if profile.units == "complex" and not np.dtype(dx.dtypes[band_x - 1]).kind == "c":
+            out_profile = get_profile("sar-intensity")
+        out_profile.check_values(filled_sample(sample_dataset(dx, band=band_x), dx.nodata), dx.nodata)
+        estimate = None
+        if looks is None:
+            intensity, mask = profile.decode(sample_blocks(dy, band), dy.nodata)
+            estimate = estimate_looks(intensity, mask)
+            looks = estimate.looks
+        acc = accumulate_quality(
+            dy,
+            dx,
+            band=band,
+            processed_band=band_x,
+            decode=lambda v: profile.decode(v, dy.nodata),
+            decode_processed=lambda v: out_profile.decode(v, dx.nodata),
+            strip=strip,
+        )
+        report = acc.report(looks, "given" if estimate is None else "estimated")
+    out: dict[str, Any] = {
+        "original": str(original),
+        "processed": str(processed),
+        "band": band,
+        "sensor": profile.name,
+        "units": profile.units,
+        **report.to_dict(),
+    }
+    if estimate is not None:
+        out["looks_interval"] = [estimate.low, estimate.high]
+    out["nominal_looks"] = profile.nominal_looks
+    return out

@@ -261,7 +261,7 @@ def main() -> None:
     for name in args.priors:
         prior = load(name).to(args.device)
         entry = {
-            "path": prior.path,
+            "weights": Path(prior.path).name if prior.path else name,  # never a machine path
             "parameters": sum(p.numel() for p in prior.net.parameters()),
             "training_steps": prior.config.get("training", {}).get("steps"),
             "sigmas": {},

@@ -51,3 +51,11 @@ def sample_scene() -> Path:
 def shared_geotiffs() -> list[Path]:
     """Every GeoTIFF in the shared data (empty where the folder is absent)."""
     return sorted(SHARED_DATA.rglob("*.tif")) if SHARED_DATA.exists() else []
+
+
+@pytest.fixture(scope="session")
+def images():  # noqa: ANN201 - (a, b) float64 (128, 128) in [0, 1]
+    """Two unrelated 128x128 grey images in [0, 1] (scikit-image camera and moon): fusion inputs."""
+    from skimage import data
+
+    return data.camera()[::4, ::4] / 255.0, data.moon()[::4, ::4] / 255.0

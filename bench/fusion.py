@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geodiff.apps.fuse.arrays import DEFAULT_STEPS, DEFAULT_T0, FUSION_METHODS, fuse_arrays
+from geodiff.apps.fuse import FUSION_METHODS, FusionConfig, fuse_arrays
 from geodiff.apps.fuse.scene import load_pair
 from sensors.fusion_quality import fusion_report
 
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="Comma-separated subset of bigearthnet,sen1floods11,sen12mscr-cloudy,sen12mscr-sea.",
     )
-    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="DPS sampling steps.")
-    ap.add_argument("--t0", type=int, default=DEFAULT_T0, help="DPS start step (noised average).")
+    ap.add_argument("--steps", type=int, default=FusionConfig.steps, help="DPS sampling steps.")
+    ap.add_argument("--t0", type=int, default=FusionConfig.t0, help="DPS start step (noised average).")
     ap.add_argument(
         "--prior",
         default="gray",

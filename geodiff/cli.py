@@ -17,18 +17,9 @@ from typing import Any
 import click
 
 from geodiff import __version__
+from geodiff.errors import exit_code
 
 log = logging.getLogger("geodiff")
-
-# Errors that mean "the input or the request is wrong": exit code 2.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    FileNotFoundError,
-    FileExistsError,
-    IsADirectoryError,
-    NotADirectoryError,
-    PermissionError,
-)
 
 
 def emit_json(obj: Any) -> None:
@@ -70,18 +61,17 @@ class GeodiffGroup(click.Group):
             raise
         except KeyboardInterrupt:
             click.echo("geodiff: interrupted; no output was written under the final name", err=True)
-            ctx.exit(130)
-        except USER_ERRORS as exc:
-            if debug:
-                raise
-            click.echo(f"geodiff: error: {exc}", err=True)
-            ctx.exit(2)
+            ctx.exit(exit_code(KeyboardInterrupt()))
         except Exception as exc:  # noqa: BLE001 - the CLI boundary reports everything in one line
             if debug:
                 raise
-            name = type(exc).__name__
-            click.echo(f"geodiff: failed: {name}: {exc} (rerun with --debug for details)", err=True)
-            ctx.exit(1)
+            code = exit_code(exc)  # geodiff.errors: 2 bad input or request, 1 processing failed
+            if code == 2:
+                click.echo(f"geodiff: error: {exc}", err=True)
+            else:
+                name = type(exc).__name__
+                click.echo(f"geodiff: failed: {name}: {exc} (rerun with --debug for details)", err=True)
+            ctx.exit(code)
 
 
 @click.group(cls=GeodiffGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from geodiff.apps.fuse.arrays import DEFAULT_STEPS, FUSION_METHODS
+from geodiff.apps.fuse.config import FusionConfig
+from geodiff.apps.fuse.methods import FUSION_METHODS
 
 
 def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float, float, float]:
@@ -36,32 +37,52 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
     help="a,b,c,d of ||f-f0||1 + a||f-o||1 + b||f-r||1 + c||D(f-o)||1 + d||D(f-r)||1.",
 )
 @click.option(
-    "--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True, help="Sampling steps."
+    "--steps",
+    type=click.IntRange(min=1),
+    default=FusionConfig.steps,
+    show_default=True,
+    help="DPS sampling steps.",
 )
 @click.option(
     "--t0",
     type=click.IntRange(min=0),
-    default=500,
+    default=FusionConfig.t0,
     show_default=True,
-    help="Start step: the noised optical/SAR average at t0 (lower = closer to it, faster).",
+    help="DPS start step: the noised optical/SAR average at t0 (lower = closer to it, faster).",
 )
 @click.option(
     "--method",
-    type=click.Choice(FUSION_METHODS),
+    type=click.Choice(list(FUSION_METHODS)),
     default="dps",
     show_default=True,
     help="DPS fusion, or a classical baseline.",
 )
 @click.option(
-    "--prior", default="gray", show_default=True, help="Diffusion prior (geodiff.priors.load name)."
+    "--prior",
+    default=FusionConfig.prior,
+    show_default=True,
+    help="Diffusion prior of DPS (and of --despeckle-sar sar-dps): a `geodiff models` name or path.",
+)
+@click.option(
+    "--looks", type=float, default=None, help="Looks L of the SAR for --despeckle-sar (default: estimated)."
 )
 @click.option(
     "--sar-band", type=click.IntRange(min=1), default=1, show_default=True, help="SAR band (e.g. 1 = VV)."
 )
 @click.option(
-    "--tile", type=click.IntRange(min=8), default=256, show_default=True, help="Tile edge in pixels."
+    "--tile",
+    type=click.IntRange(min=8),
+    default=FusionConfig.tile,
+    show_default=True,
+    help="DPS tile edge (px).",
 )
-@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True, help="Tile overlap.")
+@click.option(
+    "--overlap",
+    type=click.IntRange(min=0),
+    default=FusionConfig.overlap,
+    show_default=True,
+    help="DPS tile overlap.",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Random seed (per-tile seeds derive from it)."
@@ -78,6 +99,7 @@ def command(
     t0: int,
     method: str,
     prior: str,
+    looks: float | None,
     sar_band: int,
     tile: int,
     overlap: int,
@@ -90,31 +112,17 @@ def command(
     from geodiff.apps.fuse.scene import fuse_scene
     from geodiff.cli import emit_json
 
-    a, b, c, d = weights
+    config = FusionConfig(
+        method=method, weights=weights, steps=steps, t0=t0, prior=prior, tile=tile, overlap=overlap,
+        seed=seed, device=device, despeckle_sar=despeckle_sar, looks=looks,
+    )  # fmt: skip
     summary = fuse_scene(
-        optical,
-        sar,
-        out_path,
-        despeckle_sar=despeckle_sar,
-        a=a,
-        b=b,
-        c=c,
-        d=d,
-        steps=steps,
-        device=device,
-        seed=seed,
-        overwrite=overwrite,
-        method=method,
-        prior=prior,
-        sar_band=sar_band,
-        tile=tile,
-        overlap=overlap,
-        progress=True,
+        optical, sar, out_path, config, sar_band=sar_band, overwrite=overwrite, progress=True
     )
     if as_json:
         emit_json(summary)
     else:
-        extra = f", {summary['steps']} steps" if method == "dps" else ""
+        extra = f", {summary['steps']} steps from t0 {t0}" if "steps" in summary else ""
         desp = summary["despeckle_sar"]["method"] if summary.get("despeckle_sar") else "no"
         where = "resampled onto" if summary["sar_resampled"] else "already on"
         click.echo(

@@ -309,7 +309,7 @@ def test_scene_despeckles_the_sar_in_its_own_geometry(pair, tmp_path) -> None:
 
 def test_interrupt_leaves_no_output(pair, tmp_path, prior, monkeypatch) -> None:
     """Ctrl-C in mid-run: nothing under the final name, temporary files removed, inputs untouched."""
-    from geodiff.apps.fuse import arrays as app
+    from geodiff.apps.fuse import dps as app
 
     opt, sar = pair
     calls = {"n": 0}

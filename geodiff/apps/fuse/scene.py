@@ -20,24 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from affine import Affine
 from rasterio.windows import Window, from_bounds
 
-from geodiff.apps.fuse.arrays import (
-    DEFAULT_STEPS,
-    DEFAULT_T0,
-    DpsTiles,
-    FusionResult,
-    _despeckle,
-    check_fusion_args,
-    dps_info,
-    dps_plan,
-    fuse_arrays,
-    progress_for,
-    resolve_device,
-)
+from geodiff.apps.fuse.arrays import FusionResult, despeckle_intensity, fuse_arrays
+from geodiff.apps.fuse.config import TAG, FusionConfig
+from geodiff.apps.fuse.dps import dps_info, dps_plan, progress_for, resolve_device
+from geodiff.apps.fuse.methods import build, get
 from geodiff.apps.fuse.scales import UnitScale, fusion_scales
+from geodiff.errors import InvalidSettingError, NoValidPixelsError, SwappedInputsError
 from sensors.colour import fused_bands, luminance, rgb_band_indices
 from tiling.align import Grid, align_to_grid, check_overlap, footprint_in
 
@@ -51,23 +42,28 @@ _IN_MEMORY_PX = 4_194_304  # scenes up to 2048^2: the [0, 1] stretches come from
 
 # ---- checks -------------------------------------------------------------------------------------
 def check_pair(opt: Any, sar: Any, sar_band: int) -> None:
-    """Catch swapped or unsuitable inputs before any work."""
+    """Catch swapped or unsuitable inputs (open rasterio datasets) before any work.
+
+    Raises:
+        SwappedInputsError: a SAR with more than 4 bands, a complex or mostly negative optical image.
+        InvalidSettingError: ``sar_band`` does not exist.
+    """
     if sar.count > 4:
-        raise ValueError(
+        raise SwappedInputsError(
             f"SAR {sar.name} has {sar.count} bands; SAR products have 1-4 polarisations (VV, VH, HH, HV). "
             "Did you swap OPTICAL and SAR? The order is: geodiff fuse OPTICAL SAR OUT"
         )
     if not 1 <= sar_band <= sar.count:
-        raise ValueError(f"--sar-band {sar_band} does not exist: {sar.name} has {sar.count} band(s)")
+        raise InvalidSettingError(f"--sar-band {sar_band} does not exist: {sar.name} has {sar.count} band(s)")
     if np.dtype(opt.dtypes[0]).kind == "c":
-        raise ValueError(f"OPTICAL {opt.name} is complex (SAR SLC?); pass the optical image first")
+        raise SwappedInputsError(f"OPTICAL {opt.name} is complex (SAR SLC?); pass the optical image first")
     if np.dtype(opt.dtypes[0]).kind == "f":
         sample = opt.read(1, out_shape=(min(opt.height, 256), min(opt.width, 256)))
         finite = sample[np.isfinite(sample)]
         if opt.nodata is not None and not np.isnan(opt.nodata):
             finite = finite[finite != opt.nodata]
         if finite.size and (finite < 0).mean() > 0.05:
-            raise ValueError(
+            raise SwappedInputsError(
                 f"OPTICAL {opt.name} has mostly negative values (SAR in dB?); the order is "
                 "geodiff fuse OPTICAL SAR OUT"
             )
@@ -84,31 +80,25 @@ def _despeckle_margin(method: str | None) -> int:
 
 
 def estimate_sar_looks(ds: Any, band: int, profile: Any, size: int = 1024) -> float:
-    """Looks of the SAR in its own geometry, from a central window (what the despeckler needs)."""
-    from sensors.looks import estimate_looks
+    """Looks of the SAR in its own geometry (what the despeckler needs), from a central window of at
+    most ``size`` px decoded by ``profile``; L = 1 with a warning where they cannot be estimated."""
+    from geodiff.apps.facts import array_band_facts
 
     h, w = min(size, ds.height), min(size, ds.width)
     win = Window((ds.width - w) // 2, (ds.height - h) // 2, w, h)
     intensity, valid = profile.decode(ds.read(band, window=win), ds.nodata)
-    try:
-        return float(estimate_looks(intensity, valid & (intensity > 0)).looks)
-    except ValueError as exc:
-        log.warning("could not estimate the SAR looks (%s); despeckling with L = 1", exc)
-        return 1.0
+    return array_band_facts(np.where(valid, intensity, np.nan), units="intensity").looks
 
 
 def read_sar_on_grid(
-    ds: Any,
-    band: int,
-    grid: Grid,
-    profile: Any,
-    despeckle: tuple[str, float] | None = None,
-    seed: int = 0,
+    ds: Any, band: int, grid: Grid, profile: Any, config: FusionConfig | None = None
 ) -> np.ndarray:
-    """SAR band ``band`` as linear intensity on ``grid`` (NaN where missing), reading only the SAR
-    window under it (plus a margin for bilinear and the despeckler's halo). ``despeckle`` =
-    (method, looks) filters the intensity in the SAR's own geometry before the warp."""
-    margin = 2 + _despeckle_margin(despeckle[0] if despeckle else None)
+    """SAR band ``band`` of the open dataset ``ds`` as linear intensity (float32) on ``grid`` (NaN where
+    missing), reading only the SAR window under it (plus a margin for bilinear and the despeckler's
+    halo). With ``config.despeckle_sar`` the intensity is despeckled (``config.looks``) in the SAR's own
+    geometry before the warp: speckle statistics only hold there."""
+    method = config.despeckle_sar if config is not None else None
+    margin = 2 + _despeckle_margin(method)
     sar_grid = Grid.of(ds)
     if sar_grid.georeferenced and grid.georeferenced:
         w, s, e, n = footprint_in(grid, ds.crs).bounds
@@ -124,8 +114,8 @@ def read_sar_on_grid(
         window = Window(0, 0, ds.width, ds.height)
     intensity, valid = profile.decode(ds.read(band, window=window), ds.nodata)
     intensity = np.where(valid, intensity, np.nan).astype(np.float32)
-    if despeckle is not None and valid.any():
-        intensity, _ = _despeckle(intensity, valid, despeckle[0], despeckle[1], seed)
+    if method and valid.any():
+        intensity, _ = despeckle_intensity(intensity, valid, config)
     src = Grid(ds.crs, ds.window_transform(window), int(window.width), int(window.height))
     return align_to_grid(intensity, src, grid)
 
@@ -160,6 +150,8 @@ class ScenePair:
 
 @dataclass
 class _Opened:
+    """What the checks found out about a pair; ``config`` has the SAR looks filled in when it despeckles."""
+
     meta: Any
     grid: Grid
     sar_grid: Grid
@@ -167,17 +159,15 @@ class _Opened:
     optical_profile: Any
     sar_profile: Any
     rgb: tuple[int, int, int] | None
-    despeckle: tuple[str, float] | None
+    config: FusionConfig
+
+    @property
+    def despeckle(self) -> dict | None:
+        c = self.config
+        return {"method": c.despeckle_sar, "looks": round(c.looks, 3)} if c.despeckle_sar else None
 
 
-def _open_pair(
-    opt: Any,
-    sar: Any,
-    optical_path: Any,
-    sar_band: int,
-    despeckle_sar: str | None,
-    looks: float | None,
-) -> _Opened:
+def _open_pair(opt: Any, sar: Any, optical_path: Any, sar_band: int, config: FusionConfig) -> _Opened:
     from sensors.detect import detect_dataset
     from tiling.raster_io import read_meta
 
@@ -187,32 +177,30 @@ def _open_pair(
     coverage = check_overlap(grid, sar_grid)
     sar_profile = detect_dataset(sar, kind="sar")
     opt_profile = detect_dataset(opt, kind="optical")
-    despeckle = None
-    if despeckle_sar:
-        _despeckle_margin(despeckle_sar)  # unknown method: fail before reading
-        lk = float(looks) if looks is not None else estimate_sar_looks(sar, sar_band, sar_profile)
-        despeckle = (despeckle_sar, lk)
+    if config.despeckle_sar and config.looks is None:
+        config = dataclasses.replace(config, looks=estimate_sar_looks(sar, sar_band, sar_profile))
     rgb = rgb_band_indices(meta.descriptions, meta.count, Path(optical_path).name)
-    return _Opened(meta, grid, sar_grid, coverage, opt_profile, sar_profile, rgb, despeckle)
+    return _Opened(meta, grid, sar_grid, coverage, opt_profile, sar_profile, rgb, config)
 
 
 def load_pair(
     optical_path: str | os.PathLike,
     sar_path: str | os.PathLike,
+    config: FusionConfig | None = None,
+    *,
     sar_band: int = 1,
-    despeckle_sar: str | None = None,
-    looks: float | None = None,
-    seed: int = 0,
+    **settings: Any,
 ) -> ScenePair:
-    """Read, check, decode, (despeckle) and align a whole optical/SAR pair into memory."""
+    """Read, check, decode, (despeckle, by ``config.despeckle_sar``) and align a whole optical/SAR pair
+    into memory; ``settings`` override fields of ``config``. Raises as :func:`fuse_scene`."""
     from tiling.raster_io import open_raster
 
+    config = FusionConfig.of(config, **settings)
     with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
-        o = _open_pair(opt, sar, optical_path, sar_band, despeckle_sar, looks)
-        sar_int = read_sar_on_grid(sar, sar_band, o.grid, o.sar_profile, o.despeckle, seed)
+        o = _open_pair(opt, sar, optical_path, sar_band, config)
+        sar_int = read_sar_on_grid(sar, sar_band, o.grid, o.sar_profile, o.config)
         refl, opt_valid = o.optical_profile.decode(opt.read(), o.meta.nodata)
         optical = np.where(opt_valid.all(0)[None], refl, np.nan)
-    desp = {"method": o.despeckle[0], "looks": round(o.despeckle[1], 3)} if o.despeckle else None
     return ScenePair(
         optical,
         sar_int,
@@ -222,7 +210,7 @@ def load_pair(
         o.sar_profile,
         not o.sar_grid.same_as(o.grid),
         o.coverage,
-        desp,
+        o.despeckle,
     )
 
 
@@ -236,16 +224,10 @@ class PairSource:
     """
 
     def __init__(
-        self,
-        optical_path: str | os.PathLike,
-        sar_path: str | os.PathLike,
-        sar_band: int,
-        opened: _Opened,
-        seed: int = 0,
+        self, optical_path: str | os.PathLike, sar_path: str | os.PathLike, sar_band: int, opened: _Opened
     ) -> None:
         self.optical_path, self.sar_path, self.sar_band = str(optical_path), str(sar_path), sar_band
         self.o = opened
-        self.seed = seed
         self.height, self.width = opened.grid.shape
         self.scale_a: UnitScale | None = None
         self.scale_b: UnitScale | None = None
@@ -283,9 +265,7 @@ class PairSource:
         lum = luminance(bands, self.o.rgb)
         t = self.o.grid.transform * Affine.translation(c0, r0)
         block = Grid(self.o.grid.crs, t, w, h)
-        intensity = read_sar_on_grid(
-            sar, self.sar_band, block, self.o.sar_profile, self.o.despeckle, self.seed
-        )
+        intensity = read_sar_on_grid(sar, self.sar_band, block, self.o.sar_profile, self.o.config)
         amp = np.sqrt(np.maximum(intensity.astype(np.float64), 0))
         return bands, lum, amp, opt_valid & np.isfinite(amp)
 
@@ -307,7 +287,7 @@ class PairSource:
             vs.append(valid.ravel())
         valid = np.concatenate(vs)
         if not valid.any():
-            raise ValueError(
+            raise NoValidPixelsError(
                 "optical and SAR share no valid pixel (nodata everywhere); check the inputs' nodata"
             )
         self.scale_a, self.scale_b = fusion_scales(
@@ -330,59 +310,35 @@ class PairSource:
 
 
 def _stream_dps(
-    optical_path: Any,
-    sar_path: Any,
-    out_path: Any,
-    opened: _Opened,
-    *,
-    sar_band: int,
-    weights: tuple[float, float, float, float],
-    steps: int,
-    t0: int | None,
-    device: torch.device,
-    seed: int,
-    prior: Any,
-    colour: str,
-    tile: int,
-    overlap: int,
-    overwrite: bool,
-    out_meta: Any,
-    progress: Any,
-) -> dict[str, Any]:
+    optical_path: Any, sar_path: Any, out_path: Any, opened: _Opened, *, sar_band: int, overwrite: bool,
+    out_meta: Any, progress: Any,
+) -> dict[str, Any]:  # fmt: skip
     """DPS fusion block by block: each block's fused luminance gets its colour back and is written."""
     from tiling.raster_io import CogWriter
     from tiling.runner import block_function, run_blocks
 
-    source = PairSource(optical_path, sar_path, sar_band, opened, seed)
+    config, meta = opened.config, opened.meta
+    source = PairSource(optical_path, sar_path, sar_band, opened)
     scale_a, _ = source.fit_scales()
-    model, plan = dps_plan(
-        source.height,
-        source.width,
-        prior=prior,
-        device=device,
-        tile=tile,
-        overlap=overlap,
-        seed=seed,
-    )
-    fn = DpsTiles(model, weights, steps, t0)
-    task = block_function(source, plan, fn, "tiles", device=device)
-    meta = opened.meta
+    fn = build(config)
+    plan = dps_plan(
+        source.height, source.width, stride=fn.model.stride, tile=config.tile, overlap=config.overlap,
+        seed=config.seed,
+    )  # fmt: skip
+    task = block_function(source, plan, fn, "tiles", device=resolve_device(config.device))
     counts = {"valid": 0, "optical": 0}
     blocks = list(plan.blocks())
     reporter, own = progress_for(progress, len(blocks), "fuse dps")
     try:
         with CogWriter(
-            out_path,
-            out_meta,
-            dtype=meta.dtype,
-            overwrite=overwrite,
-            inputs=(optical_path, sar_path),
+            out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path)
         ) as w:
 
-            def sink(res: Any) -> None:
+            def sink(res: Any) -> None:  # noqa: ANN401
                 r0, c0, h, wd = res.block.core
                 bands, lum, _, valid = source.read_window(r0, c0, h, wd)
-                out = fused_bands(bands, lum, res.data[0].astype(np.float64), scale_a, valid, method=colour)
+                f = res.data[0].astype(np.float64)
+                out = fused_bands(bands, lum, f, scale_a, valid, method=config.colour)
                 w.write(_encode(opened.optical_profile, out, meta.dtype, meta.nodata), r0, c0)
                 counts["valid"] += int(valid.sum())
                 counts["optical"] += int(np.isfinite(bands).all(0).sum())
@@ -400,127 +356,86 @@ def _stream_dps(
     }
 
 
+def _fuse_in_memory(
+    optical_path: Any, sar_path: Any, out_path: Any, opened: _Opened, *, sar_band: int, overwrite: bool,
+    out_meta: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """A baseline on the whole pair in memory (global methods cannot be tiled)."""
+    from tiling.raster_io import CogWriter
+
+    meta = opened.meta
+    pair = load_pair(optical_path, sar_path, opened.config, sar_band=sar_band)
+    res = fuse_arrays(
+        pair.optical, pair.sar, dataclasses.replace(opened.config, despeckle_sar=None), rgb=pair.rgb,
+        return_details=True,
+    )  # fmt: skip
+    assert isinstance(res, FusionResult)
+    data = _encode(opened.optical_profile, res.bands, meta.dtype, meta.nodata)
+    with CogWriter(
+        out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path)
+    ) as w:
+        w.write(data, 0, 0)
+    return {"fused_fraction": res.info["fused_fraction"]}
+
+
+def _summary(optical_path: Any, sar_path: Any, out_path: Any, sar_band: int, o: _Opened) -> dict[str, Any]:  # noqa: ANN401
+    meta, config = o.meta, o.config
+    summary = {
+        "optical": str(optical_path), "sar": str(sar_path), "out": str(out_path), "width": meta.width,
+        "height": meta.height, "bands": meta.count, "sar_band": sar_band, "sar_profile": o.sar_profile.name,
+        "sar_units": o.sar_profile.units, "optical_profile": o.optical_profile.name,
+        "sar_resampled": not o.sar_grid.same_as(o.grid), "sar_coverage": round(o.coverage, 4),
+        "method": config.method, "despeckle_sar": o.despeckle,
+        "rgb_bands": list(o.rgb) if o.rgb is not None else None, "colour": config.colour,
+        "config": config.to_dict(),
+    }  # fmt: skip
+    if get(config.method).kind == "tiles":
+        device = str(resolve_device(config.device))
+        summary.update(steps=config.steps, weights=list(config.weights), device=device)
+    return summary
+
+
 # ---- the app --------------------------------------------------------------------------------------
 def fuse_scene(
     optical_path: str | os.PathLike,
     sar_path: str | os.PathLike,
     out_path: str | os.PathLike,
+    config: FusionConfig | None = None,
     *,
-    despeckle_sar: str | None = None,
-    a: float = 1.0,
-    b: float = 1.0,
-    c: float = 1.0,
-    d: float = 1.0,
-    steps: int = DEFAULT_STEPS,
-    t0: int | None = DEFAULT_T0,
-    device: str | torch.device | None = "auto",
-    seed: int = 0,
-    overwrite: bool = False,
-    method: str = "dps",
-    prior: Any = "gray",
     sar_band: int = 1,
-    looks: float | None = None,
-    colour: str = "ratio",
-    tile: int = 256,
-    overlap: int = 32,
+    overwrite: bool = False,
     progress: Any = None,
+    **settings: Any,
 ) -> dict[str, Any]:
-    """Fuse the OPTICAL raster with the SAR raster and write a COG on the optical grid to ``out_path``.
+    """Fuse the OPTICAL raster with band ``sar_band`` of the SAR raster into a COG on the optical grid.
 
-    The SAR is decoded, despeckled when asked (in its own geometry) and warped onto the optical grid
-    when CRS, resolution or extent differ; the output keeps the optical CRS, transform, nodata, dtype,
-    band descriptions and tags (plus GEODIFF_FUSION) and appears under ``out_path`` only when
-    complete. DPS streams block by block; baselines run in memory. Returns a JSON-ready summary.
+    The SAR is decoded, despeckled when asked (``config.despeckle_sar``, in its own geometry) and warped
+    onto the optical grid when CRS, resolution or extent differ; the output keeps the optical CRS,
+    transform, nodata, dtype, band descriptions and tags, plus ``GEODIFF_FUSION`` (the
+    :class:`FusionConfig` as JSON, read back by :meth:`FusionConfig.from_tags`), and appears under
+    ``out_path`` only when complete. DPS (eq. 25-26) streams block by block; baselines run in memory.
+    ``settings`` override fields of ``config`` (e.g. ``steps=5, a=2``). Returns a JSON-ready summary.
+
+    Raises:
+        InvalidSettingError / UnknownMethodError: bad settings, before any data is read.
+        SwappedInputsError, NoValidPixelsError and tiling's OutputExistsError, RasterNotFoundError ...
+        (all ValueError / OSError subclasses): unusable inputs or output path.
     """
-    from tiling.raster_io import CogWriter, check_output_path, open_raster
+    from tiling.raster_io import check_output_path, open_raster
 
     started = time.perf_counter()
+    config = FusionConfig.of(config, **settings)
     check_output_path(out_path, overwrite, inputs=(optical_path, sar_path))
-    weights = (float(a), float(b), float(c), float(d))
-    check_fusion_args(method, weights, steps)
     with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
-        opened = _open_pair(opt, sar, optical_path, sar_band, despeckle_sar, looks)
+        opened = _open_pair(opt, sar, optical_path, sar_band, config)
+    summary = _summary(optical_path, sar_path, out_path, sar_band, opened)
     meta = opened.meta
-    summary: dict[str, Any] = {
-        "optical": str(optical_path),
-        "sar": str(sar_path),
-        "out": str(out_path),
-        "width": meta.width,
-        "height": meta.height,
-        "bands": meta.count,
-        "sar_band": sar_band,
-        "sar_profile": opened.sar_profile.name,
-        "sar_units": opened.sar_profile.units,
-        "optical_profile": opened.optical_profile.name,
-        "sar_resampled": not opened.sar_grid.same_as(opened.grid),
-        "sar_coverage": round(opened.coverage, 4),
-        "method": method,
-        "despeckle_sar": (
-            {"method": opened.despeckle[0], "looks": round(opened.despeckle[1], 3)}
-            if opened.despeckle
-            else None
-        ),
-        "rgb_bands": list(opened.rgb) if opened.rgb is not None else None,
-        "colour": colour,
-    }
-    if method == "dps":
-        summary.update(steps=int(steps), weights=list(weights), device=str(resolve_device(device)))
-    tag = {
-        k: summary[k]
-        for k in ("method", "steps", "weights", "despeckle_sar", "sar_resampled")
-        if k in summary
-    }
-    out_meta = dataclasses.replace(meta, tags={**meta.tags, "GEODIFF_FUSION": str(tag)})
-    if method == "dps":
-        summary.update(
-            _stream_dps(
-                optical_path,
-                sar_path,
-                out_path,
-                opened,
-                sar_band=sar_band,
-                weights=weights,
-                steps=int(steps),
-                t0=t0,
-                device=resolve_device(device),
-                seed=seed,
-                prior=prior,
-                colour=colour,
-                tile=tile,
-                overlap=overlap,
-                overwrite=overwrite,
-                out_meta=out_meta,
-                progress=progress,
-            )
-        )
+    out_meta = dataclasses.replace(meta, tags={**meta.tags, TAG: opened.config.to_json()})
+    args = (optical_path, sar_path, out_path, opened)
+    kw = {"sar_band": sar_band, "overwrite": overwrite, "out_meta": out_meta}
+    if get(config.method).kind == "tiles":
+        summary.update(_stream_dps(*args, progress=progress, **kw))
     else:
-        pair = load_pair(
-            optical_path,
-            sar_path,
-            sar_band,
-            despeckle_sar,
-            opened.despeckle[1] if opened.despeckle else None,
-            seed,
-        )
-        res = fuse_arrays(
-            pair.optical,
-            pair.sar,
-            sar_units="intensity",
-            rgb=pair.rgb,
-            method=method,
-            colour=colour,
-            return_details=True,
-        )
-        assert isinstance(res, FusionResult)
-        data = _encode(opened.optical_profile, res.bands, meta.dtype, meta.nodata)
-        with CogWriter(
-            out_path,
-            out_meta,
-            dtype=meta.dtype,
-            overwrite=overwrite,
-            inputs=(optical_path, sar_path),
-        ) as w:
-            w.write(data, 0, 0)
-        summary["fused_fraction"] = res.info["fused_fraction"]
+        summary.update(_fuse_in_memory(*args, **kw))
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary

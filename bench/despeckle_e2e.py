@@ -167,14 +167,17 @@ def reference_dps_row(src: Path, px: int, ref_steps: int) -> dict:
     """Reference DPS (1000 steps from noise, back-propagation through the network) on one 256² tile of the
     scene, timed over ``ref_steps`` steps and extrapolated to 1000 steps and to the whole scene."""
     from geodiff.priors import load
-    from geodiff.solvers import sar_dps
+    from geodiff.solvers import SamplerConfig, sar_dps
+
+    def ref_config(steps: int) -> SamplerConfig:
+        return SamplerConfig.defaults("sar_dps", steps=steps, samples=1, init="noise", jacobian=True)
 
     with rasterio.open(src) as d:
         y = torch.tensor(d.read(1, window=((0, 256), (0, 256)))[None, None].astype(np.float32))
     prior = load("gray")
-    sar_dps(y, prior, 4.0, 1.0, steps=1, samples=1, init="noise", jacobian=True, seeds=[0])  # warm-up
+    sar_dps(y, prior, 4.0, ref_config(1), seeds=[0])  # warm-up
     t = time.perf_counter()
-    sar_dps(y, prior, 4.0, 1.0, steps=ref_steps, samples=1, init="noise", jacobian=True, seeds=[0])
+    sar_dps(y, prior, 4.0, ref_config(ref_steps), seeds=[0])
     per_px = (time.perf_counter() - t) / ref_steps * 1000 / (256 * 256)
     return dict(method=f"reference DPS 1000 NFE + backprop (extrapolated from {ref_steps} steps on 256²)",
                 seconds=per_px * px, mpx_per_s=1 / per_px / 1e6)  # fmt: skip

@@ -25,8 +25,8 @@ import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
-from geodiff.priors import load, tweedie_x0
-from geodiff.priors.schedule import t_for_sigma
+from geodiff.priors import abar_at, load, tweedie_x0
+from geodiff.priors.schedule import eps_from_x0, q_sample, t_for_sigma
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("GEODIFF_SHARED_DATA", REPO.parent / "shared" / "data")) / "virtual_sar_clean_gray"
@@ -75,7 +75,7 @@ def prior_denoise(
         x_t = s * z
         tt = torch.full((len(z),), t, dtype=torch.long, device=z.device)
         eps = _dihedral_eps(prior, x_t, tt) if ensemble else prior.eps(x_t, tt)
-        x0 = tweedie_x0(prior, x_t, tt, eps)
+        x0 = tweedie_x0(x_t, eps, abar_at(prior.alphas_cumprod, tt, x_t))
         outs += [np.clip((x.cpu().numpy()[0].astype(np.float64) + 1) / 2, 0, 1) for x in x0]
     return outs, t
 
@@ -92,10 +92,9 @@ def ddim_samples(prior, n: int, size: int, steps: int, seed: int = 0, batch: int
         for k, t in enumerate(ts):
             tt = torch.full((len(x),), int(t), dtype=torch.long, device=x.device)
             eps = prior.eps(x, tt)
-            x0 = ((x - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()).clamp(-1, 1)
+            x0 = tweedie_x0(x, eps, abar[t]).clamp(-1, 1)
             a_prev = abar[ts[k + 1]] if k + 1 < len(ts) else torch.tensor(1.0, device=x.device)
-            eps = (x - abar[t].sqrt() * x0) / (1 - abar[t]).sqrt()
-            x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+            x = q_sample(a_prev, x0, eps_from_x0(x, x0, abar[t]))  # DDIM, eta = 0
         out.append(((x[:, 0] + 1) / 2).clamp(0, 1).cpu().numpy())
     return np.concatenate(out)
 

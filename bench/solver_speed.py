@@ -43,7 +43,10 @@ def timed(fn, device: torch.device, repeat: int) -> float:
 def bench_prior(name: str, y: torch.Tensor, args: argparse.Namespace, device: torch.device, add) -> None:  # noqa: ANN001
     """Time one prior: a network evaluation, SAR-DPS at each NFE, with the Jacobian, reference DPS."""
     from geodiff.priors import load
-    from geodiff.solvers import sar_dps
+    from geodiff.solvers import SamplerConfig, SpeckleModel, sar_dps
+
+    cfg = SamplerConfig.defaults
+    speckle = SpeckleModel(args.looks)
 
     prior = load(name).to(device)
     b, s = y.shape[0], y.shape[-1]
@@ -57,18 +60,20 @@ def bench_prior(name: str, y: torch.Tensor, args: argparse.Namespace, device: to
         steps = nfe // spl
 
         def run(steps: int = steps, spl: int = spl) -> None:
-            sar_dps(y, prior, args.looks, 1.0, steps=steps, samples=spl, init="lee", seeds=seeds)
+            sar_dps(y, prior, speckle, cfg("sar_dps", steps=steps, samples=spl, init="lee"), seeds=seeds)
 
         add(name, f"SAR-DPS JF {steps} steps x {spl} samples", nfe, timed(run, device, args.repeat))
 
     def run_jac() -> None:
-        sar_dps(y, prior, args.looks, 1.0, steps=10, samples=2, init="lee", jacobian=True, seeds=seeds)
+        sar_dps(
+            y, prior, speckle, cfg("sar_dps", steps=10, samples=2, init="lee", jacobian=True), seeds=seeds
+        )
 
     add(name, "SAR-DPS Jacobian 10 steps x 2 samples", 20, timed(run_jac, device, args.repeat))
 
     def ref() -> None:
-        sar_dps(y, prior, args.looks, 1.0, steps=args.ref_steps, samples=1, init="noise", jacobian=True,
-                form="intensity", seeds=seeds)  # fmt: skip
+        ref_cfg = cfg("sar_dps", steps=args.ref_steps, samples=1, init="noise", jacobian=True)
+        sar_dps(y, prior, SpeckleModel(args.looks, form="intensity"), ref_cfg, seeds=seeds)
 
     t = timed(ref, device, 1) * 1000 / args.ref_steps
     add(name, "reference DPS 1000 steps + backprop", 1000, t, f"extrapolated from {args.ref_steps} steps")

@@ -106,19 +106,9 @@ def score(a: np.ndarray, inten: np.ndarray) -> tuple[float, float]:
 
 
 def lee_filter(y: np.ndarray, looks: int) -> np.ndarray:
-    try:
-        from sensors.speckle_filters import lee
+    from sensors.speckle_filters import lee
 
-        return np.asarray(lee(y, looks=looks, window=7), dtype=np.float64)
-    except ImportError:  # reference inline Lee 7x7 (Cu^2 = 1/L)
-        from scipy.ndimage import uniform_filter
-
-        m = uniform_filter(y, 7, mode="mirror")
-        v = np.maximum(uniform_filter(y * y, 7, mode="mirror") - m * m, 0)
-        cu2 = 1.0 / looks
-        ci2 = v / np.maximum(m, 1e-12) ** 2
-        k = np.clip((1 - cu2 / np.maximum(ci2, 1e-12)) / (1 + cu2), 0, 1)
-        return m + k * (y - m)
+    return np.asarray(lee(y, looks=looks, window=7), dtype=np.float64)
 
 
 CACHE = Path(os.environ.get("GEODIFF_BM3D_CACHE", REPO / "bench" / "results" / "cache"))
@@ -214,22 +204,22 @@ def load_prior(name: str, device: torch.device):
 
 
 def run_solver(prior, ys, inits, looks, cfg, device, batch, seed0):
-    from geodiff.solvers import sar_dps, t_for_noise
+    from geodiff.solvers import SamplerConfig, SpeckleModel, sar_dps
 
-    cfg = dict(cfg)
-    if "sigma0" in cfg:
-        cfg["t0"] = t_for_noise(prior, cfg.pop("sigma0"))
+    kw = dict(cfg)
+    form, init = kw.pop("form", "log"), kw.pop("init")
+    config = SamplerConfig.defaults("sar_dps", init="lee" if init == "bm3d" else init, **kw)
     outs, secs = [], 0.0
     for i in range(0, len(ys), batch):
         y = torch.tensor(np.stack(ys[i : i + batch])[:, None], dtype=torch.float32, device=device)
-        kw = dict(cfg)
-        init = kw.pop("init")
+        est = None
         if init == "bm3d":
-            init = torch.tensor(
+            est = torch.tensor(
                 np.stack(inits["bm3d"][i : i + batch])[:, None], dtype=torch.float32, device=device
             )
         t = time.perf_counter()
-        res = sar_dps(y, prior, looks, 1.0, init=init, seeds=list(range(seed0 + i, seed0 + i + len(y))), **kw)
+        seeds = list(range(seed0 + i, seed0 + i + len(y)))
+        res = sar_dps(y, prior, SpeckleModel(looks, 1.0, form), config, estimate=est, seeds=seeds)
         out = res.mean[:, 0].double().cpu().numpy()
         secs += time.perf_counter() - t
         outs.extend(list(out))

@@ -1,15 +1,19 @@
-"""Data terms of the inverse problems, each with an analytic gradient and a curvature.
+"""Data terms of the inverse problems (the R of the review's eq. 22-23), with gradients and curvatures.
 
-Every likelihood here is a small object bound to its observation.  ``nll(x)`` is the negative
-log-likelihood summed per image (shape (B,)), ``grad(x)`` its exact gradient (the tests check it
-against autograd) and ``fisher(x)`` the per-pixel Fisher information (expected curvature), which the
-solvers use to precondition guidance steps so that one step-size setting works for every noise level
-(L = 1 and L = 4 alike).  All of them are pure torch and work on batches of tiles (B, C, H, W).
+Every likelihood here is a small object bound to its observation. ``nll(x)`` is the negative
+log-likelihood summed per image (shape (B,)); ``grad(x)`` its gradient, by default autograd of ``nll``
+and closed-form where one is known (the tests check every one against autograd); ``fisher(x)`` the
+per-pixel Fisher information (expected curvature), which the solvers use to precondition guidance steps
+so that one step-size setting works for every noise level (L = 1 and L = 4 alike). All are pure torch on
+batches of tiles (B, C, H, W), float32 or float64, any device. The physics objects
+:class:`SpeckleModel` and :class:`FusionModel` bundle what the SAR-DPS and fusion solvers need.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -17,12 +21,14 @@ from geodiff.operators import Identity, LinearOperator
 
 __all__ = [
     "FusionL1TV",
+    "FusionModel",
     "GammaIntensity",
     "GammaLogIntensity",
     "Gaussian",
     "GaussianLogIntensity",
     "Likelihood",
     "Poisson",
+    "SpeckleModel",
     "check_looks",
     "check_observation",
 ]
@@ -78,24 +84,35 @@ def check_observation(y: torch.Tensor, name: str = "y", positive: bool = False) 
 
 
 class Likelihood:
-    """Base class: ``nll``, ``grad`` and ``fisher`` of a data term at x (B, C, H, W)."""
+    """Base class of a data term -log p(y | x) bound to its observation y.
+
+    Subclasses implement ``nll`` and ``fisher``; ``grad`` defaults to autograd of ``nll`` and is
+    overridden where a closed form is cheaper.
+    """
 
     def nll(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        """Negative log-likelihood per image, shape (B,), for x (B, C, H, W) (constants dropped)."""
         raise NotImplementedError
 
-    def grad(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
+    def grad(self, x: torch.Tensor) -> torch.Tensor:
+        """d nll / dx, shaped like x: autograd of :meth:`nll` (no graph is kept)."""
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            (g,) = torch.autograd.grad(self.nll(xg).sum(), xg)
+        return g
 
     def fisher(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        """Per-pixel Fisher information (expected curvature of nll), shaped like x."""
         raise NotImplementedError
 
 
 class GammaIntensity(Likelihood):
     """Fully developed speckle on intensity: y = x * n, n ~ Gamma(L, 1/L).
 
-    -log p(y | x) = L (log x + y / x) + const, so the gradient is L (x - y) / x^2 (the SAR-DPS
-    guidance -dR/dx) and the Fisher information L / x^2.  x is clamped to ``floor`` (relative to
-    the tile mean of y) so that tiny estimates never blow the gradient up.
+    -log p(y | x) = L (log x + y / x) + const, so the gradient is L (x - y) / x^2 (the review's eq. 23,
+    dR/dx0_hat = L (y - x0_hat) / x0_hat^2, up to sign) and the Fisher information L / x^2. y and x are
+    linear intensity (B, C, H, W), y >= 0; raises ValueError for bad y or looks. x is clamped to
+    ``floor`` (relative to the tile mean of y) so that tiny estimates never blow the gradient up.
     """
 
     def __init__(self, y: torch.Tensor, looks: float, floor: float = _FLOOR):
@@ -173,7 +190,11 @@ class GaussianLogIntensity(Likelihood):
 
 
 class Gaussian(Likelihood):
-    """y = A x + n, n ~ N(0, sigma^2 I): nll = ||A x - y||^2 / (2 sigma^2), grad A^T (A x - y) / sigma^2."""
+    """y = A x + n, n ~ N(0, sigma^2 I): nll = ||A x - y||^2 / (2 sigma^2), grad A^T (A x - y) / sigma^2.
+
+    x in the model domain (B, C, H, W); y shaped like A x; raises ValueError for sigma <= 0 or bad y
+    (noise-free problems: use DDNM).
+    """
 
     def __init__(self, y: torch.Tensor, sigma: float, operator: LinearOperator | None = None):
         check_observation(y)
@@ -197,7 +218,10 @@ class Gaussian(Likelihood):
 
 
 class Poisson(Likelihood):
-    """Photon counts y ~ Poisson(gain * x): nll = sum(gain x - y log(gain x)), gradient gain - y / x."""
+    """Photon counts y ~ Poisson(gain * x): nll = sum(gain x - y log(gain x)), gradient gain - y / x.
+
+    x, y (B, C, H, W), y >= 0 counts; x is clamped to ``floor``. Fisher information gain / x.
+    """
 
     def __init__(self, y: torch.Tensor, gain: float = 1.0, floor: float = _FLOOR):
         check_observation(y)
@@ -328,3 +352,61 @@ class FusionL1TV:
             fbar = 2 * f_new - f
             f = f_new
         return f
+
+
+@dataclass(frozen=True, eq=False)
+class SpeckleModel:
+    """The physics of SAR-DPS: fully developed speckle with ``looks`` L on intensity I = scale * a^2.
+
+    ``scale`` is a float (one per scene, see :func:`geodiff.solvers.estimate_scale`) or a tensor
+    broadcastable to the tiles (one per tile); ``form`` picks the likelihood: "log" (exact log-gamma,
+    :class:`GammaLogIntensity`), "intensity" (:class:`GammaIntensity`, the same likelihood) or
+    "log_gauss" (:class:`GaussianLogIntensity`, MuLoG-style approximation). Raises ValueError for bad
+    looks or an unknown form.
+    """
+
+    FORMS: ClassVar[tuple[str, ...]] = ("intensity", "log", "log_gauss")
+    looks: float
+    scale: float | torch.Tensor = 1.0
+    form: str = "log"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "looks", check_looks(self.looks))
+        if self.form not in self.FORMS:
+            raise ValueError(f"form must be one of {self.FORMS} (got {self.form!r})")
+
+    def likelihood(self, y: torch.Tensor) -> Likelihood:
+        """The speckle likelihood bound to intensity y (B, C, H, W); log-intensity unless form="intensity"."""
+        cls = {"intensity": GammaIntensity, "log": GammaLogIntensity, "log_gauss": GaussianLogIntensity}
+        return cls[self.form](y, self.looks)
+
+
+@dataclass(frozen=True)
+class FusionModel:
+    """The physics of the fusion sampler (the review's eq. 25-26): weights of :class:`FusionL1TV`
+    (a, b: fidelity to the optical and SAR images; c, d: to their gradients), the guidance ``strength``
+    in (0, 1] (how far x0_hat moves to the proximal point) and the primal-dual iterations per step.
+
+    Raises ValueError for negative or non-finite weights and a strength outside (0, 1].
+    """
+
+    a: float = 1.0
+    b: float = 1.0
+    c: float = 1.0
+    d: float = 1.0
+    strength: float = 1.0
+    prox_iters: int = 60
+
+    def __post_init__(self) -> None:
+        for name in ("a", "b", "c", "d"):
+            w = getattr(self, name)
+            if not (math.isfinite(float(w)) and float(w) >= 0):
+                raise ValueError(f"fusion weight {name} must be a finite number >= 0 (got {w!r})")
+        if not 0 < self.strength <= 1:
+            raise ValueError(f"strength must lie in (0, 1] (got {self.strength!r})")
+        if int(self.prox_iters) != self.prox_iters or self.prox_iters < 1:
+            raise ValueError(f"prox_iters must be an integer >= 1 (got {self.prox_iters!r})")
+
+    def objective(self, optical: torch.Tensor, sar: torch.Tensor) -> FusionL1TV:
+        """The L1/TV objective bound to optical luminance and SAR amplitude tiles (B, 1, H, W) in [0, 1]."""
+        return FusionL1TV(optical, sar, self.a, self.b, self.c, self.d)

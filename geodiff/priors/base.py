@@ -1,11 +1,10 @@
 """What every diffusion prior offers the solvers: a VP noise schedule and an epsilon predictor.
 
-Convention (DDPM/VP, discrete time t = 0 .. T-1):
-    x_t = sqrt(abar_t) * x0 + sqrt(1 - abar_t) * eps,   eps ~ N(0, I)
-    score s(x_t, t) = -eps_hat / sqrt(1 - abar_t)
-    Tweedie x0_hat = (x_t - sqrt(1 - abar_t) * eps_hat) / sqrt(abar_t)
-x0 lives in the prior's *model domain* (e.g. amplitude mapped to [-1, 1]); ``domain``
-names it so that solvers can map intensities in and out.
+The schedule convention and Tweedie's formula live in :mod:`geodiff.priors.schedule`. x0 lives in the
+prior's *model domain*; ``domain`` names it so that solvers can map data in and out:
+
+* ``"amplitude"``: amplitude a in [0, 1] (8-bit gray g -> (g + 1) / 256) mapped to z = 2a - 1 in [-1, 1];
+* ``"gaussian"``: the analytic test prior of :mod:`geodiff.priors.gaussian` (any real values).
 """
 
 from __future__ import annotations
@@ -14,26 +13,29 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+__all__ = ["DiffusionPrior"]
+
 
 @runtime_checkable
 class DiffusionPrior(Protocol):
-    """A trained or analytic prior over images in the model domain."""
+    """A trained or analytic prior over images in the model domain (DDPM/VP, Ho et al. 2020).
 
-    alphas_cumprod: torch.Tensor  # shape (T,), float64 or float32, decreasing from ~1 to ~0
-    domain: str  # e.g. "amplitude" (a in [0,1] -> 2a-1), "log_intensity", "gaussian"
-    channels: int  # channels the network takes (1 for gray)
-    stride: int  # tile sizes must be multiples of this
+    Attributes:
+        alphas_cumprod: abar_t, shape (T,), float64 or float32, decreasing from ~1 to ~0.
+        domain: the model domain, e.g. "amplitude" (z = 2a - 1) or "gaussian".
+        channels: channels C the network takes (1 for gray).
+        stride: tile heights and widths must be multiples of this.
+    """
+
+    alphas_cumprod: torch.Tensor
+    domain: str
+    channels: int
+    stride: int
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Predicted noise for a batch x_t (B, C, H, W) at integer timesteps t (B,)."""
+        """Predicted noise (B, C, H, W) for x_t (B, C, H, W) at integer timesteps t (B,) or a scalar."""
         ...
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> DiffusionPrior:
-        """Move the prior (weights and schedule) to a device."""
+        """Move the prior (weights and schedule) to a device; returns the prior itself."""
         ...
-
-
-def tweedie_x0(prior: DiffusionPrior, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """Posterior-mean estimate of x0 from x_t and the predicted noise."""
-    abar = prior.alphas_cumprod.to(x_t.device, x_t.dtype)[t].view(-1, 1, 1, 1)
-    return (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()

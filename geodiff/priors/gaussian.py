@@ -11,15 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from geodiff.priors.schedule import linear_alphas_cumprod
+
 __all__ = ["GaussianPrior", "linear_alphas_cumprod"]
-
-
-def linear_alphas_cumprod(
-    steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02
-) -> torch.Tensor:
-    """The DDPM linear-beta schedule's cumulative products (float64)."""
-    betas = torch.linspace(beta_start, beta_end, steps, dtype=torch.float64)
-    return torch.cumprod(1 - betas, 0)
 
 
 class GaussianPrior:

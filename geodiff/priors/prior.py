@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from geodiff.priors.schedule import make_schedule, to_eps
+from geodiff.priors.schedule import abar_at, make_schedule, to_eps
 from geodiff.priors.unet import UNet, UNetConfig
 from geodiff.priors.weights_io import load_json, load_state_into, load_tensors
 
@@ -62,8 +62,9 @@ class UNetPrior:
             t = t.expand(x_t.shape[0])
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.T):
             raise ValueError(f"timesteps must lie in [0, {self.T - 1}]; got {int(t.min())}..{int(t.max())}")
-        out = self.net(x_t.to(self.dtype).contiguous(memory_format=torch.channels_last), t)
-        return to_eps(self.prediction, self.alphas_cumprod, x_t, t, out.to(x_t.dtype))
+        out = self.net(x_t.to(self.dtype).contiguous(memory_format=torch.channels_last), t).to(x_t.dtype)
+        abar = None if self.prediction == "eps" else abar_at(self.alphas_cumprod, t, x_t)
+        return to_eps(self.prediction, out, x_t, abar)
 
     __call__ = eps
 

@@ -7,17 +7,22 @@ separated by os.pathsep) or else ~/.local/share/geodiff/models. Each model is a 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from geodiff.device import resolve_device
 from geodiff.priors.prior import UNetPrior, load_prior_files
 
 SHIPPED_DIR = Path(__file__).parent / "weights"
 
 
 def user_dirs() -> list[Path]:
+    """Folders searched for user models: $GEODIFF_MODELS (os.pathsep-separated), else the user data folder."""
     env = os.environ.get("GEODIFF_MODELS")
     if env:
         return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
@@ -81,6 +86,30 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     )
 
 
-def load(name_or_path: str | os.PathLike = "gray", device: str = "cpu") -> UNetPrior:
-    """Load a prior by name ("gray", "tiny", a user model) or by path; returns a DiffusionPrior."""
-    return load_prior_files(resolve(name_or_path)).to(device)
+def load(name_or_path: str | os.PathLike = "gray", device: str | torch.device = "cpu") -> UNetPrior:
+    """Load a prior by name ("gray", "tiny", a user model) or by path, on ``device`` ("auto", "cuda:N", ...).
+
+    Returns a fresh :class:`~geodiff.priors.prior.UNetPrior` (a DiffusionPrior in float32). Raises
+    FileNotFoundError for an unknown name or a missing file, ValueError for a damaged or mismatched
+    model and for an unavailable device.
+    """
+    return load_prior_files(resolve(name_or_path)).to(resolve_device(device))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(path: str, mtime_ns: int, device: str) -> UNetPrior:
+    return load_prior_files(path).to(device)
+
+
+def load_cached(name_or_path: str | os.PathLike = "gray", device: str | torch.device = "auto") -> UNetPrior:
+    """Like :func:`load`, but each (model file, device) pair is loaded once per process and shared.
+
+    A scene's tiles, the fusion and despeckle apps and the benchmarks all call this, so the weights are
+    read and moved to the device once. The returned prior is shared: do not call ``.to()`` on it (load
+    it for the device you need instead). A model file rewritten on disk is loaded again.
+    """
+    path = resolve(name_or_path)
+    return _cached(str(path), path.stat().st_mtime_ns, str(resolve_device(device)))
+
+
+load_cached.cache_clear = _cached.cache_clear  # type: ignore[attr-defined]

@@ -1,27 +1,35 @@
-"""Diffusion solvers for inverse problems on tiles (pure torch: tiles in, tiles out).
+"""Diffusion solvers for inverse problems on tiles (pure torch: tiles (B, C, H, W) in, tiles out).
 
-Entry points:
+Entry points (each takes ``(observation, prior, physics, config, *, seeds, blend)``):
 
-* :func:`sar_dps` - SAR despeckling (gamma speckle likelihood, intensity/log forms, exact-Jacobian
-  or Jacobian-free guidance, start from a noised Lee/BM3D estimate, posterior mean and std).
-* :func:`fuse_dps` - optical-SAR fusion with the L1/TV guidance.
-* :func:`dps`, :func:`ddnm`, :func:`hqs` - generic DPS, DDNM (noise-free linear), DiffPIR-style HQS
-  (with unknown blur-kernel error).
-* :func:`sample` - the shared loop (for new solvers), :class:`SampleResult` - what they all return.
+* :func:`sar_dps` - SAR despeckling (the review's SAR-DPS, eq. 22-24: gamma speckle likelihood,
+  exact-Jacobian or Jacobian-free guidance, start from a noised Lee estimate, posterior mean and std).
+* :func:`fuse_dps` - optical-SAR fusion with the L1/TV guidance (the review's eq. 25-26).
+* :func:`dps`, :func:`ddnm`, :func:`hqs` - generic DPS (Chung et al. 2023), DDNM (Wang et al. 2023),
+  DiffPIR-style HQS (Zhu et al. 2023, with an optional unknown blur-kernel error).
+* :func:`sample` - the shared DDIM loop (Song et al. 2021) for new solvers; :class:`SampleResult` - what
+  they all return; :class:`SamplerConfig` - the settings they all share (JSON round trip for tags).
 
-All take ``blend`` (the tiling engine's per-step consensus hook) and ``seeds``/``generator`` (one per
-tile, so results do not depend on batching).
+``seeds`` (one per tile) make results independent of batching; ``blend`` is the tiling engine's
+per-step consensus hook.
 """
 
+from geodiff.likelihoods import FusionModel, SpeckleModel
+from geodiff.solvers.config import SOLVERS, SamplerConfig
 from geodiff.solvers.fusion import fuse_dps
 from geodiff.solvers.init import boxcar, lee
 from geodiff.solvers.linear import ddnm, dps, gaussian_prox, hqs, kernel_error_step
-from geodiff.solvers.loop import SampleResult, Step, check_tiles, sample, summarise, t_for_noise, timesteps
-from geodiff.solvers.sar import FORMS, estimate_scale, sar_dps, sar_guidance
+from geodiff.solvers.loop import SampleResult, Step, check_tiles, sample, summarise
+from geodiff.solvers.sar import A_MIN, FORMS, estimate_scale, preserve_local_mean, sar_dps, sar_guidance
 
 __all__ = [
+    "A_MIN",
     "FORMS",
+    "SOLVERS",
+    "FusionModel",
     "SampleResult",
+    "SamplerConfig",
+    "SpeckleModel",
     "Step",
     "boxcar",
     "check_tiles",
@@ -33,10 +41,9 @@ __all__ = [
     "hqs",
     "kernel_error_step",
     "lee",
+    "preserve_local_mean",
     "sample",
     "sar_dps",
     "sar_guidance",
     "summarise",
-    "t_for_noise",
-    "timesteps",
 ]

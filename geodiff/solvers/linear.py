@@ -1,10 +1,12 @@
 """Solvers for likelihoods on the model domain itself: generic DPS, DDNM and DiffPIR-style HQS.
 
 * :func:`dps` - any :class:`~geodiff.likelihoods.Likelihood` (Gaussian with an operator, Poisson ...),
-  exact-Jacobian or Jacobian-free, with the same Fisher-scored guidance step as SAR-DPS.
-* :func:`ddnm` - noise-free linear problems: range-null-space projection x0 <- A^+ y + (I - A^+ A) x0,
-  so the output satisfies A x = y exactly.
-* :func:`hqs` - plug-and-play half-quadratic splitting (DiffPIR): x0 <- argmin ||A x - y||^2/2sigma^2 +
+  exact-Jacobian (DPS, Chung et al. 2023) or Jacobian-free, with the same Fisher-scored guidance step
+  as SAR-DPS.
+* :func:`ddnm` - noise-free linear problems (DDNM, Wang et al. 2023): range-null-space projection
+  x0 <- A^+ y + (I - A^+ A) x0, so the output satisfies A x = y exactly.
+* :func:`hqs` - plug-and-play half-quadratic splitting (DiffPIR, Zhu et al. 2023):
+  x0 <- argmin ||A x - y||^2/2sigma^2 +
   ||x - x0_hat||^2 / (2 zeta Var(x0|x_t)) in closed form; for blur it can also estimate an unknown
   kernel error h (min over x and h of ||(K + h) x - y||^2/2sigma^2 + nu ||h||^2/2), alternating the
   closed-form x-step with the closed-form h-step (normal equations on the kernel support).
@@ -13,78 +15,56 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 
 import torch
 
 from geodiff.likelihoods import Gaussian, Likelihood, check_observation
 from geodiff.operators import Blur, Downsample, Identity, LinearOperator, Mask, kernel_otf
 from geodiff.priors.base import DiffusionPrior
-from geodiff.solvers.loop import SampleResult, Step, check_tiles, sample, summarise
+from geodiff.solvers.config import SamplerConfig
+from geodiff.solvers.loop import Blend, SampleResult, Seeds, Step, check_tiles, sample, summarise
 
 __all__ = ["KernelErrorState", "ddnm", "dps", "gaussian_prox", "hqs", "kernel_error_step"]
-
-Gen = torch.Generator | Sequence[torch.Generator] | None
-Seeds = Sequence[int] | torch.Tensor | None
-
-
-def _run(prior, shape, guide, *, t0, init, like, **kw):
-    return sample(
-        prior, shape, t0=None if init is None else t0, init=init, guide=guide, device=like.device,
-        dtype=like.dtype, **kw,
-    )  # fmt: skip
 
 
 def dps(
     likelihood: Likelihood,
     prior: DiffusionPrior,
     shape: tuple[int, int, int, int],
+    config: SamplerConfig | None = None,
     *,
-    steps: int = 100,
-    t0: int | None = None,
-    init: torch.Tensor | None = None,
-    jacobian: bool = True,
-    zeta: float = 1.0,
-    data_std: float = 0.5,
-    newton_iters: int = 1,
-    eta: float = 1.0,
-    keep_eps: bool = False,
-    samples: int = 1,
-    generator: Gen = None,
+    estimate: torch.Tensor | None = None,
     seeds: Seeds = None,
-    blend: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    clip: tuple[float, float] | None = None,
+    blend: Blend | None = None,
     return_samples: bool = False,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> SampleResult:
-    """Diffusion posterior sampling with a likelihood on the model domain (bound to tiles of ``shape``).
+    """Diffusion posterior sampling (Chung et al. 2023) with a likelihood on the model domain.
 
-    The likelihood must be built on the observation expanded to ``samples`` draws per tile
-    (``y.repeat_interleave(samples, 0)``) when samples > 1.  Guidance is the Newton step
-    x0 <- x0 - (grad + (x0 - x0_hat)/v) / (fisher + 1/v), v = zeta Var(x0 | x_t); with
-    ``jacobian=True`` it is pulled back through the network (DPS), otherwise applied to x0_hat.
+    ``shape`` (B, C, H, W) are the tiles x. The likelihood must be built on the observation expanded to
+    ``config.samples`` draws per tile (``y.repeat_interleave(samples, 0)``) when samples > 1. Guidance
+    is the Newton step x0 <- x0 - (grad + (x0 - x0_hat)/v) / (fisher + 1/v), v = zeta Var(x0 | x_t);
+    with ``config.jacobian`` (the default) it is pulled back through the network, otherwise applied to
+    x0_hat. ``estimate`` (B, C, H, W, model domain) starts from a noised estimate at ``config.t0``.
+    Defaults: ``SamplerConfig.defaults("dps")`` (100 steps, eta = 1). Returns mean, std in the model domain.
     """
+    config = config or SamplerConfig.defaults("dps")
 
     def guide(x0: torch.Tensor, step: Step) -> torch.Tensor:
-        v = zeta * step.x0_variance(data_std)
+        v = config.x0_variance(step)
         x = x0
-        for _ in range(newton_iters):
+        for _ in range(config.newton_iters):
             x = x - (likelihood.grad(x) + (x - x0) / v) / (likelihood.fisher(x) + 1.0 / v)
         return x
 
-    ref = init if init is not None else torch.zeros((), device=device, dtype=dtype)
-    x = _run(
-        prior, shape, guide, steps=steps, t0=t0, init=init, jacobian=jacobian, eta=eta, samples=samples,
-        generator=generator, seeds=seeds, blend=blend, clip=clip, like=ref, keep_eps=keep_eps,
-        x0_var=lambda st: zeta * st.x0_variance(data_std),
+    dev = estimate.device if estimate is not None and device is None else device
+    x = sample(
+        prior, shape, config, guide=guide, x0_var=config.x0_variance, init=estimate, seeds=seeds, blend=blend,
+        device=dev, dtype=estimate.dtype if estimate is not None else dtype,
     )  # fmt: skip
-    return summarise(x, return_samples, nfe=_nfe(steps, t0, init, prior), jacobian=jacobian)
-
-
-def _nfe(steps: int, t0: int | None, init, prior) -> int:
-    t = prior.alphas_cumprod.numel() - 1 if (init is None or t0 is None) else t0
-    return min(int(steps), int(t) + 1)
+    nfe = config.nfe(prior.alphas_cumprod, estimate is not None)
+    return summarise(x, return_samples, nfe=nfe, jacobian=config.jacobian)
 
 
 def ddnm(
@@ -92,31 +72,29 @@ def ddnm(
     operator: LinearOperator,
     prior: DiffusionPrior,
     shape: tuple[int, int, int, int],
+    config: SamplerConfig | None = None,
     *,
-    steps: int = 100,
-    eta: float = 0.85,
-    samples: int = 1,
-    generator: Gen = None,
     seeds: Seeds = None,
-    blend: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    clip: tuple[float, float] | None = None,
+    blend: Blend | None = None,
     return_samples: bool = False,
 ) -> SampleResult:
-    """DDNM for noise-free y = A x: every x0_hat is projected onto {x : A x = y}."""
+    """DDNM (Wang et al. 2023) for noise-free y = A x: every x0_hat is projected onto {x : A x = y}.
+
+    y is shaped like A x for tiles x of ``shape`` (B, C, H, W), model domain. Starts from noise at T-1
+    (defaults: ``SamplerConfig.defaults("ddnm")``, 100 steps, eta = 0.85). The result satisfies A x = y
+    up to rounding (the clip, if any, happens before the projection). Raises ValueError for bad y/tiles.
+    """
+    config = config or SamplerConfig.defaults("ddnm")
     check_observation(y)
     check_tiles(torch.empty(shape, device="meta"), prior, "tiles")
-    ys = y.repeat_interleave(samples, 0)
+    ys = y.repeat_interleave(config.samples, 0)
     ay = operator.pinv(ys)
 
     def guide(x0: torch.Tensor, step: Step) -> torch.Tensor:
         return ay + x0 - operator.pinv(operator(x0))
 
-    x = _run(
-        prior, shape, guide, steps=steps, t0=None, init=None, jacobian=False, eta=eta, samples=samples,
-        generator=generator, seeds=seeds, blend=blend, clip=clip, like=y,
-    )  # fmt: skip
-    # The last x0 was projected: A x = y holds up to rounding (clip happens before the projection).
-    return summarise(x, return_samples, nfe=_nfe(steps, None, None, prior))
+    x = sample(prior, shape, config, guide=guide, seeds=seeds, blend=blend, device=y.device, dtype=y.dtype)
+    return summarise(x, return_samples, nfe=config.nfe(prior.alphas_cumprod, False))
 
 
 def gaussian_prox(
@@ -170,55 +148,59 @@ def kernel_error_step(
 
 
 def hqs(
-    y: torch.Tensor,
-    operator: LinearOperator,
-    sigma: float,
+    likelihood: Gaussian,
     prior: DiffusionPrior,
     shape: tuple[int, int, int, int],
+    config: SamplerConfig | None = None,
     *,
-    steps: int = 100,
-    t0: int | None = None,
-    init: torch.Tensor | None = None,
-    zeta: float = 1.0,
-    data_std: float = 0.5,
-    eta: float = 1.0,
-    kernel_error: bool = False,
-    nu: float = 1e3,
-    samples: int = 1,
-    generator: Gen = None,
+    estimate: torch.Tensor | None = None,
+    kernel_error: float | None = None,
     seeds: Seeds = None,
-    blend: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    clip: tuple[float, float] | None = None,
+    blend: Blend | None = None,
     return_samples: bool = False,
 ) -> tuple[SampleResult, torch.Tensor | None]:
-    """DiffPIR-style plug-and-play HQS; returns the result and, with ``kernel_error``, h (B, K, kh, kw).
+    """DiffPIR-style plug-and-play HQS (Zhu et al. 2023) for a Gaussian likelihood y = A x + n.
 
-    rho_t = 1 / (zeta Var(x0 | x_t)) couples the data step to the diffusion time.
+    The data step is the closed-form :func:`gaussian_prox` with rho_t = 1 / (zeta Var(x0 | x_t)), which
+    couples it to the diffusion time. ``likelihood`` is bound to the un-expanded observation; tiles x
+    have ``shape`` (B, C, H, W), model domain. ``kernel_error=nu`` (a Blur operator only) also estimates
+    an unknown kernel error h with penalty nu ||h||^2 / 2 (:func:`kernel_error_step`).
+    Returns the result and, with ``kernel_error``, h (B, K, kh, kw). Raises ValueError for a bad nu or a
+    kernel error on a non-blur operator.
     """
-    Gaussian(y, sigma, operator)  # validates y and sigma
-    ys = y.repeat_interleave(samples, 0)
+    config = config or SamplerConfig.defaults("hqs")
+    operator, sigma = likelihood.A, likelihood.sigma
+    ys = likelihood.y.repeat_interleave(config.samples, 0)
     state = None
-    if kernel_error:
+    if kernel_error is not None:
         if not isinstance(operator, Blur):
-            raise ValueError("kernel_error=True needs a Blur operator (the nominal kernel K)")
-        if not (nu > 0 and math.isfinite(nu)):
-            raise ValueError(f"nu must be a finite number > 0 (got {nu!r})")
+            raise ValueError("kernel_error needs a Blur operator (the nominal kernel K)")
+        if not (kernel_error > 0 and math.isfinite(kernel_error)):
+            raise ValueError(f"kernel_error (nu) must be a finite number > 0 (got {kernel_error!r})")
         state = KernelErrorState(operator.kernel, ys.shape[0], ys)
 
     def guide(x0: torch.Tensor, step: Step) -> torch.Tensor:
-        rho = 1.0 / (zeta * step.x0_variance(data_std))
+        rho = 1.0 / config.x0_variance(step)
         if state is None:
             return gaussian_prox(operator, ys, sigma, x0, rho)
         h = state.otf(x0.shape[-2:])
         num = torch.fft.rfft2(ys) * h.conj() / sigma**2 + rho * torch.fft.rfft2(x0)
         x = torch.fft.irfft2(num / (h.abs() ** 2 / sigma**2 + rho), s=x0.shape[-2:])
-        kernel_error_step(state, x, ys, sigma, nu)
+        kernel_error_step(state, x, ys, sigma, kernel_error)
         return x
 
-    x = _run(
-        prior, shape, guide, steps=steps, t0=t0, init=init, jacobian=False, eta=eta, samples=samples,
-        generator=generator, seeds=seeds, blend=blend, clip=clip, like=y,
-    )  # fmt: skip
-    res = summarise(x, return_samples, nfe=_nfe(steps, t0, init, prior))
-    h = None if state is None else state.h[:, 0].unflatten(0, (shape[0], samples))
+    y = likelihood.y
+    x = sample(
+        prior,
+        shape,
+        config,
+        guide=guide,
+        init=estimate,
+        seeds=seeds,
+        blend=blend,
+        device=y.device,
+        dtype=y.dtype,
+    )
+    res = summarise(x, return_samples, nfe=config.nfe(prior.alphas_cumprod, estimate is not None))
+    h = None if state is None else state.h[:, 0].unflatten(0, (shape[0], config.samples))
     return res, h

@@ -2,17 +2,20 @@
 
 Per step (t -> t_prev on a descending subset of 0..T-1, ending at "t = -1" where abar = 1):
 
-1. eps = prior.eps(x_t, t); Tweedie x0_hat = (x_t - sqrt(1-abar) eps) / sqrt(abar) (optionally clipped);
+1. eps = prior.eps(x_t, t); Tweedie x0_hat = (x_t - sqrt(1-abar) eps) / sqrt(abar) (the review's eq. 24,
+   :func:`geodiff.priors.schedule.tweedie_x0`; optionally clipped to the model domain);
 2. guidance: a callable ``guide(x0_hat, step) -> x0_new`` proposes a data-consistent x0.
    * ``jacobian=False`` (DDS / DiffPIR / DDNM style): x0_hat <- x0_new directly.
-   * ``jacobian=True`` (DPS): the proposed change delta = x0_new - x0_hat is pulled back through the
-     network's Jacobian, x_prev += sqrt(abar_prev) sqrt(abar) J^T delta; the normalisation makes both
-     modes agree when J = I / sqrt(abar), so one step-size setting serves both;
+   * ``jacobian=True`` (DPS, Chung et al. 2023, Alg. 1; the review's eq. 22: grad log p(y|x_t) =
+     (dx0_hat/dx_t)^T dR/dx0_hat): the proposed change delta = x0_new - x0_hat is pulled back through
+     the network's Jacobian, x_prev += k_t (1-abar) / (sqrt(abar) v) J^T delta; the normalisation makes
+     both modes agree when p(x0 | x_t) is Gaussian, so one step-size setting serves both;
 3. optional consensus ``blend`` of x0_hat across overlapping tiles (the tiling engine's hook);
-4. DDIM update x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps + sigma z, with
+4. DDIM update (Song et al. 2021, eq. 12)
+   x_prev = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - sigma^2) eps + sigma z, with
    sigma = eta * sqrt((1-abar_prev)/(1-abar)) * sqrt(1 - abar/abar_prev); the new state is blended too.
 
-A start at t0 < T from a noised initial estimate (come-closer-diffuse-faster) costs only
+A start at t0 < T from a noised initial estimate (come-closer-diffuse-faster, Chung et al. 2022) costs only
 ``steps`` network evaluations.  Noise comes from one generator per tile (and sample), so a tile's
 result does not depend on how tiles are batched.  Nothing in the loop reads values back to the host.
 """
@@ -26,17 +29,10 @@ from dataclasses import dataclass
 import torch
 
 from geodiff.priors.base import DiffusionPrior
+from geodiff.priors.schedule import eps_from_x0, q_sample, timesteps, tweedie_x0
+from geodiff.solvers.config import SamplerConfig
 
-__all__ = [
-    "SampleResult",
-    "Step",
-    "check_tiles",
-    "make_generators",
-    "sample",
-    "summarise",
-    "t_for_noise",
-    "timesteps",
-]
+__all__ = ["SampleResult", "Seeds", "Step", "check_tiles", "make_generators", "sample", "summarise"]
 
 Blend = Callable[[torch.Tensor], torch.Tensor]
 
@@ -73,35 +69,6 @@ class SampleResult:
     jacobian: bool = False
 
 
-def timesteps(steps: int, t0: int, num_train: int) -> list[int]:
-    """``steps`` distinct timesteps spread evenly from t0 down to 0 (descending)."""
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1 (got {steps!r})")
-    if int(t0) != t0 or not 0 <= t0 < num_train:
-        raise ValueError(f"t0 must be an integer in [0, {num_train - 1}] (got {t0!r})")
-    steps = min(int(steps), int(t0) + 1)
-    if steps == 1:
-        return [int(t0)]
-    vals = [round(t0 - i * t0 / (steps - 1)) for i in range(steps)]
-    out: list[int] = []
-    for v in vals:
-        if not out or v < out[-1]:
-            out.append(int(v))
-    return out
-
-
-def t_for_noise(prior: DiffusionPrior, sigma: float) -> int:
-    """The timestep whose x0-scale noise sqrt((1 - abar) / abar) is closest to ``sigma`` (model units).
-
-    Handy for choosing t0 from the expected error of the initial estimate: an estimate that is off by
-    ~0.1 in model units should be noised to about t_for_noise(prior, 0.1) and no further.
-    """
-    if not (sigma > 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a finite number > 0 (got {sigma!r})")
-    abar = prior.alphas_cumprod.detach().to("cpu", torch.float64)
-    return int(torch.argmin(((1 - abar) / abar).sqrt().sub(sigma).abs()))
-
-
 def check_tiles(x: torch.Tensor, prior: DiffusionPrior, name: str = "y") -> None:
     """Reject tiles the network cannot take (rank, channels, size not a multiple of the stride)."""
     if x.dim() != 4:
@@ -118,24 +85,26 @@ def check_tiles(x: torch.Tensor, prior: DiffusionPrior, name: str = "y") -> None
         )
 
 
+Seeds = Sequence[int] | torch.Tensor | torch.Generator | Sequence[torch.Generator] | None
+
+
 def make_generators(
-    batch: int,
-    device: torch.device,
-    generator: torch.Generator | Sequence[torch.Generator] | None = None,
-    seeds: Sequence[int] | torch.Tensor | None = None,
+    batch: int, device: torch.device, seeds: Seeds = None
 ) -> list[torch.Generator] | torch.Generator | None:
-    """One generator per tile from ``seeds`` (ints or a tensor), or the given generator(s)."""
-    if seeds is not None:
-        vals = seeds.tolist() if isinstance(seeds, torch.Tensor) else list(seeds)
-        if len(vals) != batch:
-            raise ValueError(f"got {len(vals)} seeds for {batch} tiles; pass one seed per tile")
-        return [torch.Generator(device=device).manual_seed(int(s)) for s in vals]
-    if generator is None or isinstance(generator, torch.Generator):
-        return generator
-    gens = list(generator)
-    if len(gens) != batch:
-        raise ValueError(f"got {len(gens)} generators for {batch} tiles; pass one per tile")
-    return gens
+    """Random generators for a batch of ``batch`` tiles.
+
+    ``seeds``: one int per tile (a list or a tensor) or one :class:`torch.Generator` per tile: each tile
+    draws its own noise, so its result does not depend on how tiles are batched; a single generator is
+    shared by the batch; None uses torch's global generator. Raises ValueError when the count differs.
+    """
+    if seeds is None or isinstance(seeds, torch.Generator):
+        return seeds
+    vals = seeds.tolist() if isinstance(seeds, torch.Tensor) else list(seeds)
+    if len(vals) != batch:
+        raise ValueError(f"got {len(vals)} seeds for {batch} tiles; pass one seed (or generator) per tile")
+    if all(isinstance(v, torch.Generator) for v in vals):
+        return vals
+    return [torch.Generator(device=device).manual_seed(int(s)) for s in vals]
 
 
 def _noise(shape, tiles: int, samples: int, gens, device, dtype) -> torch.Tensor:
@@ -155,114 +124,102 @@ def _blend(x: torch.Tensor, blend: Blend | None, samples: int) -> torch.Tensor:
     return torch.stack([blend(xs[:, k]) for k in range(samples)], 1).flatten(0, 1)
 
 
+def _guided_x0(prior, x, tt, step, config, guide, x0_var, c_eps, dtype):
+    """Tweedie x0_hat (clipped) and eps at one step, with the guidance applied (Jacobian-free) or its
+    DPS push J^T delta scaled for the DDIM update (``config.jacobian``); returns (x0, eps, push)."""
+    clip = config.clip
+    if not (config.jacobian and guide is not None):
+        with torch.no_grad():
+            eps = prior.eps(x, tt).to(dtype)
+            x0 = tweedie_x0(x, eps, step.abar)
+            if clip is not None:
+                x0 = x0.clamp(*clip)
+            return (guide(x0, step) if guide is not None else x0), eps, None
+    xg = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        eps = prior.eps(xg, tt).to(dtype)
+        x0g = tweedie_x0(xg, eps, step.abar)
+        x0c = x0g.clamp(*clip) if clip is not None else x0g
+        delta = guide(x0c.detach(), step) - x0c.detach()
+        (pull,) = torch.autograd.grad(x0c, xg, grad_outputs=delta)
+    # Conditional eps = eps - sqrt(1-abar) * J^T delta / v (exact when p(x0|x_t) is Gaussian with
+    # variance v); its effect on x_prev is k_t (1-abar)/(sqrt(abar) v) J^T delta.
+    abar, abar_prev = step.abar, step.abar_prev
+    v = x0_var(step) if x0_var is not None else step.ratio
+    k_t = math.sqrt(abar_prev) - c_eps * math.sqrt(abar / (1 - abar))
+    return x0c.detach(), eps.detach(), (k_t * (1 - abar) / (math.sqrt(abar) * v)) * pull
+
+
 def sample(
     prior: DiffusionPrior,
     shape: tuple[int, int, int, int],
+    config: SamplerConfig | None = None,
     *,
-    steps: int = 50,
-    t0: int | None = None,
-    init: torch.Tensor | None = None,
-    eta: float = 0.0,
     guide: Callable[[torch.Tensor, Step], torch.Tensor] | None = None,
-    jacobian: bool = False,
     x0_var: Callable[[Step], float] | None = None,
-    keep_eps: bool = False,
-    clip: tuple[float, float] | None = None,
+    init: torch.Tensor | None = None,
+    seeds: Seeds = None,
     blend: Blend | None = None,
-    samples: int = 1,
-    generator: torch.Generator | Sequence[torch.Generator] | None = None,
-    seeds: Sequence[int] | torch.Tensor | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Run the shared loop and return the final x0 samples, shape (B, samples, C, H, W), model domain.
+    """Run the shared DDIM loop; returns the final x0 draws (B, samples, C, H, W) in the model domain.
 
-    ``shape`` is (B, C, H, W) of the tiles.  ``init`` (B, C, H, W), in the model domain, is noised to
-    t0 (default T-1 without init); without init the loop starts from pure noise.  A guidance callable
-    sees the batch expanded tile-major to B * samples.
+    Args:
+        prior: a :class:`~geodiff.priors.base.DiffusionPrior`.
+        shape: (B, C, H, W) of the tiles.
+        config: steps, start, eta, draws, clip, jacobian, keep_eps (default: ``defaults("sample")``).
+        guide: ``guide(x0_hat, step) -> x0_new`` (the batch is expanded tile-major to B * samples).
+        x0_var: variance v the guidance assumes for x0 around x0_hat (the DPS push is scaled by 1/v so
+            that both modes are exact for a Gaussian p(x0 | x_t)); default (1 - abar) / abar.
+        init: (B, C, H, W) initial estimate in the model domain, noised to ``config.start_step``;
+            None starts from pure noise at T-1.
+        seeds: one int or generator per tile (batching-independent results), or one generator.
+        blend: the tiling engine's consensus hook, applied to x0_hat and to x_t at every step.
+        device, dtype: of the state (default: init's device, else the CPU).
 
-    ``x0_var(step)`` is the variance v the guidance assumes for x0 around x0_hat (the DPS push is
-    scaled by 1/v so that, for a Gaussian p(x0 | x_t), both modes are exact).  ``keep_eps=True`` keeps the
-    network's eps after a Jacobian-free correction (DDS/DDNM style) instead of re-deriving it from
-    the corrected x0 (posterior DDIM, the default).
+    Raises ValueError for a bad config, an init of the wrong shape or a wrong number of seeds.
     """
+    config = config or SamplerConfig.defaults("sample")
     b, c, h, w = shape
-    if samples < 1 or int(samples) != samples:
-        raise ValueError(f"samples must be an integer >= 1 (got {samples!r})")
-    if not 0.0 <= float(eta) <= 1.0:
-        raise ValueError(f"eta must lie in [0, 1] (got {eta!r}); 0 = deterministic DDIM, 1 = DDPM-like")
     device = (
         torch.device(device)
         if device is not None
         else (init.device if init is not None else torch.device("cpu"))
     )
     abars_t = prior.alphas_cumprod.detach().to("cpu", torch.float64)
-    num_train = abars_t.numel()
-    if t0 is None:
-        t0 = num_train - 1
-    ts = timesteps(steps, t0, num_train)
-    abars = abars_t.tolist()  # one host copy, before the loop
-    gens = make_generators(b, device, generator, seeds)
-    n = b * samples
-
-    z = _noise((c, h, w), b, samples, gens, device, dtype)
+    ts = timesteps(config.steps, config.start_step(abars_t, init is not None), abars_t.numel())
+    abars = abars_t.tolist()  # one host copy, before the loop: nothing inside reads back from the device
+    gens = make_generators(b, device, seeds)
+    k, eta = config.samples, float(config.eta)
+    x = _noise((c, h, w), b, k, gens, device, dtype)
     if init is not None:
         if tuple(init.shape) != (b, c, h, w):
             raise ValueError(f"init has shape {tuple(init.shape)}, expected {(b, c, h, w)}")
-        base = init.to(device, dtype).repeat_interleave(samples, 0)
-        a0 = abars[ts[0]]
-        x = math.sqrt(a0) * base + math.sqrt(1 - a0) * z
-    else:
-        x = z
-    x = _blend(x, blend, samples)
-
+        x = q_sample(abars[ts[0]], init.to(device, dtype).repeat_interleave(k, 0), x)
+    x = _blend(x, blend, k)
     x0 = x
     for i, t in enumerate(ts):
-        abar = abars[t]
-        abar_prev = abars[ts[i + 1]] if i + 1 < len(ts) else 1.0
+        abar, abar_prev = abars[t], (abars[ts[i + 1]] if i + 1 < len(ts) else 1.0)
         step = Step(index=i, count=len(ts), t=t, abar=abar, abar_prev=abar_prev)
         sigma = eta * math.sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)) if eta > 0 else 0.0
         c_eps = math.sqrt(max(1 - abar_prev - sigma**2, 0.0))
-        tt = torch.full((n,), t, device=device, dtype=torch.long)
-        push = None
-        if jacobian and guide is not None:
-            xg = x.detach().requires_grad_(True)
-            with torch.enable_grad():
-                eps = prior.eps(xg, tt).to(dtype)
-                x0g = (xg - math.sqrt(1 - abar) * eps) / math.sqrt(abar)
-                x0c = x0g.clamp(*clip) if clip is not None else x0g
-                delta = guide(x0c.detach(), step) - x0c.detach()
-                (pull,) = torch.autograd.grad(x0c, xg, grad_outputs=delta)
-            eps = eps.detach()
-            x0 = x0c.detach()
-            # Conditional eps = eps - sqrt(1-abar) * J^T delta / v (exact when p(x0|x_t) is Gaussian with
-            # variance v); its effect on x_prev is k_t (1-abar)/(sqrt(abar) v) J^T delta.
-            v = x0_var(step) if x0_var is not None else step.ratio
-            k_t = math.sqrt(abar_prev) - c_eps * math.sqrt(abar / (1 - abar))
-            push = (k_t * (1 - abar) / (math.sqrt(abar) * v)) * pull
-        else:
-            with torch.no_grad():
-                eps = prior.eps(x, tt).to(dtype)
-                x0 = (x - math.sqrt(1 - abar) * eps) / math.sqrt(abar)
-                if clip is not None:
-                    x0 = x0.clamp(*clip)
-                if guide is not None:
-                    x0 = guide(x0, step)
+        tt = torch.full((b * k,), t, device=device, dtype=torch.long)
+        x0, eps, push = _guided_x0(prior, x, tt, step, config, guide, x0_var, c_eps, dtype)
         with torch.no_grad():
             if i + 1 == len(ts):  # abar_prev = 1: the new state is x0 itself (plus the DPS push)
-                x0 = _blend(x0 + push if push is not None else x0, blend, samples)
+                x0 = _blend(x0 + push if push is not None else x0, blend, k)
                 break
-            x0 = _blend(x0, blend, samples)
-            if guide is not None and push is None and not keep_eps:
-                # re-derive eps from the corrected x0: DDIM on the posterior (exact for Gaussians)
-                eps = (x - math.sqrt(abar) * x0) / math.sqrt(1 - abar)
+            x0 = _blend(x0, blend, k)
+            if guide is not None and push is None and not config.keep_eps:
+                eps = eps_from_x0(x, x0, abar)  # DDIM on the posterior (exact for Gaussians)
             x = math.sqrt(abar_prev) * x0 + c_eps * eps
             if sigma > 0:
-                x = x + sigma * _noise((c, h, w), b, samples, gens, device, dtype)
+                x = x + sigma * _noise((c, h, w), b, k, gens, device, dtype)
             if push is not None:
                 x = x + push
-            x = _blend(x, blend, samples)
-    return x0.detach().unflatten(0, (b, samples))
+            x = _blend(x, blend, k)
+    return x0.detach().unflatten(0, (b, k))
 
 
 def summarise(values: torch.Tensor, keep: bool = False, nfe: int = 0, jacobian: bool = False) -> SampleResult:

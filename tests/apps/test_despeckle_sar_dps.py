@@ -22,7 +22,7 @@ from geodiff.apps.despeckle import despeckle_scene
 from geodiff.apps.despeckle.sar_dps import scene_scale
 from geodiff.cli import cli
 from geodiff.priors import load
-from geodiff.solvers import sar_dps
+from geodiff.solvers import SamplerConfig, SpeckleModel, sar_dps
 from tiling.plan import TilePlan
 
 FAST = dict(prior="tiny", steps=2, samples=2, device="cpu")
@@ -80,22 +80,12 @@ def test_one_tile_scene_equals_the_bare_solver(crop: np.ndarray, sample_scene: P
     despeckle_scene(src, out, "sar-dps", looks=4.0, tile=64, overlap=0, seed=7, progress=False, **FAST)
     scale = scene_scale(y[0], np.ones(y.shape[1:], bool), 4.0, "tiny")
     plan = TilePlan(64, 64, 64, 0, 0, 4, 7)
-    res = sar_dps(
-        torch.tensor(y[None], dtype=torch.float32),
-        load("tiny"),
-        4.0,
-        scale,
-        steps=2,
-        samples=2,
-        sigma0=0.15,
-        init="lee",
-        ensemble=True,
-        newton_iters=1,
-        mean_window=31,
-        bright=0.9,
-        zeta=0.3,
-        seeds=[plan.tile_seed(0, 0)],
-    )
+    config = SamplerConfig.defaults(
+        "sar_dps", steps=2, samples=2, sigma0=0.15, init="lee", ensemble=True, newton_iters=1, mean_window=31,
+        bright=0.9, zeta=0.3,
+    )  # fmt: skip
+    y_t = torch.tensor(y[None], dtype=torch.float32)
+    res = sar_dps(y_t, load("tiny"), SpeckleModel(4.0, scale), config, seeds=[plan.tile_seed(0, 0)])
     assert np.allclose(_read(out)[0], res.mean[0, 0].double().numpy(), rtol=1e-4, atol=1e-7)
 
 

@@ -6,8 +6,10 @@ import torch
 
 from geodiff.priors import load
 from geodiff.priors.chunked import ChunkedPrior
-from geodiff.solvers import sar_dps
+from geodiff.solvers import SamplerConfig, SpeckleModel, sar_dps
 from geodiff.solvers.ensemble import DihedralEnsemble, transforms_for
+
+C = SamplerConfig.defaults
 
 
 def test_chunked_prior_equals_one_batch() -> None:
@@ -43,8 +45,9 @@ def test_dihedral_ensemble_maps_each_sample_to_its_orientation_and_back() -> Non
 def test_ensemble_changes_nothing_for_one_sample_and_keeps_the_nfe() -> None:
     p = load("tiny")
     y = 0.1 * torch.distributions.Gamma(4.0, 4.0).sample((1, 1, 32, 32))
-    a = sar_dps(y, p, 4.0, 0.1, steps=2, samples=1, seeds=[3])
-    b = sar_dps(y, p, 4.0, 0.1, steps=2, samples=1, seeds=[3], ensemble=True)
+    speckle = SpeckleModel(4.0, 0.1)
+    a = sar_dps(y, p, speckle, C("sar_dps", steps=2, samples=1), seeds=[3])
+    b = sar_dps(y, p, speckle, C("sar_dps", steps=2, samples=1, ensemble=True), seeds=[3])
     assert torch.equal(a.mean, b.mean)
-    c = sar_dps(y, p, 4.0, 0.1, steps=2, samples=4, seeds=[3], ensemble=True)
+    c = sar_dps(y, p, speckle, C("sar_dps", steps=2, samples=4, ensemble=True), seeds=[3])
     assert c.nfe == a.nfe and torch.isfinite(c.mean).all() and c.std is not None

@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from geodiff.cli import cli
-from geodiff.priors import DiffusionPrior, list_models, load, tweedie_x0
+from geodiff.priors import DiffusionPrior, abar_at, list_models, load, tweedie_x0
 from geodiff.priors.registry import SHIPPED_DIR
 from geodiff.priors.train import TrainConfig, train
 from geodiff.priors.weights_io import load_tensors
@@ -172,7 +172,7 @@ def test_shipped_gray_prior_denoises_a_dev_image(shared_data):
     x_t = float(prior.alphas_cumprod[t].sqrt()) * torch.from_numpy(2 * y - 1).float()[None, None]
     tt = torch.tensor([t])
     with torch.no_grad():
-        x0 = tweedie_x0(prior, x_t, tt, prior.eps(x_t, tt))
+        x0 = tweedie_x0(x_t, prior.eps(x_t, tt), abar_at(prior.alphas_cumprod, tt, x_t))
     a_hat = ((x0[0, 0].double().numpy() + 1) / 2).clip(0, 1)
     psnr = lambda u: 10 * np.log10(1 / np.mean((u - a) ** 2))  # noqa: E731
     assert psnr(a_hat) > psnr(np.clip(y, 0, 1)) + 4

@@ -31,11 +31,20 @@ def test_cosine_schedule_and_prediction_conversions_round_trip():
     x0 = torch.randn(3, 1, 8, 8, generator=g, dtype=torch.float64)
     eps = torch.randn(3, 1, 8, 8, generator=g, dtype=torch.float64)
     t = torch.tensor([0, 400, 999])  # float64: the conversions divide by sqrt(1-abar_0) ~ 0.006
-    x_t = S.q_sample(abar, x0, t, eps)
-    torch.testing.assert_close(S.to_eps("eps", abar, x_t, t, eps), eps)
-    torch.testing.assert_close(S.to_eps("x0", abar, x_t, t, x0), eps)
-    torch.testing.assert_close(S.to_eps("v", abar, x_t, t, S.v_target(abar, x0, t, eps)), eps)
-    torch.testing.assert_close(S.x0_from_eps(abar, x_t, t, eps), x0)
+    a_t = S.abar_at(abar, t, x0)
+    x_t = S.q_sample(a_t, x0, eps)
+    torch.testing.assert_close(S.to_eps("eps", eps, x_t, None), eps)
+    torch.testing.assert_close(S.to_eps("x0", x0, x_t, a_t), eps)
+    torch.testing.assert_close(S.to_eps("v", S.v_target(x0, eps, a_t), x_t, a_t), eps)
+    torch.testing.assert_close(S.tweedie_x0(x_t, eps, a_t), x0)
+    # the loop's host-float path is the same formula: per-image floats give the same result
+    for i, ti in enumerate(t.tolist()):
+        a_f = float(abar[ti])
+        torch.testing.assert_close(S.tweedie_x0(x_t[i], eps[i], a_f), x0[i])
+        torch.testing.assert_close(S.q_sample(a_f, x0[i], eps[i]), x_t[i])
+        torch.testing.assert_close(S.eps_from_x0(x_t[i], x0[i], a_f), eps[i])
+    with pytest.raises(ValueError, match="prediction"):
+        S.to_eps("score", eps, x_t, a_t)
     with pytest.raises(ValueError, match="unknown noise schedule"):
         S.make_schedule("nope")
 
@@ -46,6 +55,9 @@ def test_t_for_sigma_matches_noise_to_signal_ratio():
         t = S.t_for_sigma(abar, sigma)
         ratio = float(((1 - abar[t]) / abar[t]).sqrt())
         assert abs(ratio - sigma) / sigma < 0.02
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="sigma"):
+            S.t_for_sigma(abar, bad)
 
 
 @pytest.mark.parametrize("mult,shape", [([1, 2], (2, 6)), ([1, 2, 2], (8, 12)), ([1, 2, 4], (16, 4))])

@@ -14,10 +14,13 @@ import torch
 
 from geodiff.likelihoods import Gaussian
 from geodiff.operators import Blur, Downsample, Identity, Mask
+from geodiff.priors import t_for_sigma, timesteps
 from geodiff.priors.base import DiffusionPrior
 from geodiff.priors.gaussian import GaussianPrior
-from geodiff.solvers import ddnm, dps, hqs, kernel_error_step, sample, t_for_noise, timesteps
+from geodiff.solvers import SamplerConfig, ddnm, dps, hqs, kernel_error_step, sample
 from geodiff.solvers.linear import KernelErrorState
+
+C = SamplerConfig.defaults
 
 MU, S, SIGMA = 0.2, 0.5, 0.3
 B, H, K = 2, 8, 256  # tiles, tile size, posterior draws per tile
@@ -70,7 +73,9 @@ def test_exact_score_baseline_sampler_is_tight(problem):
         draws = []
         for b in range(B):
             post = GaussianPrior(pm[b], math.sqrt(pv))
-            draws.append(sample(post, (1, 1, H, H), steps=steps, eta=eta, samples=K, seeds=[b])[0])
+            draws.append(
+                sample(post, (1, 1, H, H), C("sample", steps=steps, eta=eta, samples=K), seeds=[b])[0]
+            )
         _check(torch.stack(draws), pm, pv, 3.0, lo, 1.06)
 
 
@@ -82,10 +87,8 @@ def test_dps_matches_closed_form_when_guidance_variance_is_exact(problem, jacobi
     DDIM steps (the same discretisation loss as the exact-score sampler)."""
     y, pm, pv = problem
     lik = Gaussian(y.repeat_interleave(K, 0), SIGMA)
-    res = dps(
-        lik, GaussianPrior(MU, S), (B, 1, H, H), steps=200, eta=0.0, jacobian=jacobian, data_std=S,
-        samples=K, return_samples=True, seeds=[0, 1],
-    )  # fmt: skip
+    cfg = C("dps", steps=200, eta=0.0, jacobian=jacobian, data_std=S, samples=K)
+    res = dps(lik, GaussianPrior(MU, S), (B, 1, H, H), cfg, return_samples=True, seeds=[0, 1])
     _check(res.samples, pm, pv, 3.0, 0.88, 1.06)
     assert res.nfe == 200 and res.std.shape == (B, 1, H, H)
 
@@ -95,18 +98,17 @@ def test_dps_with_misspecified_guidance_variance_is_approximate(problem):
     ~6 SE (measured 4-5 SE) and the variance within (0.5, 1.5): the approximation the method achieves."""
     y, pm, pv = problem
     lik = Gaussian(y.repeat_interleave(K, 0), SIGMA)
-    res = dps(
-        lik, GaussianPrior(MU, S), (B, 1, H, H), steps=100, eta=1.0, jacobian=True, data_std=S / 2,
-        samples=K, return_samples=True, seeds=[3, 4],
-    )  # fmt: skip
+    cfg = C("dps", steps=100, eta=1.0, jacobian=True, data_std=S / 2, samples=K)
+    res = dps(lik, GaussianPrior(MU, S), (B, 1, H, H), cfg, return_samples=True, seeds=[3, 4])
     _check(res.samples, pm, pv, 7.0, 0.5, 1.5)
 
 
 def test_hqs_identity_matches_closed_form(problem):
     """HQS's closed-form prox equals the exact conditional mean here: same tolerance as DPS."""
     y, pm, pv = problem
-    res, h = hqs(y, Identity(), SIGMA, GaussianPrior(MU, S), (B, 1, H, H), steps=200, eta=0.0, data_std=S,
-                 samples=K, return_samples=True, seeds=[5, 6])  # fmt: skip
+    cfg = C("hqs", steps=200, eta=0.0, data_std=S, samples=K)
+    res, h = hqs(Gaussian(y, SIGMA, Identity()), GaussianPrior(MU, S), (B, 1, H, H), cfg, return_samples=True,
+                 seeds=[5, 6])  # fmt: skip
     assert h is None
     _check(res.samples, pm, pv, 3.0, 0.88, 1.06)
 
@@ -121,9 +123,8 @@ def test_ddnm_noise_free_consistency_and_null_space_statistics(op):
     g = torch.Generator().manual_seed(7)
     x = MU + S * torch.randn(B, 1, H, H, generator=g)
     y = op(x)
-    res = ddnm(
-        y, op, GaussianPrior(MU, S), (B, 1, H, H), steps=100, samples=K, return_samples=True, seeds=[1, 2]
-    )
+    cfg = C("ddnm", steps=100, samples=K)
+    res = ddnm(y, op, GaussianPrior(MU, S), (B, 1, H, H), cfg, return_samples=True, seeds=[1, 2])
     xs = res.samples.flatten(0, 1)
     err = (op(xs) - y.repeat_interleave(K, 0)).abs().max()
     assert float(err) < 1e-5
@@ -174,22 +175,29 @@ def test_hqs_with_kernel_error_runs_and_returns_h():
     k_nom = torch.zeros(5, 5)
     k_nom[1:4, 1:4] = 1 / 9
     y = Blur(torch.ones(5, 5) / 25)(truth) + 0.01 * torch.randn(truth.shape, generator=g)
-    res, h = hqs(y, Blur(k_nom), 0.01, GaussianPrior(0.0, 0.5), tuple(truth.shape), steps=10,
-                 kernel_error=True, nu=10.0, samples=2, seeds=[0, 1])  # fmt: skip
+    res, h = hqs(Gaussian(y, 0.01, Blur(k_nom)), GaussianPrior(0.0, 0.5), tuple(truth.shape),
+                 C("hqs", steps=10, samples=2), kernel_error=10.0, seeds=[0, 1])  # fmt: skip
     assert h.shape == (2, 2, 5, 5) and torch.isfinite(h).all() and torch.isfinite(res.mean).all()
     with pytest.raises(ValueError, match="Blur"):
-        hqs(y, Identity(), 0.01, GaussianPrior(0.0, 0.5), tuple(truth.shape), steps=2, kernel_error=True)
+        hqs(
+            Gaussian(y, 0.01),
+            GaussianPrior(0.0, 0.5),
+            tuple(truth.shape),
+            C("hqs", steps=2),
+            kernel_error=1.0,
+        )
 
 
 def test_timesteps_and_seeds_make_results_independent_of_batching():
     assert timesteps(5, 999, 1000) == [999, 749, 500, 250, 0]
     assert timesteps(50, 10, 1000) == list(range(10, -1, -1))
-    t = t_for_noise(GaussianPrior(), 0.2)
+    t = t_for_sigma(GaussianPrior().alphas_cumprod, 0.2)
     abar = float(GaussianPrior().alphas_cumprod[t])
     assert abs(math.sqrt((1 - abar) / abar) - 0.2) < 0.01
     prior = GaussianPrior(0.0, 1.0)
-    both = sample(prior, (2, 1, 8, 8), steps=10, eta=1.0, samples=2, seeds=[11, 22])
-    one = sample(prior, (1, 1, 8, 8), steps=10, eta=1.0, samples=2, seeds=[22])
+    cfg = C("sample", steps=10, eta=1.0, samples=2)
+    both = sample(prior, (2, 1, 8, 8), cfg, seeds=[11, 22])
+    one = sample(prior, (1, 1, 8, 8), cfg, seeds=[22])
     torch.testing.assert_close(both[1], one[0])
 
 
@@ -202,8 +210,8 @@ def test_blend_hook_is_called_every_step_and_keeps_tiles_consistent():
         return t.mean(0, keepdim=True).expand_as(t).clone()
 
     lik_y = torch.zeros(2, 1, 8, 8)
-    res = dps(Gaussian(lik_y, 0.5), GaussianPrior(0.0, 1.0), (2, 1, 8, 8), steps=7, eta=1.0, jacobian=True,
-              seeds=[1, 2], blend=blend)  # fmt: skip
+    res = dps(Gaussian(lik_y, 0.5), GaussianPrior(0.0, 1.0), (2, 1, 8, 8), C("dps", steps=7), seeds=[1, 2],
+              blend=blend)  # fmt: skip
     torch.testing.assert_close(res.mean[0], res.mean[1])
     assert len(calls) >= 7 * 2
 
@@ -211,10 +219,12 @@ def test_blend_hook_is_called_every_step_and_keeps_tiles_consistent():
 def test_bad_inputs_to_the_loop():
     prior = GaussianPrior(0.0, 1.0)
     with pytest.raises(ValueError, match="steps"):
-        sample(prior, (1, 1, 4, 4), steps=0)
+        C("sample", steps=0)
     with pytest.raises(ValueError, match="t0"):
-        sample(prior, (1, 1, 4, 4), steps=5, t0=1000)
+        sample(prior, (1, 1, 4, 4), C("sample", steps=5, t0=1000))
     with pytest.raises(ValueError, match="eta"):
-        sample(prior, (1, 1, 4, 4), steps=5, eta=2)
+        C("sample", steps=5, eta=2)
     with pytest.raises(ValueError, match="seeds"):
-        sample(prior, (2, 1, 4, 4), steps=5, seeds=[1])
+        sample(prior, (2, 1, 4, 4), C("sample", steps=5), seeds=[1])
+    with pytest.raises(ValueError, match="unknown solver"):
+        C("nope")

@@ -8,7 +8,9 @@ import torch
 
 from geodiff.likelihoods import GammaIntensity
 from geodiff.priors.gaussian import GaussianPrior
-from geodiff.solvers import FORMS, Step, estimate_scale, sar_dps, sar_guidance
+from geodiff.solvers import FORMS, SamplerConfig, SpeckleModel, Step, estimate_scale, sar_dps, sar_guidance
+
+C = SamplerConfig.defaults
 
 
 class AmplitudeGaussian(GaussianPrior):
@@ -36,7 +38,9 @@ def test_guidance_step_is_the_gamma_gradient_in_z(scene, form):
     _, y = scene
     s, looks = 2.0, 4.0
     z = torch.rand(y.shape, generator=torch.Generator().manual_seed(3)) - 0.2
-    guide = sar_guidance(y, looks, torch.full((2, 1, 1, 1), s), form=form, zeta=1e12)
+    guide = sar_guidance(
+        y, SpeckleModel(looks, torch.full((2, 1, 1, 1), s), form), C("sar_dps", zeta=1e12, newton_iters=1)
+    )
     step = Step(index=0, count=1, t=500, abar=0.5, abar_prev=0.6)
     delta = guide(z, step) - z
     a = (z + 1) / 2
@@ -50,9 +54,9 @@ def test_intensity_and_log_forms_agree(scene):
     """The two forms are one likelihood (change of variables): same output to float precision."""
     _, y = scene
     prior = AmplitudeGaussian(0.0, 0.5)
-    kw = dict(steps=20, t0=300, seeds=[1, 2], data_std=0.5)
-    ri = sar_dps(y, prior, 1.0, form="intensity", **kw)
-    rl = sar_dps(y, prior, 1.0, form="log", **kw)
+    cfg = C("sar_dps", steps=20, t0=300, data_std=0.5)
+    ri = sar_dps(y, prior, SpeckleModel(1.0, form="intensity"), cfg, seeds=[1, 2])
+    rl = sar_dps(y, prior, SpeckleModel(1.0, form="log"), cfg, seeds=[1, 2])
     torch.testing.assert_close(ri.mean, rl.mean, rtol=1e-4, atol=1e-6)
     assert "log_gauss" in FORMS
 
@@ -62,9 +66,9 @@ def test_jacobian_and_jacobian_free_agree_for_a_gaussian_prior(scene):
     Jacobian-free step assumes when data_std = the prior's std: both modes must give the same result."""
     _, y = scene
     prior = AmplitudeGaussian(0.1, 0.4)
-    kw = dict(steps=15, t0=None, init=None, seeds=[1, 2], data_std=0.4, eta=0.5)
-    jf = sar_dps(y, prior, 2.0, jacobian=False, **kw)
-    jac = sar_dps(y, prior, 2.0, jacobian=True, **kw)
+    cfg = C("sar_dps", steps=15, init="noise", data_std=0.4, eta=0.5)
+    jf = sar_dps(y, prior, 2.0, cfg, seeds=[1, 2])
+    jac = sar_dps(y, prior, 2.0, C("sar_dps", **{**cfg.to_dict(), "jacobian": True}), seeds=[1, 2])
     torch.testing.assert_close(jf.mean, jac.mean, rtol=1e-4, atol=1e-5)
     assert jac.jacobian and jac.nfe == 15
 
@@ -73,10 +77,10 @@ def test_scale_equivariance(scene):
     """despeckle(c y, scale = c s) = c despeckle(y, scale = s): the solver is unit-free given the scale."""
     _, y = scene
     prior = AmplitudeGaussian(0.0, 0.5)
-    kw = dict(steps=10, t0=400, seeds=[5, 6])
-    ref = sar_dps(y, prior, 1.0, scale=1.0, **kw).mean
+    cfg = C("sar_dps", steps=10, t0=400)
+    ref = sar_dps(y, prior, SpeckleModel(1.0, scale=1.0), cfg, seeds=[5, 6]).mean
     for c in (1e-3, 1e4):
-        out = sar_dps(y * c, prior, 1.0, scale=c, **kw).mean
+        out = sar_dps(y * c, prior, SpeckleModel(1.0, scale=c), cfg, seeds=[5, 6]).mean
         torch.testing.assert_close(out / c, ref, rtol=1e-4, atol=1e-7)
     s1 = estimate_scale(y, 0.5)
     assert abs(estimate_scale(y * 1e3, 0.5) / s1 - 1e3) < 1e-3 * 1e3
@@ -85,9 +89,9 @@ def test_scale_equivariance(scene):
 def test_seeds_make_tiles_independent_of_batching(scene):
     _, y = scene
     prior = AmplitudeGaussian(0.0, 0.5)
-    kw = dict(steps=10, t0=400, eta=1.0, samples=3)
-    both = sar_dps(y, prior, 1.0, seeds=[7, 8], **kw)
-    second = sar_dps(y[1:], prior, 1.0, seeds=[8], **kw)
+    cfg = C("sar_dps", steps=10, t0=400, eta=1.0, samples=3)
+    both = sar_dps(y, prior, 1.0, cfg, seeds=[7, 8])
+    second = sar_dps(y[1:], prior, 1.0, cfg, seeds=[8])
     torch.testing.assert_close(both.mean[1:], second.mean)
     torch.testing.assert_close(both.std[1:], second.std)
 
@@ -103,7 +107,8 @@ def test_uncertainty_is_larger_on_edges_than_on_flat_areas():
     prior = AmplitudeGaussian(torch.stack(edges).unsqueeze(1), 0.05)
     a = ((edges[3] + 1) / 2).view(1, 1, n, n)
     y = _speckle(a * a, 1.0, 11)
-    res = sar_dps(y, prior, 1.0, steps=40, init=None, t0=None, eta=1.0, samples=64, seeds=[3], data_std=0.3)
+    cfg = C("sar_dps", steps=40, init="noise", eta=1.0, samples=64, data_std=0.3)
+    res = sar_dps(y, prior, 1.0, cfg, seeds=[3])
     std = res.std[0, 0]
     edge = std[:, 7:10].mean()
     flat = torch.cat([std[:, :4], std[:, 13:]], 1).mean()
@@ -119,27 +124,27 @@ def test_bad_inputs(scene):
     prior = AmplitudeGaussian(0.0, 0.5)
     for looks in (0, -2):
         with pytest.raises(ValueError, match="looks"):
-            sar_dps(y, prior, looks, steps=2)
+            sar_dps(y, prior, looks, C("sar_dps", steps=2))
     bad = y.clone()
     bad[0, 0, 2, 2] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
-        sar_dps(bad, prior, 1.0, steps=2)
+        sar_dps(bad, prior, 1.0, C("sar_dps", steps=2))
     zero = y.clone()
     zero[1] = 0
     with pytest.raises(ValueError, match="all zero"):
-        sar_dps(zero, prior, 1.0, steps=2)
+        sar_dps(zero, prior, 1.0, C("sar_dps", steps=2))
     strided = AmplitudeGaussian(0.0, 0.5)
     strided.stride = 16
     with pytest.raises(ValueError, match="multiple of the prior's stride 16"):
-        sar_dps(y, strided, 1.0, steps=2)
+        sar_dps(y, strided, 1.0, C("sar_dps", steps=2))
     with pytest.raises(ValueError, match="amplitude"):
-        sar_dps(y, GaussianPrior(0.0, 0.5), 1.0, steps=2)
+        sar_dps(y, GaussianPrior(0.0, 0.5), 1.0, C("sar_dps", steps=2))
     with pytest.raises(ValueError, match="scale"):
-        sar_dps(y, prior, 1.0, scale=-1.0, steps=2)
+        sar_dps(y, prior, SpeckleModel(1.0, scale=-1.0), C("sar_dps", steps=2))
     with pytest.raises(ValueError, match="form"):
-        sar_dps(y, prior, 1.0, form="dB", steps=2)
+        sar_dps(y, prior, SpeckleModel(1.0, form="dB"), C("sar_dps", steps=2))
     with pytest.raises(ValueError, match="init"):
-        sar_dps(y, prior, 1.0, init="bm3d", steps=2)
+        sar_dps(y, prior, 1.0, C("sar_dps", steps=2, init="bm3d"))
 
 
 def test_radiometry_is_kept_and_bright_scatterers_survive():
@@ -153,9 +158,15 @@ def test_radiometry_is_kept_and_bright_scatterers_survive():
     x[..., 20, 20] = x[..., 40, 45] = 400.0  # strong point scatterers
     y = x * torch.distributions.Gamma(torch.tensor(1.0), torch.tensor(1.0)).sample(x.shape)
     s = estimate_scale(y, prior.amplitude_median, 1.0)
-    kw = dict(steps=3, samples=2, sigma0=0.15, init="lee", seeds=[1])
-    plain = sar_dps(y, prior, 1.0, s, **kw).mean
-    kept = sar_dps(y, prior, 1.0, s, mean_window=31, bright=0.9, **kw).mean
+    cfg = C("sar_dps", steps=3, samples=2, sigma0=0.15, init="lee")
+    plain = sar_dps(y, prior, SpeckleModel(1.0, s), cfg, seeds=[1]).mean
+    kept = sar_dps(
+        y,
+        prior,
+        SpeckleModel(1.0, s),
+        C("sar_dps", **{**cfg.to_dict(), "mean_window": 31, "bright": 0.9}),
+        seeds=[1],
+    ).mean
     bias = lambda est: 10 * torch.log10(est.mean() / y.mean()).item()  # noqa: E731
     assert abs(bias(kept)) < 0.2 and abs(bias(kept)) < abs(bias(plain))
     assert kept[..., 20, 20] > 20 * kept.median() and plain[..., 20, 20] < kept[..., 20, 20]

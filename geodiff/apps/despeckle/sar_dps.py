@@ -10,7 +10,6 @@ input's units, plus the per-pixel posterior standard deviation (same units) when
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -39,24 +38,6 @@ DEFAULTS = {
     # PSNR on the synthetic L = 1 dev images (bench/README.md)
     "zeta": 0.3,
 }
-
-
-@functools.lru_cache(maxsize=4)
-def _load_prior(name: str, device: str):  # noqa: ANN202 - a DiffusionPrior
-    from geodiff.priors import load
-
-    return load(name).to(device)
-
-
-def resolve_device(device: str | None) -> str:
-    """ "auto" -> cuda when available, else cpu; a named CUDA device must exist."""
-    import torch
-
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available here; use --device cpu or auto")
-    return device
 
 
 def to_intensity_t(x: torch.Tensor, units: str) -> torch.Tensor:
@@ -103,14 +84,25 @@ class SarDpsTiles:
     def outputs(self) -> int:
         return 2 if self.uncertainty else 1
 
+    def sampler_config(self):  # noqa: ANN201 - a geodiff.solvers.SamplerConfig
+        """The solver settings of this method (``to_json()`` of it goes into the output's tags)."""
+        from geodiff.solvers import SamplerConfig
+
+        return SamplerConfig.defaults(
+            "sar_dps", steps=self.steps, samples=self.samples, sigma0=self.sigma0, init=self.init,
+            ensemble=self.ensemble, mean_window=self.mean_window, bright=self.bright, zeta=float(self.zeta),
+            newton_iters=1,
+        )  # fmt: skip
+
     def __call__(self, tiles: torch.Tensor, ctx) -> torch.Tensor:  # noqa: ANN001 - TileContext
         import torch
 
+        from geodiff.priors import load_cached
         from geodiff.priors.chunked import ChunkedPrior
-        from geodiff.solvers.sar import A_MIN, sar_dps
+        from geodiff.solvers import A_MIN, SpeckleModel, sar_dps
 
         dev = torch.device(self.device)
-        prior = _load_prior(self.prior, str(dev))
+        prior = load_cached(self.prior, dev)
         x = tiles.to(dev, torch.float32)
         inten = to_intensity_t(x, self.units)
         valid = ctx.valid.to(dev) & torch.isfinite(inten) & (inten >= 0)
@@ -118,20 +110,13 @@ class SarDpsTiles:
         median = prior.amplitude_median or 0.3
         y = torch.where(valid, inten.clamp_min(floor), torch.full_like(inten, self.scale * median * median))
         out = torch.zeros((x.shape[0], self.outputs, *x.shape[-2:]), dtype=torch.float32, device=dev)
+        physics = SpeckleModel(self.looks, self.scale)
+        net = ChunkedPrior(prior, self.max_batch)
         res = sar_dps(
             y,
-            ChunkedPrior(prior, self.max_batch),
-            self.looks,
-            self.scale,
-            steps=self.steps,
-            samples=self.samples,
-            sigma0=self.sigma0,
-            init=self.init,
-            ensemble=self.ensemble,
-            mean_window=self.mean_window,
-            bright=self.bright,
-            zeta=float(self.zeta),
-            newton_iters=1,
+            net,
+            physics,
+            self.sampler_config(),
             seeds=ctx.seeds,
             blend=ctx.blend,
             return_samples=self.uncertainty,
@@ -147,7 +132,9 @@ def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **optio
     """Method factory for the registry (``window`` is a classical-filter option, unused here)."""
     opts = {k: v for k, v in options.items() if v is not None}
     if "device" in opts:
-        opts["device"] = resolve_device(opts["device"])
+        from geodiff.device import resolve_device
+
+        opts["device"] = str(resolve_device(opts["device"]))
     for key in ("steps", "samples"):
         if key in opts and int(opts[key]) < 1:
             raise ValueError(f"--{key} must be >= 1 (got {opts[key]})")
@@ -158,12 +145,12 @@ def scene_scale(sample_intensity: np.ndarray, valid: np.ndarray, looks: float, p
     """One scale per scene from a (central) sample of its valid, positive intensities."""
     import torch
 
-    from geodiff.priors import load
-    from geodiff.solvers.sar import estimate_scale
+    from geodiff.priors import load_cached
+    from geodiff.solvers import estimate_scale
 
     v = valid & np.isfinite(sample_intensity) & (sample_intensity > 0)
     if v.sum() < 64:
         raise ValueError("the scene sample has fewer than 64 valid positive pixels; cannot set its scale")
     y = np.where(v, sample_intensity, np.median(sample_intensity[v]))
-    med = load(prior).amplitude_median or 0.3
+    med = load_cached(prior, "cpu").amplitude_median or 0.3
     return estimate_scale(torch.tensor(y[None, None], dtype=torch.float32), med, looks)

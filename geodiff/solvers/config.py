@@ -1,0 +1,163 @@
+"""One sampler configuration for every solver (SAR-DPS, fusion, DPS, DDNM, HQS), JSON round-trippable.
+
+Apps write ``config.to_json()`` into their outputs' tags and rebuild it with :meth:`SamplerConfig.from_json`,
+so a result always says how it was sampled. Each solver has its own defaults
+(:meth:`SamplerConfig.defaults`); change a field with ``dataclasses.replace`` or ``defaults(name, steps=..)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from geodiff.priors.schedule import t_for_sigma
+
+__all__ = ["SOLVERS", "SamplerConfig"]
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How a diffusion solver samples: step count, start, guidance strength, draws and extras.
+
+    Attributes:
+        steps: network evaluations per tile and sample (DDIM steps, Song et al. 2021).
+        t0: start timestep (0..T-1) when starting from an initial estimate; None: from ``sigma0``.
+        sigma0: with an initial estimate and no t0, start where sqrt((1 - abar) / abar) = sigma0 (model
+            units): the expected error of the estimate (come-closer-diffuse-faster, Chung et al. 2022).
+            None: start at T-1. Without an estimate sampling always starts from noise at T-1.
+        init: the solver's named initial estimate ("lee" for SAR-DPS, "average" for fusion, "noise").
+        samples: posterior draws per tile; results are their mean and per-pixel std.
+        eta: DDIM stochasticity in [0, 1] (0 deterministic, 1 DDPM-like).
+        zeta: guidance strength: the guidance trusts x0_hat as a Gaussian of variance
+            zeta Var(x0 | x_t) (smaller = stronger pull towards the data).
+        data_std: the std of the data in model units that Var(x0 | x_t) assumes.
+        newton_iters: Fisher-scored Newton iterations of the guidance step per diffusion step.
+        jacobian: pull the guidance back through the network's Jacobian (DPS, Chung et al. 2023)
+            instead of correcting x0_hat directly (Jacobian-free, DDS/DiffPIR style).
+        keep_eps: keep the network's eps after a Jacobian-free correction (DDS) instead of re-deriving it.
+        ensemble: run draw k in dihedral orientation k (same NFE; :mod:`geodiff.solvers.ensemble`).
+        clip: clamp x0_hat to this range (the model domain), e.g. (-1, 1) for amplitude priors.
+        mean_window: SAR-DPS: keep the local mean intensity of the data over this window (odd, px).
+        bright: SAR-DPS: amplitude (prior units, in (0, 1]) of the start estimate above which a pixel
+            keeps its measured intensity (strong scatterers beyond the prior's range).
+
+    Raises ValueError (naming the field and a valid value) for out-of-range values.
+    """
+
+    steps: int = 10
+    t0: int | None = None
+    sigma0: float | None = 0.15
+    init: str = "lee"
+    samples: int = 4
+    eta: float = 0.0
+    zeta: float = 1.0
+    data_std: float = 0.5
+    newton_iters: int = 3
+    jacobian: bool = False
+    keep_eps: bool = False
+    ensemble: bool = False
+    clip: tuple[float, float] | None = (-1.0, 1.0)
+    mean_window: int | None = None
+    bright: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "samples", "newton_iters"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1 (got {v!r})")
+            object.__setattr__(self, name, int(v))
+        if self.t0 is not None and (int(self.t0) != self.t0 or self.t0 < 0):
+            raise ValueError(f"t0 must be None or an integer timestep >= 0 (got {self.t0!r})")
+        if not 0.0 <= float(self.eta) <= 1.0:
+            raise ValueError(
+                f"eta must lie in [0, 1] (got {self.eta!r}); 0 = deterministic DDIM, 1 = DDPM-like"
+            )
+        for name in ("zeta", "data_std") + (("sigma0",) if self.sigma0 is not None else ()):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0 (got {v!r})")
+        if self.clip is not None:
+            lo, hi = (float(v) for v in self.clip)
+            if not lo < hi:
+                raise ValueError(f"clip must be (low, high) with low < high (got {self.clip!r})")
+            object.__setattr__(self, "clip", (lo, hi))
+        if self.mean_window is not None and self.mean_window != 0 and self.mean_window < 3:
+            raise ValueError(f"mean_window must be None or >= 3 pixels (got {self.mean_window!r})")
+        if self.bright is not None and not 0 < float(self.bright) <= 1:
+            raise ValueError(f"bright must be None or an amplitude in (0, 1] (got {self.bright!r})")
+
+    @classmethod
+    def defaults(cls, solver: str, **changes: Any) -> SamplerConfig:
+        """The defaults of ``solver`` (one of :data:`SOLVERS`), with ``changes`` applied."""
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown solver {solver!r}; use one of {', '.join(sorted(SOLVERS))}")
+        return dataclasses.replace(SOLVERS[solver], **changes)
+
+    def start_step(self, alphas_cumprod: torch.Tensor, has_init: bool) -> int:
+        """First timestep: T-1 without an initial estimate, else t0, else the t of ``sigma0``, else T-1."""
+        last = int(alphas_cumprod.shape[0]) - 1
+        if self.t0 is not None and self.t0 > last:
+            raise ValueError(f"t0 must be an integer in [0, {last}] for this prior (got {self.t0!r})")
+        if not has_init:
+            return last
+        if self.t0 is not None:
+            return int(self.t0)
+        return t_for_sigma(alphas_cumprod, self.sigma0) if self.sigma0 is not None else last
+
+    def nfe(self, alphas_cumprod: torch.Tensor, has_init: bool) -> int:
+        """Network evaluations per tile and draw: min(steps, start + 1)."""
+        return min(self.steps, self.start_step(alphas_cumprod, has_init) + 1)
+
+    def x0_variance(self, step: Any) -> float:
+        """zeta Var(x0 | x_t) at a :class:`~geodiff.solvers.loop.Step`: the variance the guidance assumes."""
+        return self.zeta * step.x0_variance(self.data_std)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable values (clip as a list)."""
+        d = asdict(self)
+        d["clip"] = None if self.clip is None else list(self.clip)
+        return d
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SamplerConfig:
+        """Inverse of :meth:`to_dict`; missing keys take the class defaults, unknown keys raise ValueError."""
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown sampler settings {sorted(unknown)}; written by a newer geodiff?")
+        v = dict(values)
+        if v.get("clip") is not None:
+            v["clip"] = tuple(v["clip"])
+        return cls(**v)
+
+    def to_json(self) -> str:
+        """One-line JSON (sorted keys) for raster tags."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SamplerConfig:
+        """Rebuild a configuration from :meth:`to_json` output; ValueError for text that is not JSON."""
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"sampler settings are not valid JSON ({exc})") from exc
+        if not isinstance(values, dict):
+            raise ValueError("sampler settings must be a JSON object")
+        return cls.from_dict(values)
+
+
+_GENERIC = dict(sigma0=None, init="noise", samples=1, clip=None, newton_iters=1)
+
+#: Each solver's defaults (the base class defaults are SAR-DPS's: 10 steps x 4 draws from a Lee start).
+SOLVERS: dict[str, SamplerConfig] = {
+    "sar_dps": SamplerConfig(),
+    "fuse_dps": SamplerConfig(steps=50, t0=500, sigma0=None, init="average", samples=1, newton_iters=1),
+    "dps": SamplerConfig(steps=100, eta=1.0, jacobian=True, **_GENERIC),
+    "ddnm": SamplerConfig(steps=100, eta=0.85, **_GENERIC),
+    "hqs": SamplerConfig(steps=100, eta=1.0, **_GENERIC),
+    "sample": SamplerConfig(steps=50, **_GENERIC),
+}

@@ -18,18 +18,19 @@ def sample_scene() -> Path:
     return SAMPLE_SCENE
 
 
-def despeckle(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-    """Despeckle a path, numpy array or DataArray; see :func:`geodiff.api.despeckle`."""
-    from geodiff.api import despeckle as _despeckle
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562: the API loads on first use
+    """``geodiff.despeckle`` / ``geodiff.fuse`` are :func:`geodiff.api.despeckle` / :func:`geodiff.api.fuse`
+    themselves (real signatures and docstrings for ``help()``), imported on first access so that
+    ``geodiff --version`` and ``geodiff info`` never import torch."""
+    if name in ("despeckle", "fuse"):
+        from geodiff import api
 
-    return _despeckle(*args, **kwargs)
+        return getattr(api, name)
+    raise AttributeError(f"module 'geodiff' has no attribute {name!r}")
 
 
-def fuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-    """Fuse optical with SAR (paths, numpy or DataArrays); see :func:`geodiff.api.fuse`."""
-    from geodiff.api import fuse as _fuse
-
-    return _fuse(*args, **kwargs)
+def __dir__() -> list[str]:
+    return sorted([*globals(), "despeckle", "fuse"])
 
 
 try:  # registers da.geodiff / ds.geodiff; xarray is a core dependency

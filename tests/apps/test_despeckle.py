@@ -16,6 +16,7 @@ from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import box
 
 from geodiff.apps.despeckle import METHODS, Method, despeckle_scene, register
+from geodiff.apps.despeckle.record import DespeckleRecord
 from geodiff.cli import cli
 from sensors.speckle_filters import FILTERS, apply_filter
 
@@ -56,6 +57,9 @@ def test_cli_despeckle_each_method(method: str, scene: Path, tmp_path: Path) -> 
     with rasterio.open(scene) as a, rasterio.open(out) as b:
         tags = b.tags()
         qa = json.loads(tags.pop("GEODIFF_QA"))  # PROTOCOL §2 figures stored with the output
+        record = DespeckleRecord.from_tags({"GEODIFF_DESPECKLE": tags.pop("GEODIFF_DESPECKLE")})
+        assert (record.method, record.looks, record.window, record.units) == (method, (4.0,), 7, "intensity")
+        assert (record.tile, record.halo, record.sampler) == (64, 3, None)
         assert (b.crs, b.transform, tags, b.descriptions) == (
             a.crs,
             a.transform,

@@ -17,29 +17,39 @@ from typing import Any
 import numpy as np
 
 from geodiff.apps.despeckle.methods import DEFAULT_WINDOW, build, get
-from geodiff.apps.facts import file_band_facts
+from geodiff.apps.despeckle.record import TAG, DespeckleRecord
+from geodiff.apps.facts import BandFacts, file_band_facts
+from geodiff.errors import UncertaintyNotSupportedError
 
 log = logging.getLogger(__name__)
 
 
 # ---- the app ------------------------------------------------------------------------------------
-def _qa_hook(
-    in_path: str, units: str, looks: list[float], count: int, summary: dict
+def _tags_hook(
+    in_path: str, record: DespeckleRecord, count: int, summary: dict, qa: bool
 ) -> Callable[[str], None]:
-    """before_cog hook: PROTOCOL §2 figures of every band, streamed in strips, stored as tags."""
+    """before_cog hook: the record (GEODIFF_DESPECKLE) and, with ``qa``, the PROTOCOL §2 figures of every
+    band (GEODIFF_QA, streamed in strips) stored as tags of the finished output before its final name."""
+    units, looks = record.units, record.looks
 
     def hook(tmp_path: str) -> None:
         import rasterio
 
+        if not qa:
+            with rasterio.open(tmp_path, "r+") as dst:
+                dst.update_tags(**{TAG: record.to_json()})
+            return
+
         from geodiff.apps.qa import accumulate_quality
         from sensors.units import to_intensity
+        from tiling.raster_io import open_raster
 
         def decode(values):  # noqa: ANN001, ANN202 - (h, w) stored values -> intensity, valid
             inten = to_intensity(values.astype(np.float64), units)
             return inten, np.isfinite(inten)
 
         reports = []
-        with rasterio.open(in_path) as src, rasterio.open(tmp_path, "r+") as dst:
+        with open_raster(in_path) as src, rasterio.open(tmp_path, "r+") as dst:
             for b in range(1, count + 1):
                 acc = accumulate_quality(src, dst, band=b, processed_band=b, decode=decode, strip=512)
                 try:
@@ -48,10 +58,59 @@ def _qa_hook(
                     rep = {"error": str(exc)}
                 reports.append(rep)
                 dst.update_tags(b, GEODIFF_QA=json.dumps(rep))
-            dst.update_tags(GEODIFF_QA=json.dumps(reports))
+            dst.update_tags(GEODIFF_QA=json.dumps(reports), **{TAG: record.to_json()})
         summary["qa"] = reports
 
     return hook
+
+
+def _band_facts(
+    in_path: str, count: int, *, units: str | None, looks: float | None, sensor: str
+) -> tuple[list[BandFacts], dict[str, Any]]:
+    """Facts of every band (units from band 1; looks and the scene sample per band: VV and VH differ)
+    and their summary entries."""
+    first = file_band_facts(in_path, band=1, units=units, looks=looks, sensor=sensor)
+    bands = [first] + [
+        file_band_facts(in_path, band=b, units=first.units, looks=looks, sensor=sensor)
+        for b in range(2, count + 1)
+    ]
+    facts: dict[str, Any] = {"units": first.units, "looks": first.looks}
+    if first.looks_estimate is not None:
+        facts["looks_estimate"] = first.looks_estimate
+    if count > 1:
+        facts["looks_estimates_other_bands"] = [f.looks_estimate for f in bands[1:]]
+    facts["looks_per_band"] = [f.looks for f in bands]
+    return bands, facts
+
+
+def _record(
+    method: str, kind: str, fns: list, facts: dict, window: int, plan_args: dict, halo: int, seed: int,
+    uncertainty: bool,
+) -> DespeckleRecord:  # fmt: skip
+    """The GEODIFF_DESPECKLE record of a run (a sampler adds its prior, scene scales and SamplerConfig)."""
+    fn = fns[0]
+    sampler = fn.sampler_config().to_dict() if hasattr(fn, "sampler_config") else None
+    return DespeckleRecord(
+        method=method, units=facts["units"], looks=tuple(float(v) for v in facts["looks_per_band"]),
+        window=window if kind == "array" else None, tile=plan_args["tile"], overlap=plan_args["overlap"],
+        halo=halo, seed=seed, uncertainty=uncertainty, prior=getattr(fn, "prior", None),
+        scale=tuple(float(f.scale) for f in fns) if hasattr(fn, "scale") else None, sampler=sampler,
+    )  # fmt: skip
+
+
+def _plan_args(kind: str, tile: int | None, overlap: int | None, height: int, width: int) -> dict[str, int]:
+    """Tile, overlap and block size of the run: classical filters get 1024 px blocks (the halo makes
+    them exact, no overlap); samplers 288 px tiles overlapping by 32 in 4x4-tile blocks (a block also
+    computes the ring of tiles it shares with its neighbours), a small scene one tile just covering it."""
+    if kind == "array":
+        if overlap:
+            log.info("overlap is not used by classical filters (the halo makes blocks exact)")
+        return {"tile": tile or 1024, "overlap": 0, "block_tiles": 1}
+    args = {"tile": tile or 288, "overlap": 32 if overlap is None else overlap, "block_tiles": 4}
+    if tile is None:
+        args["tile"] = min(args["tile"], -(-max(height, width) // 8) * 8)
+        args["overlap"] = min(args["overlap"], args["tile"] // 4)
+    return args
 
 
 def despeckle_scene(
@@ -87,8 +146,10 @@ def despeckle_scene(
         ValueError: unknown method, bad looks/units, an uncertainty band for a classical filter.
         FileNotFoundError / FileExistsError / PermissionError: unusable input or output path.
     """
-    from tiling.raster_io import check_output_path, open_raster
-    from tiling.runner import run_raster
+    from tiling.cog import check_output_path
+    from tiling.plan import TileSpec
+    from tiling.raster_io import open_raster
+    from tiling.runner import RasterOutput, RunOptions, run_raster
 
     m = get(method)
     in_path, out_path = str(in_path), str(out_path)
@@ -98,19 +159,10 @@ def despeckle_scene(
         names = [d or f"band {i + 1}" for i, d in enumerate(ds.descriptions)]
     check_output_path(out_path, overwrite, inputs=(in_path,))
     if uncertainty and not m.samples:
-        raise ValueError(f"--uncertainty needs a sampling method (sar-dps), not the classical {method!r}")
-    # units from band 1; looks and the scene sample per band: VV and VH differ
-    first = file_band_facts(in_path, band=1, units=units, looks=looks, sensor=sensor)
-    bands = [first] + [
-        file_band_facts(in_path, band=b, units=first.units, looks=looks, sensor=sensor)
-        for b in range(2, count + 1)
-    ]
-    facts: dict[str, Any] = {"units": first.units, "looks": first.looks}
-    if first.looks_estimate is not None:
-        facts["looks_estimate"] = first.looks_estimate
-    if count > 1:
-        facts["looks_estimates_other_bands"] = [f.looks_estimate for f in bands[1:]]
-    facts["looks_per_band"] = [f.looks for f in bands]
+        raise UncertaintyNotSupportedError(
+            f"--uncertainty needs a sampling method (sar-dps), not the classical {method!r}"
+        )
+    bands, facts = _band_facts(in_path, count, units=units, looks=looks, sensor=sensor)
     if uncertainty:
         options["uncertainty"] = True
     fns = [
@@ -122,39 +174,23 @@ def despeckle_scene(
         facts["scale"] = fn.scale
         facts["scale_per_band"] = [f.scale for f in fns]
     halo = m.halo(window)
-    if m.kind == "array":
-        plan_args = {"tile": tile or 1024, "overlap": 0, "block_tiles": 1}
-        if overlap:
-            log.info("overlap is not used by classical filters (the halo makes blocks exact)")
-    else:
-        # 4x4-tile blocks: a block also computes the ring of tiles it shares with its neighbours
-        plan_args = {"tile": tile or 288, "overlap": 32 if overlap is None else overlap, "block_tiles": 4}
-        if tile is None:  # a small scene: one tile just covering it, not padding
-            plan_args["tile"] = min(plan_args["tile"], -(-max(height, width) // 8) * 8)
-            plan_args["overlap"] = min(plan_args["overlap"], plan_args["tile"] // 4)
+    plan_args = _plan_args(m.kind, tile, overlap, height, width)
+    record = _record(method, m.kind, fns, facts, window, plan_args, halo, seed, uncertainty)
     outputs = getattr(fn, "outputs", 1)
     descriptions = None
     if outputs > 1:
         descriptions = [*names, *[f"{n} posterior std" for n in names]]
     summary: dict = {}
-    run = run_raster(
-        in_path,
-        out_path,
-        fns,
-        kind=m.kind,
-        halo=halo,
-        seed=seed,
+    output = RasterOutput(
         band_groups=[[b] for b in range(1, count + 1)],
-        overwrite=overwrite,
-        client=client,
-        workers=workers,
-        progress=progress,
-        desc=f"despeckle {method}",
         outputs_per_band=outputs,
         descriptions=descriptions,
-        before_cog=_qa_hook(in_path, first.units, facts["looks_per_band"], count, summary) if qa else None,
-        **plan_args,
+        before_cog=_tags_hook(in_path, record, count, summary, qa),
+        overwrite=overwrite,
     )
+    options = RunOptions(client=client, workers=workers, progress=progress, desc=f"despeckle {method}")
+    spec = TileSpec(halo=halo, **plan_args)
+    run = run_raster(in_path, out_path, fns, spec, kind=m.kind, seed=seed, output=output, options=options)
     summary.update(run)
     summary.update(facts, method=method, window=window, tile=plan_args["tile"], halo=halo, seed=seed)
     if m.kind == "tiles" and hasattr(fn, "__dict__"):

@@ -214,3 +214,46 @@ def test_train_cli_bad_tile_exits_2(tmp_path):
     )
     assert r.exit_code == 2
     assert "multiple of the network stride 4" in r.output
+
+
+@pytest.mark.parametrize("name", ["gray", "tiny"])
+def test_shipped_configs_name_sources_relative_to_the_data_root(name):
+    """No machine paths in shipped JSON: sources and files are relative to the (shared) data root."""
+    text = (SHIPPED_DIR / f"{name}.json").read_text()
+    training = json.loads(text)["training"]
+    assert "virtual_sar_clean_gray" in training["sources"]
+    for p in training["sources"] + training["files"]:
+        assert not p.startswith(("/", "~", "..")) and "\\" not in p and ":" not in p, p
+    assert "/work/" not in text and ".device" not in text
+
+
+def test_trainer_records_sources_relative_to_the_data_root(tmp_path):
+    from geodiff.priors.train import _relative, data_root
+
+    (tmp_path / "data" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "data" / "c").mkdir()
+    cfg = TrainConfig(sources=[str(tmp_path / "data" / "a" / "b"), str(tmp_path / "data" / "c")], out="x")
+    root = data_root(cfg)
+    assert root == (tmp_path / "data").resolve()
+    assert [_relative(s, root) for s in cfg.sources] == ["a/b", "c"]
+    cfg.data_root = str(tmp_path)
+    assert [_relative(s, data_root(cfg)) for s in cfg.sources] == ["data/a/b", "data/c"]
+    assert _relative("/elsewhere/img.png", root) == "img.png"  # outside the root: never absolute
+
+
+def test_lr_schedule_is_torch_lambdalr_with_warmup_and_cosine():
+    from geodiff.priors.train import lr_factor, make_scheduler
+
+    cfg = TrainConfig(sources=[], out="x", steps=100, warmup=10, lr=1e-3, min_lr_ratio=0.1)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched = make_scheduler(opt, cfg, lambda: 0.0)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert isinstance(sched, torch.optim.lr_scheduler.LambdaLR)
+    assert lrs[0] == pytest.approx(1e-4) and max(lrs) == pytest.approx(lrs[9]) and lrs[-1] < 0.15 * max(lrs)
+    assert lrs[50] == pytest.approx(1e-3 * lr_factor(cfg, 50, 0.0))
+    cfg.max_minutes = 1.0  # a time budget further along than the steps anneals earlier
+    assert lr_factor(cfg, 20, 55.0) < lr_factor(cfg, 20, 0.0)

@@ -1,0 +1,38 @@
+"""The torch Lee/boxcar of the solvers' start equals the product's numpy filter (one formula, two array
+libraries; see geodiff/solvers/init.py for why both exist)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from geodiff.solvers import boxcar, lee
+from sensors import speckle_filters
+
+
+@pytest.fixture(scope="module")
+def speckled() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    x = np.kron(rng.uniform(0.1, 1.0, (6, 6)), np.ones((8, 8)))  # piecewise-constant reflectivity
+    return x * rng.gamma(2.0, 0.5, x.shape)
+
+
+@pytest.mark.parametrize("looks", [1.0, 2.0, 4.4])
+@pytest.mark.parametrize("window", [3, 7])
+def test_torch_lee_equals_numpy_lee(speckled: np.ndarray, looks: float, window: int) -> None:
+    ref = speckle_filters.lee(speckled, looks=looks, window=window)
+    out = lee(torch.from_numpy(speckled)[None, None], looks, window)[0, 0].numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_torch_boxcar_equals_numpy_boxcar(speckled: np.ndarray) -> None:
+    ref = speckle_filters.boxcar(speckled, window=5)
+    out = boxcar(torch.from_numpy(speckled)[None, None], 5)[0, 0].numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_on_the_solver_path_stays_close(speckled: np.ndarray) -> None:
+    ref = speckle_filters.lee(speckled, looks=1.0, window=7)
+    out = lee(torch.from_numpy(speckled).float()[None, None], 1.0)[0, 0].double().numpy()
+    np.testing.assert_allclose(out, ref, rtol=2e-4, atol=1e-6)

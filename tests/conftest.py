@@ -59,3 +59,68 @@ def images():  # noqa: ANN201 - (a, b) float64 (128, 128) in [0, 1]
     from skimage import data
 
     return data.camera()[::4, ::4] / 255.0, data.moon()[::4, ::4] / 255.0
+
+
+def tile_plans(max_size: int = 60):  # noqa: ANN201 - a hypothesis strategy of tiling.plan.TilePlan
+    """Hypothesis strategy: tile plans of rasters up to ``max_size`` pixels a side (tiling tests)."""
+    from hypothesis import strategies as st
+
+    from tiling.plan import TilePlan, TileSpec
+
+    @st.composite
+    def plans(draw: st.DrawFn) -> TilePlan:
+        h, w = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
+        tile = draw(st.integers(3, 24))
+        overlap = draw(st.integers(0, tile - 2))  # stride >= 2 keeps the number of tiles test-sized
+        halo = draw(st.integers(0, min(tile, 8)))
+        spec = TileSpec(tile, overlap, halo, block_tiles=draw(st.integers(1, 4)))
+        return TilePlan(h, w, spec, seed=draw(st.integers(0, 9)))
+
+    return plans()
+
+
+@pytest.fixture
+def sar_crop(sample_scene: Path, tmp_path: Path) -> Path:
+    """A 160x192 GeoTIFF crop of the bundled Sentinel-1 VV intensity scene (its tags, descriptions and
+    georeferencing kept), in the test's tmp_path as ``in.tif``."""
+    import rasterio
+    from rasterio.windows import Window
+
+    out = tmp_path / "in.tif"
+    with rasterio.open(sample_scene) as src:
+        win = Window(100, 80, 192, 160)
+        prof = src.profile | {"width": 192, "height": 160, "transform": src.window_transform(win)}
+        for key in ("blockxsize", "blockysize", "tiled"):
+            prof.pop(key, None)
+        with rasterio.open(out, "w", **prof) as dst:
+            dst.write(src.read(window=win))
+            dst.update_tags(**src.tags())
+            dst.descriptions = src.descriptions
+    return out
+
+
+#: A co-registered BigEarthNet optical/SAR pair of the shared data (120x120 px, SAR in dB).
+FUSION_PAIR = "bigearthnet_s1s2_pairs/S2A_MSIL2A_20170613T101031_87_48"
+
+
+@pytest.fixture
+def fusion_pair(shared_data: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Copies of a co-registered optical (4 bands, uint16) / SAR (VV, VH in dB) pair in tmp_path
+    (inputs must never change: tests compare their bytes)."""
+    opt, sar = tmp_path / "s2.tif", tmp_path / "s1_db.tif"
+    shutil.copy(shared_data / FUSION_PAIR / "s2_B02_B03_B04_B08.tif", opt)
+    shutil.copy(shared_data / FUSION_PAIR / "s1_VV_VH_db.tif", sar)
+    return opt, sar
+
+
+@pytest.fixture
+def invoke():  # noqa: ANN201 - (*args) -> click.testing.Result
+    """Run the `geodiff` command line in-process: ``invoke("despeckle", IN, OUT, "--json")``."""
+    from click.testing import CliRunner
+
+    from geodiff.cli import cli
+
+    def run(*args: object):  # noqa: ANN202
+        return CliRunner().invoke(cli, [str(a) for a in args], env={"GEODIFF_PROGRESS": "none"})
+
+    return run

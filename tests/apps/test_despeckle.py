@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
-from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 from shapely.geometry import box
 
@@ -22,18 +21,8 @@ from sensors.speckle_filters import FILTERS, apply_filter
 
 
 @pytest.fixture
-def scene(sample_scene: Path, tmp_path: Path) -> Path:
-    """A 160x192 crop of the bundled Sentinel-1 scene (keeps its tags and georeferencing)."""
-    out = tmp_path / "in.tif"
-    with rasterio.open(sample_scene) as src:
-        win = Window(100, 80, 192, 160)
-        prof = src.profile | {"width": 192, "height": 160, "transform": src.window_transform(win)}
-        prof.pop("blockxsize", None), prof.pop("blockysize", None), prof.pop("tiled", None)
-        with rasterio.open(out, "w", **prof) as dst:
-            dst.write(src.read(window=win))
-            dst.update_tags(**src.tags())
-            dst.descriptions = src.descriptions
-    return out
+def scene(sar_crop: Path) -> Path:
+    return sar_crop
 
 
 def _sha(p: Path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,6 @@ from rasterio.warp import calculate_default_transform, reproject
 from geodiff.apps.fuse import fuse_arrays, fuse_scene, load_pair
 from geodiff.apps.fuse.scene import _encode
 from geodiff.cli import cli
-
-BEN = "bigearthnet_s1s2_pairs/S2A_MSIL2A_20170613T101031_87_48"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -50,13 +47,8 @@ def prior():
 
 
 @pytest.fixture()
-def pair(shared_data, tmp_path) -> tuple[Path, Path]:
-    """Copies of a co-registered BigEarthNet pair (inputs must never change: we check their bytes)."""
-    opt = tmp_path / "s2.tif"
-    sar = tmp_path / "s1_db.tif"
-    shutil.copy(shared_data / BEN / "s2_B02_B03_B04_B08.tif", opt)
-    shutil.copy(shared_data / BEN / "s1_VV_VH_db.tif", sar)
-    return opt, sar
+def pair(fusion_pair) -> tuple[Path, Path]:
+    return fusion_pair
 
 
 def _write_like(src: Path, dst: Path, data: np.ndarray, **changes) -> Path:

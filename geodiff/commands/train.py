@@ -1,4 +1,9 @@
-"""`geodiff train`: train a diffusion prior on your own imagery (folders of images and/or GeoTIFFs)."""
+"""`geodiff train`: train a diffusion prior on your own imagery (folders of images and/or GeoTIFFs).
+
+``geodiff train DATA --pack DIR`` instead writes DATA as float16 amplitude caches (<stem>.amp.npy) into DIR,
+so a machine without rasterio (e.g. a GPU node) can train on them; ``geodiff models export RUN`` re-exports
+a finished run.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +23,17 @@ def _ints(text: str) -> list[int]:
 
 @click.command(name="train")
 @click.argument("data", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", type=click.Path(), help="Run folder (checkpoints, loss log, exported model).")
 @click.option(
-    "--out", required=True, type=click.Path(), help="Run folder (checkpoints, loss log, exported model)."
+    "--pack",
+    "pack_dir",
+    type=click.Path(file_okay=False),
+    help="Only write DATA as float16 amplitude caches (.amp.npy) into this folder, then stop.",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(exists=True, file_okay=False),
+    help="Record the training sources relative to this folder (default: their common folder).",
 )
 @click.option("--name", default="prior", show_default=True, help="Model name (file stem of the export).")
 @click.option("--val", "val", multiple=True, type=click.Path(exists=True), help="Validation images/folders.")
@@ -56,6 +70,8 @@ def _ints(text: str) -> list[int]:
 def command(
     data,
     out,
+    pack_dir,
+    data_root,
     name,
     val,
     exclude,
@@ -82,17 +98,19 @@ def command(
     quiet,
 ):
     """Train a time-conditioned UNet diffusion prior on DATA (image files and/or folders)."""
+    from geodiff.device import resolve_device
     from geodiff.priors.train import TrainConfig, train
 
+    if pack_dir is not None:
+        _pack(data, exclude, pack_dir, as_json)
+        return
+    if out is None:
+        raise click.UsageError("--out is required to train (or give --pack DIR to only pack DATA)")
     logging.getLogger("geodiff").setLevel(logging.INFO)
     mults = _ints(mult)
     if tile % (2 ** (len(mults) - 1)):
         raise ValueError(f"--tile {tile} is not a multiple of the network stride {2 ** (len(mults) - 1)}")
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: CUDA is not available here; use --device cpu")
+    resolve_device(device)  # an unavailable device fails here, before any data is read
     cfg = TrainConfig(
         sources=[str(d) for d in data],
         out=str(out),
@@ -117,6 +135,7 @@ def command(
         device=device,
         seed=seed,
         weights_dtype=weights_dtype,
+        data_root=data_root,
     )
     result = train(cfg, resume=resume, progress=not quiet)
     if as_json:
@@ -127,3 +146,14 @@ def command(
             f"trained {result['step']} steps in {result['elapsed_s']:.0f}s; "
             f"val loss (EMA) {last.get('val_loss_ema', float('nan')):.4f}; model {result['model']}"
         )
+
+
+def _pack(data: tuple[str, ...], exclude: tuple[str, ...], pack_dir: str, as_json: bool) -> None:
+    """Write every training image of DATA as <pack_dir>/<stem>.amp.npy."""
+    from geodiff.priors.data import expand_sources, pack_amplitude
+
+    written = [str(pack_amplitude(f, pack_dir)) for f in expand_sources(data, exclude)]
+    if as_json:
+        emit_json({"packed": written})
+    else:
+        click.echo(f"packed {len(written)} images into {pack_dir}")

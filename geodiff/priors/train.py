@@ -545,20 +545,30 @@ __all__ = [
 ]
 
 
-def export_best(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Re-export a run's model from whichever of the EMA or raw weights has the lower final validation loss.
+def export_best(run_dir: str | os.PathLike, weights: str = "best") -> dict[str, Any]:
+    """Re-export a run's model from its EMA or raw weights (``weights``: "ema", "raw" or "best").
 
-    Returns {"weights": "ema" | "raw", "step": ..., and the last history record}. Raises
-    FileNotFoundError when ``run_dir`` holds no finished run.
-
-    Why: with a short run (a CPU budget) a 0.999 EMA still remembers early, worse weights; once the
-    learning rate has annealed the raw weights can be better. The choice is recorded in the config.
+    "best" takes whichever has the lower final validation loss. Why: with a short run (a CPU budget) a
+    0.999 EMA still remembers early, worse weights; once the learning rate has annealed the raw weights
+    can be better. The choice is recorded in the config. Returns {"weights": "ema" | "raw", "step": ...,
+    and the last history record}. Raises FileNotFoundError when ``run_dir`` holds no run (state.json),
+    ValueError for an unknown ``weights`` or a run without validation history.
     """
+    if weights not in ("best", "ema", "raw"):
+        raise ValueError(f"weights must be 'best', 'ema' or 'raw' (got {weights!r})")
     out = Path(run_dir)
+    if not (out / "state.json").exists():
+        raise FileNotFoundError(
+            f"{out}: no training run here (state.json missing); give the --out of `geodiff train`"
+        )
     saved = load_json(out / "state.json")
     cfg = TrainConfig(**saved["config"])
+    if not saved["history"]:
+        raise ValueError(f"{out}: the run has no validation record yet; train it further first")
     last = saved["history"][-1]
-    which = "raw" if last["val_loss_raw"] < last["val_loss_ema"] else "ema"
+    which = (
+        weights if weights != "best" else ("raw" if last["val_loss_raw"] < last["val_loss_ema"] else "ema")
+    )
     tensors = load_tensors(out / "checkpoint.safetensors")
     prefix = "model." if which == "raw" else "ema."
     net = UNet(cfg.unet())

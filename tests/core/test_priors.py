@@ -85,6 +85,15 @@ def test_resume_continues_from_saved_step_and_matches_uninterrupted_run(shared_d
         if k.startswith(("model.", "ema.")):
             torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
     assert json.loads((tmp_path / "b" / "state.json").read_text())["step"] == 12
+    # `geodiff models export` re-exports the chosen weights and records the choice
+    r = CliRunner().invoke(cli, ["models", "export", str(tmp_path / "a"), "--weights", "raw", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["weights"] == "raw"
+    exported = load_tensors(tmp_path / "a" / "t.safetensors")
+    for k, v in exported.items():
+        torch.testing.assert_close(v, a[f"model.{k}"], msg=k)
+    assert json.loads((tmp_path / "a" / "t.json").read_text())["training"]["exported_weights"] == "raw"
+    assert CliRunner().invoke(cli, ["models", "export", str(tmp_path)]).exit_code == 2  # no run there
 
 
 def test_resume_without_a_run_is_a_clear_error(tmp_path):
@@ -257,3 +266,20 @@ def test_lr_schedule_is_torch_lambdalr_with_warmup_and_cosine():
     assert lrs[50] == pytest.approx(1e-3 * lr_factor(cfg, 50, 0.0))
     cfg.max_minutes = 1.0  # a time budget further along than the steps anneals earlier
     assert lr_factor(cfg, 20, 55.0) < lr_factor(cfg, 20, 0.0)
+
+
+def test_train_pack_writes_amplitude_caches(tmp_path):
+    from PIL import Image
+
+    from geodiff.priors.data import load_amplitude
+
+    img = tmp_path / "img" / "a.png"
+    img.parent.mkdir()
+    Image.fromarray(np.arange(40 * 40, dtype=np.uint32).reshape(40, 40).astype(np.uint8)).save(img)
+    r = CliRunner().invoke(cli, ["train", str(img.parent), "--pack", str(tmp_path / "packed"), "--json"])
+    assert r.exit_code == 0, r.output
+    packed = tmp_path / "packed" / "a.amp.npy"
+    assert json.loads(r.stdout)["packed"] == [str(packed)]
+    np.testing.assert_allclose(load_amplitude(packed).amp, load_amplitude(img).amp, atol=1e-3)
+    r = CliRunner().invoke(cli, ["train", str(img.parent)])
+    assert r.exit_code == 2 and "--out is required" in r.output

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from geodiff.errors import InvalidSettingError
+
 __all__ = ["resolve_device"]
 
 
@@ -22,18 +24,24 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device {device!r} is not a device name; use auto, cpu, cuda or cuda:N") from exc
+        raise InvalidSettingError(
+            f"device {device!r} is not a device name; use auto, cpu, cuda or cuda:N"
+        ) from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r}: CUDA is not available here; use --device cpu or auto")
+            raise InvalidSettingError(
+                f"device {str(device)!r}: CUDA is not available here; use --device cpu or auto"
+            )
         n = torch.cuda.device_count()
         if dev.index is not None and dev.index >= n:
-            raise ValueError(
+            raise InvalidSettingError(
                 f"device {str(device)!r}: this machine has {n} CUDA device(s) (cuda:0..cuda:{n - 1}); "
                 "pick one of them or use --device auto"
             )
     elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {str(device)!r}: MPS is not available here; use --device cpu or auto")
+        raise InvalidSettingError(
+            f"device {str(device)!r}: MPS is not available here; use --device cpu or auto"
+        )
     elif dev.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device {str(device)!r} is not supported; use auto, cpu, cuda or cuda:N")
+        raise InvalidSettingError(f"device {str(device)!r} is not supported; use auto, cpu, cuda or cuda:N")
     return dev

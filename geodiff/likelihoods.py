@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import torch
 
+from geodiff.errors import InputError, InvalidSettingError
 from geodiff.operators import Identity, LinearOperator
 
 __all__ = [
@@ -45,11 +46,11 @@ def check_looks(looks: float) -> float:
     try:
         value = float(looks)
     except (TypeError, ValueError) as exc:
-        raise ValueError(
+        raise InvalidSettingError(
             f"looks must be a number > 0 (got {looks!r}); pass e.g. looks=1 for single-look SAR"
         ) from exc
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(
+        raise InvalidSettingError(
             f"looks must be a finite number > 0 (got {looks!r}); use the sensor's equivalent number of "
             "looks (1 for single-look SLC-derived intensity, ~4.4 for Sentinel-1 GRDH)"
         )
@@ -59,25 +60,25 @@ def check_looks(looks: float) -> float:
 def check_observation(y: torch.Tensor, name: str = "y", positive: bool = False) -> None:
     """Reject observations a solver cannot use: wrong rank, NaN/inf, negative or all-zero tiles."""
     if not isinstance(y, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (B, C, H, W); got {type(y).__name__}")
+        raise InputError(f"{name} must be a torch.Tensor of shape (B, C, H, W); got {type(y).__name__}")
     if y.dim() != 4:
-        raise ValueError(
+        raise InputError(
             f"{name} must have shape (B, C, H, W); got shape {tuple(y.shape)} (add batch/channel axes)"
         )
     if not torch.isfinite(y).all():
-        raise ValueError(
+        raise InputError(
             f"{name} contains NaN or inf values; mask nodata first (fill it, e.g. with the tile median, "
             "and drop it from the output)"
         )
     if positive:
         if (y < 0).any():
-            raise ValueError(
+            raise InputError(
                 f"{name} has negative values; SAR intensity must be >= 0 (convert dB or amplitude first)"
             )
         zero = (y.flatten(1) <= 0).all(1)
         if zero.any():
             idx = torch.nonzero(zero).flatten().tolist()
-            raise ValueError(
+            raise InputError(
                 f"{name}: tile(s) {idx} are all zero, so they carry no signal to despeckle; "
                 "treat them as nodata and skip them"
             )
@@ -199,7 +200,7 @@ class Gaussian(Likelihood):
     def __init__(self, y: torch.Tensor, sigma: float, operator: LinearOperator | None = None):
         check_observation(y)
         if not (float(sigma) > 0 and math.isfinite(float(sigma))):
-            raise ValueError(
+            raise InvalidSettingError(
                 f"sigma must be a finite number > 0 (got {sigma!r}); for noise-free data use DDNM"
             )
         self.y = y
@@ -226,9 +227,9 @@ class Poisson(Likelihood):
     def __init__(self, y: torch.Tensor, gain: float = 1.0, floor: float = _FLOOR):
         check_observation(y)
         if (y < 0).any():
-            raise ValueError("Poisson counts y must be >= 0; subtract no background below zero")
+            raise InputError("Poisson counts y must be >= 0; subtract no background below zero")
         if not float(gain) > 0:
-            raise ValueError(f"gain must be > 0 (got {gain!r})")
+            raise InvalidSettingError(f"gain must be > 0 (got {gain!r})")
         self.y = y
         self.gain = float(gain)
         self.floor = floor
@@ -247,6 +248,12 @@ class Poisson(Likelihood):
 
     def fisher(self, x: torch.Tensor) -> torch.Tensor:
         return self.gain / self._x(x)
+
+
+def _check_fusion_weights(**weights: float) -> None:
+    for name, w in weights.items():
+        if not (math.isfinite(float(w)) and float(w) >= 0):
+            raise InvalidSettingError(f"fusion weight {name} must be a finite number >= 0 (got {w!r})")
 
 
 def _grad2d(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -290,13 +297,11 @@ class FusionL1TV:
         check_observation(optical, "optical")
         check_observation(sar, "sar")
         if optical.shape != sar.shape:
-            raise ValueError(
+            raise InputError(
                 f"optical {tuple(optical.shape)} and sar {tuple(sar.shape)} tiles differ in shape; "
                 "resample the SAR onto the optical grid first"
             )
-        for name, w in (("a", a), ("b", b), ("c", c), ("d", d)):
-            if not (math.isfinite(float(w)) and float(w) >= 0):
-                raise ValueError(f"fusion weight {name} must be a finite number >= 0 (got {w!r})")
+        _check_fusion_weights(a=a, b=b, c=c, d=d)
         self.o, self.r = optical, sar
         self.a, self.b, self.c, self.d = float(a), float(b), float(c), float(d)
 
@@ -373,7 +378,7 @@ class SpeckleModel:
     def __post_init__(self) -> None:
         object.__setattr__(self, "looks", check_looks(self.looks))
         if self.form not in self.FORMS:
-            raise ValueError(f"form must be one of {self.FORMS} (got {self.form!r})")
+            raise InvalidSettingError(f"form must be one of {self.FORMS} (got {self.form!r})")
 
     def likelihood(self, y: torch.Tensor) -> Likelihood:
         """The speckle likelihood bound to intensity y (B, C, H, W); log-intensity unless form="intensity"."""
@@ -398,14 +403,11 @@ class FusionModel:
     prox_iters: int = 60
 
     def __post_init__(self) -> None:
-        for name in ("a", "b", "c", "d"):
-            w = getattr(self, name)
-            if not (math.isfinite(float(w)) and float(w) >= 0):
-                raise ValueError(f"fusion weight {name} must be a finite number >= 0 (got {w!r})")
+        _check_fusion_weights(a=self.a, b=self.b, c=self.c, d=self.d)
         if not 0 < self.strength <= 1:
-            raise ValueError(f"strength must lie in (0, 1] (got {self.strength!r})")
+            raise InvalidSettingError(f"strength must lie in (0, 1] (got {self.strength!r})")
         if int(self.prox_iters) != self.prox_iters or self.prox_iters < 1:
-            raise ValueError(f"prox_iters must be an integer >= 1 (got {self.prox_iters!r})")
+            raise InvalidSettingError(f"prox_iters must be an integer >= 1 (got {self.prox_iters!r})")
 
     def objective(self, optical: torch.Tensor, sar: torch.Tensor) -> FusionL1TV:
         """The L1/TV objective bound to optical luminance and SAR amplitude tiles (B, 1, H, W) in [0, 1]."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from geodiff.errors import InputError, InvalidSettingError
+
 __all__ = ["Blur", "Downsample", "Identity", "LinearOperator", "Mask"]
 
 
@@ -51,7 +53,7 @@ class Mask(LinearOperator):
     def __init__(self, mask: torch.Tensor):
         m = mask.to(torch.float32) if mask.dtype == torch.bool else mask
         if not torch.all((m == 0) | (m == 1)):
-            raise ValueError("mask must hold only 0 (missing) and 1 (observed); threshold it first")
+            raise InputError("mask must hold only 0 (missing) and 1 (observed); threshold it first")
         self.mask = m
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -72,12 +74,12 @@ class Downsample(LinearOperator):
 
     def __init__(self, factor: int):
         if int(factor) != factor or factor < 1:
-            raise ValueError(f"down-sampling factor must be an integer >= 1 (got {factor!r})")
+            raise InvalidSettingError(f"down-sampling factor must be an integer >= 1 (got {factor!r})")
         self.k = int(factor)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % self.k or x.shape[-2] % self.k:
-            raise ValueError(
+            raise InputError(
                 f"tile {tuple(x.shape[-2:])} is not a multiple of the down-sampling factor {self.k}; "
                 "crop or pad it"
             )
@@ -112,7 +114,7 @@ class Blur(LinearOperator):
 
     def __init__(self, kernel: torch.Tensor, tol: float = 1e-3):
         if kernel.dim() != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
-            raise ValueError(
+            raise InvalidSettingError(
                 f"blur kernel must be a 2-D tensor of odd size (got shape {tuple(kernel.shape)})"
             )
         self.kernel = kernel

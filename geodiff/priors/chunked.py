@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from geodiff.errors import InvalidSettingError
 from geodiff.priors.base import DiffusionPrior
 
 
@@ -17,7 +18,7 @@ class ChunkedPrior:
 
     def __init__(self, prior: DiffusionPrior, max_batch: int = 16) -> None:
         if max_batch < 1:
-            raise ValueError(f"max_batch must be >= 1 (got {max_batch})")
+            raise InvalidSettingError(f"max_batch must be >= 1 (got {max_batch})")
         self.prior, self.max_batch = prior, int(max_batch)
         self.alphas_cumprod = prior.alphas_cumprod
         self.domain, self.channels, self.stride = prior.domain, prior.channels, prior.stride

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from geodiff.errors import InputError
+
 log = logging.getLogger(__name__)
 
 AMP_SUFFIX = ".amp.npy"
@@ -79,7 +81,7 @@ def load_amplitude(path: str | os.PathLike, rgb_order: Sequence[int] | None = No
     if p.name.lower().endswith(AMP_SUFFIX):
         x = np.asarray(np.load(p, allow_pickle=False), dtype=np.float32)
         if x.ndim != 2:
-            raise ValueError(f"{p}: a packed amplitude cache must be 2-D, got shape {x.shape}; re-pack it")
+            raise InputError(f"{p}: a packed amplitude cache must be 2-D, got shape {x.shape}; re-pack it")
         valid = np.isfinite(x)
         amp = np.where(valid, x, 0.0)
     elif suffix == ".npy":
@@ -92,7 +94,7 @@ def load_amplitude(path: str | os.PathLike, rgb_order: Sequence[int] | None = No
         valid = np.isfinite(x)
         m = float(np.max(x[valid])) if valid.any() else 0.0
         if m <= 0:
-            raise ValueError(f"{p}: no positive finite values; cannot normalise by its maximum")
+            raise InputError(f"{p}: no positive finite values; cannot normalise by its maximum")
         amp = np.where(valid, x / m, 0.0)
     elif suffix in {".tif", ".tiff"}:
         import rasterio
@@ -114,7 +116,7 @@ def load_amplitude(path: str | os.PathLike, rgb_order: Sequence[int] | None = No
             valid &= np.isfinite(gray)
             m = float(np.max(gray[valid])) if valid.any() else 0.0
             if m <= 0:
-                raise ValueError(f"{p}: no positive finite values; cannot normalise by its maximum")
+                raise InputError(f"{p}: no positive finite values; cannot normalise by its maximum")
             amp = np.where(valid, gray / m, 0.0)
     else:
         from PIL import Image
@@ -165,7 +167,7 @@ def expand_sources(sources: Iterable[str | os.PathLike], exclude: Iterable[str] 
     excl = list(exclude)
     out = [f for f in dict.fromkeys(files) if not any(f.match(e) for e in excl)]
     if not out:
-        raise ValueError("no training images found; give folders or files with .png/.jpg/.tif/.npy images")
+        raise InputError("no training images found; give folders or files with .png/.jpg/.tif/.npy images")
     return out
 
 
@@ -179,7 +181,7 @@ class CropSampler:
     def __init__(self, images: Sequence[AmplitudeImage], tile: int, seed: int = 0) -> None:
         self.images = [im for im in images if min(im.amp.shape) >= tile]
         if not self.images:
-            raise ValueError(f"no training image is at least {tile}x{tile}; use a smaller --tile")
+            raise InputError(f"no training image is at least {tile}x{tile}; use a smaller --tile")
         skipped = len(images) - len(self.images)
         if skipped:
             log.warning("%d images smaller than the %d px tile were skipped", skipped, tile)
@@ -200,7 +202,7 @@ class CropSampler:
                 if self.rng.integers(2):
                     c = c[:, ::-1]
                 return np.ascontiguousarray(c)
-        raise ValueError("could not find a fully valid crop after 100 tries; the images are mostly nodata")
+        raise InputError("could not find a fully valid crop after 100 tries; the images are mostly nodata")
 
     def batch(self, n: int) -> torch.Tensor:
         a = np.stack([self.crop() for _ in range(n)])[:, None]

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from geodiff.errors import InputError, InvalidSettingError
 from geodiff.priors.schedule import abar_at, make_schedule, to_eps
 from geodiff.priors.unet import UNet, UNetConfig
 from geodiff.priors.weights_io import load_json, load_state_into, load_tensors
@@ -48,12 +49,12 @@ class UNetPrior:
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Predicted noise for x_t (B, C, H, W) at integer timesteps t (B,) or a scalar."""
         if x_t.ndim != 4 or x_t.shape[1] != self.channels:
-            raise ValueError(
+            raise InputError(
                 f"expected a batch (B, {self.channels}, H, W) for prior {self.name!r}, got {tuple(x_t.shape)}"
             )
         h, w = x_t.shape[-2:]
         if h % self.stride or w % self.stride:
-            raise ValueError(
+            raise InputError(
                 f"tile size {h}x{w} is not a multiple of prior {self.name!r}'s stride {self.stride}; "
                 f"pad or crop tiles to a multiple of {self.stride}"
             )
@@ -61,7 +62,9 @@ class UNetPrior:
         if t.numel() == 1 and x_t.shape[0] > 1:
             t = t.expand(x_t.shape[0])
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.T):
-            raise ValueError(f"timesteps must lie in [0, {self.T - 1}]; got {int(t.min())}..{int(t.max())}")
+            raise InvalidSettingError(
+                f"timesteps must lie in [0, {self.T - 1}]; got {int(t.min())}..{int(t.max())}"
+            )
         out = self.net(x_t.to(self.dtype).contiguous(memory_format=torch.channels_last), t).to(x_t.dtype)
         abar = None if self.prediction == "eps" else abar_at(self.alphas_cumprod, t, x_t)
         return to_eps(self.prediction, out, x_t, abar)
@@ -85,11 +88,11 @@ def load_prior_files(weights: str | os.PathLike, config: str | os.PathLike | Non
     cfg = load_json(c)
     for key in ("unet", "schedule", "domain", "channels", "prediction"):
         if key not in cfg:
-            raise ValueError(f"{c}: model config lacks {key!r}; it is not a geodiff prior config")
+            raise InputError(f"{c}: model config lacks {key!r}; it is not a geodiff prior config")
     if int(cfg.get("format_version", 1)) > SUPPORTED_FORMAT:
-        raise ValueError(f"{c}: format_version {cfg['format_version']} is newer than this geodiff; upgrade")
+        raise InputError(f"{c}: format_version {cfg['format_version']} is newer than this geodiff; upgrade")
     if cfg.get("architecture", "unet") != "unet":
-        raise ValueError(f"{c}: architecture {cfg['architecture']!r} is not supported; only 'unet'")
+        raise InputError(f"{c}: architecture {cfg['architecture']!r} is not supported; only 'unet'")
     net = UNet(UNetConfig.from_dict(cfg["unet"]))
     tensors = load_tensors(w)
     load_state_into(net, tensors, f"{w} with {c.name}")

@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from geodiff.errors import InvalidSettingError
+
 __all__ = [
     "DEFAULT_T",
     "SCHEDULES",
@@ -67,7 +69,7 @@ SCHEDULES = {"cosine": cosine_alphas_cumprod, "linear": linear_alphas_cumprod}
 def make_schedule(name: str = "cosine", T: int = DEFAULT_T) -> torch.Tensor:
     """abar_t (T,) float64 of a named schedule; raises ValueError for unknown names."""
     if name not in SCHEDULES:
-        raise ValueError(f"unknown noise schedule {name!r}; use one of {sorted(SCHEDULES)}")
+        raise InvalidSettingError(f"unknown noise schedule {name!r}; use one of {sorted(SCHEDULES)}")
     return SCHEDULES[name](T)
 
 
@@ -120,9 +122,9 @@ def to_eps(prediction: str, out: torch.Tensor, x_t: torch.Tensor, abar: Abar | N
     if prediction == "eps":
         return out
     if prediction not in ("v", "x0"):
-        raise ValueError(f"unknown prediction type {prediction!r}; use 'eps', 'v' or 'x0'")
+        raise InvalidSettingError(f"unknown prediction type {prediction!r}; use 'eps', 'v' or 'x0'")
     if abar is None:
-        raise ValueError(f"a {prediction!r} prediction needs abar to be turned into eps")
+        raise InvalidSettingError(f"a {prediction!r} prediction needs abar to be turned into eps")
     return eps_from_v(x_t, out, abar) if prediction == "v" else eps_from_x0(x_t, out, abar)
 
 
@@ -140,7 +142,9 @@ def t_for_sigma(alphas_cumprod: torch.Tensor, sigma: float) -> int:
     (come-closer-diffuse-faster, Chung et al. 2022). Raises ValueError unless sigma is finite and > 0.
     """
     if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a finite number > 0 (got {sigma!r}), e.g. 0.15 in model units")
+        raise InvalidSettingError(
+            f"sigma must be a finite number > 0 (got {sigma!r}), e.g. 0.15 in model units"
+        )
     return int((noise_to_signal(alphas_cumprod) - sigma).abs().argmin())
 
 
@@ -150,9 +154,9 @@ def timesteps(steps: int, t0: int, num_train: int) -> list[int]:
     Fewer are returned when t0 + 1 < steps. Raises ValueError for steps < 1 or t0 outside [0, num_train).
     """
     if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1 (got {steps!r})")
+        raise InvalidSettingError(f"steps must be an integer >= 1 (got {steps!r})")
     if int(t0) != t0 or not 0 <= t0 < num_train:
-        raise ValueError(f"t0 must be an integer in [0, {num_train - 1}] (got {t0!r})")
+        raise InvalidSettingError(f"t0 must be an integer in [0, {num_train - 1}] (got {t0!r})")
     steps = min(int(steps), int(t0) + 1)
     if steps == 1:
         return [int(t0)]

@@ -31,6 +31,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import geodiff
 from geodiff.device import resolve_device
+from geodiff.errors import InvalidSettingError
 from geodiff.priors.data import NORMALISATION, CropSampler, expand_sources, load_amplitude
 from geodiff.priors.schedule import abar_at, make_schedule, q_sample, v_target
 from geodiff.priors.unet import UNet, UNetConfig, count_parameters
@@ -104,7 +105,7 @@ def noised_batch(
     """
     abar = abar_at(alphas_cumprod, t, x0)
     if cfg.prediction not in ("eps", "v", "x0"):
-        raise ValueError(f"unknown prediction {cfg.prediction!r}; use eps, v or x0")
+        raise InvalidSettingError(f"unknown prediction {cfg.prediction!r}; use eps, v or x0")
     target = {"eps": eps, "x0": x0}.get(cfg.prediction)
     if target is None:
         target = v_target(x0, eps, abar)
@@ -511,7 +512,7 @@ def export(
 def _cast(state: dict[str, torch.Tensor], dtype: str) -> dict[str, torch.Tensor]:
     """Floating tensors to the export dtype (float32 or float16); the loader casts back to float32."""
     if dtype not in ("float32", "float16"):
-        raise ValueError(f"weights dtype {dtype!r} is not supported; use float32 or float16")
+        raise InvalidSettingError(f"weights dtype {dtype!r} is not supported; use float32 or float16")
     dt = getattr(torch, dtype)
     return {k: v.to(dt) if v.is_floating_point() else v for k, v in state.items()}
 
@@ -555,7 +556,7 @@ def export_best(run_dir: str | os.PathLike, weights: str = "best") -> dict[str, 
     ValueError for an unknown ``weights`` or a run without validation history.
     """
     if weights not in ("best", "ema", "raw"):
-        raise ValueError(f"weights must be 'best', 'ema' or 'raw' (got {weights!r})")
+        raise InvalidSettingError(f"weights must be 'best', 'ema' or 'raw' (got {weights!r})")
     out = Path(run_dir)
     if not (out / "state.json").exists():
         raise FileNotFoundError(
@@ -564,7 +565,7 @@ def export_best(run_dir: str | os.PathLike, weights: str = "best") -> dict[str, 
     saved = load_json(out / "state.json")
     cfg = TrainConfig(**saved["config"])
     if not saved["history"]:
-        raise ValueError(f"{out}: the run has no validation record yet; train it further first")
+        raise InvalidSettingError(f"{out}: the run has no validation record yet; train it further first")
     last = saved["history"][-1]
     which = (
         weights if weights != "best" else ("raw" if last["val_loss_raw"] < last["val_loss_ema"] else "ema")

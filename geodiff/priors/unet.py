@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from geodiff.errors import InputError
+
 
 @dataclass
 class UNetConfig:
@@ -40,7 +42,7 @@ class UNetConfig:
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown UNet config keys {sorted(unknown)}; the model needs a newer geodiff")
+            raise InputError(f"unknown UNet config keys {sorted(unknown)}; the model needs a newer geodiff")
         return cls(**d)
 
 
@@ -150,7 +152,7 @@ class UNet(nn.Module):
         h_, w_ = x.shape[-2:]
         s = self.stride
         if h_ % s or w_ % s:
-            raise ValueError(
+            raise InputError(
                 f"tile size {h_}x{w_} is not a multiple of the network stride {s}; "
                 f"pad or crop the tile to a multiple of {s}"
             )

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from geodiff.errors import InputError
+
 
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +57,7 @@ def load_json(path: str | os.PathLike) -> dict:
         with open(p) as f:
             return json.load(f)
     except json.JSONDecodeError as exc:
-        raise ValueError(
+        raise InputError(
             f"{p}: model config is not valid JSON ({exc}); re-copy or re-export the model"
         ) from exc
 
@@ -71,18 +73,18 @@ def check_safetensors(path: str | os.PathLike) -> dict:
     size = p.stat().st_size
     fix = "the file is damaged or truncated; copy it again or re-export the model"
     if size < 8:
-        raise ValueError(f"{p}: only {size} bytes, too short for a safetensors file; {fix}")
+        raise InputError(f"{p}: only {size} bytes, too short for a safetensors file; {fix}")
     with open(p, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
         if n > size - 8:
-            raise ValueError(f"{p}: safetensors header says {n} bytes but the file has {size - 8}; {fix}")
+            raise InputError(f"{p}: safetensors header says {n} bytes but the file has {size - 8}; {fix}")
         try:
             header = json.loads(f.read(n))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{p}: safetensors header is not valid JSON; {fix}") from exc
+            raise InputError(f"{p}: safetensors header is not valid JSON; {fix}") from exc
     end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
     if 8 + n + end != size:
-        raise ValueError(f"{p}: size is {size} bytes but its header describes {8 + n + end}; {fix}")
+        raise InputError(f"{p}: size is {size} bytes but its header describes {8 + n + end}; {fix}")
     return header
 
 
@@ -108,7 +110,7 @@ def load_state_into(model: torch.nn.Module, tensors: dict[str, torch.Tensor], wh
             detail.append(
                 f"{len(shape)} of other shape (e.g. {k}: {tuple(tensors[k].shape)} vs {tuple(own[k].shape)})"
             )
-        raise ValueError(
+        raise InputError(
             f"{where}: weights do not match the architecture in the config ({'; '.join(detail)}); "
             "the .json and .safetensors belong to different models, pair them correctly"
         )

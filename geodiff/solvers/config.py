@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from geodiff.errors import InvalidSettingError
 from geodiff.priors.schedule import t_for_sigma
 
 __all__ = ["SOLVERS", "SamplerConfig"]
@@ -69,40 +70,42 @@ class SamplerConfig:
         for name in ("steps", "samples", "newton_iters"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1 (got {v!r})")
+                raise InvalidSettingError(f"{name} must be an integer >= 1 (got {v!r})")
             object.__setattr__(self, name, int(v))
         if self.t0 is not None and (int(self.t0) != self.t0 or self.t0 < 0):
-            raise ValueError(f"t0 must be None or an integer timestep >= 0 (got {self.t0!r})")
+            raise InvalidSettingError(f"t0 must be None or an integer timestep >= 0 (got {self.t0!r})")
         if not 0.0 <= float(self.eta) <= 1.0:
-            raise ValueError(
+            raise InvalidSettingError(
                 f"eta must lie in [0, 1] (got {self.eta!r}); 0 = deterministic DDIM, 1 = DDPM-like"
             )
         for name in ("zeta", "data_std") + (("sigma0",) if self.sigma0 is not None else ()):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a finite number > 0 (got {v!r})")
+                raise InvalidSettingError(f"{name} must be a finite number > 0 (got {v!r})")
         if self.clip is not None:
             lo, hi = (float(v) for v in self.clip)
             if not lo < hi:
-                raise ValueError(f"clip must be (low, high) with low < high (got {self.clip!r})")
+                raise InvalidSettingError(f"clip must be (low, high) with low < high (got {self.clip!r})")
             object.__setattr__(self, "clip", (lo, hi))
         if self.mean_window is not None and self.mean_window != 0 and self.mean_window < 3:
-            raise ValueError(f"mean_window must be None or >= 3 pixels (got {self.mean_window!r})")
+            raise InvalidSettingError(f"mean_window must be None or >= 3 pixels (got {self.mean_window!r})")
         if self.bright is not None and not 0 < float(self.bright) <= 1:
-            raise ValueError(f"bright must be None or an amplitude in (0, 1] (got {self.bright!r})")
+            raise InvalidSettingError(f"bright must be None or an amplitude in (0, 1] (got {self.bright!r})")
 
     @classmethod
     def defaults(cls, solver: str, **changes: Any) -> SamplerConfig:
         """The defaults of ``solver`` (one of :data:`SOLVERS`), with ``changes`` applied."""
         if solver not in SOLVERS:
-            raise ValueError(f"unknown solver {solver!r}; use one of {', '.join(sorted(SOLVERS))}")
+            raise InvalidSettingError(f"unknown solver {solver!r}; use one of {', '.join(sorted(SOLVERS))}")
         return dataclasses.replace(SOLVERS[solver], **changes)
 
     def start_step(self, alphas_cumprod: torch.Tensor, has_init: bool) -> int:
         """First timestep: T-1 without an initial estimate, else t0, else the t of ``sigma0``, else T-1."""
         last = int(alphas_cumprod.shape[0]) - 1
         if self.t0 is not None and self.t0 > last:
-            raise ValueError(f"t0 must be an integer in [0, {last}] for this prior (got {self.t0!r})")
+            raise InvalidSettingError(
+                f"t0 must be an integer in [0, {last}] for this prior (got {self.t0!r})"
+            )
         if not has_init:
             return last
         if self.t0 is not None:
@@ -128,7 +131,9 @@ class SamplerConfig:
         """Inverse of :meth:`to_dict`; missing keys take the class defaults, unknown keys raise ValueError."""
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown sampler settings {sorted(unknown)}; written by a newer geodiff?")
+            raise InvalidSettingError(
+                f"unknown sampler settings {sorted(unknown)}; written by a newer geodiff?"
+            )
         v = dict(values)
         if v.get("clip") is not None:
             v["clip"] = tuple(v["clip"])
@@ -144,9 +149,9 @@ class SamplerConfig:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"sampler settings are not valid JSON ({exc})") from exc
+            raise InvalidSettingError(f"sampler settings are not valid JSON ({exc})") from exc
         if not isinstance(values, dict):
-            raise ValueError("sampler settings must be a JSON object")
+            raise InvalidSettingError("sampler settings must be a JSON object")
         return cls.from_dict(values)
 
 

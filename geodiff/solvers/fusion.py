@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from geodiff.errors import InvalidSettingError
 from geodiff.likelihoods import FusionModel
 from geodiff.priors.base import DiffusionPrior
 from geodiff.solvers.config import SamplerConfig
@@ -23,7 +24,7 @@ def _start(optical: torch.Tensor, sar: torch.Tensor, config: SamplerConfig, esti
     if estimate is not None:
         return 2 * estimate.to(optical) - 1
     if config.init not in ("average", "noise"):
-        raise ValueError(
+        raise InvalidSettingError(
             f"init must be 'average' or 'noise', or pass an estimate tensor (got {config.init!r})"
         )
     return (optical + sar) - 1 if config.init == "average" else None
@@ -60,7 +61,7 @@ def fuse_dps(
     physics.objective(optical, sar)  # validates both observations and their shapes
     check_tiles(optical, prior, "optical")
     if prior.domain != "amplitude":
-        raise ValueError(
+        raise InvalidSettingError(
             f"fuse_dps needs a prior on [0, 1] images ('amplitude' domain), not {prior.domain!r}"
         )
     k = config.samples

@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from geodiff.errors import InvalidSettingError
 from geodiff.likelihoods import Gaussian, Likelihood, check_observation
 from geodiff.operators import Blur, Downsample, Identity, LinearOperator, Mask, kernel_otf
 from geodiff.priors.base import DiffusionPrior
@@ -112,7 +113,9 @@ def gaussian_prox(
         h = op.otf(x0)
         num = torch.fft.rfft2(y) * h.conj() / s2 + rho * torch.fft.rfft2(x0)
         return torch.fft.irfft2(num / (h.abs() ** 2 / s2 + rho), s=x0.shape[-2:])
-    raise ValueError(f"no closed-form proximal step for {type(op).__name__}; use dps() for this operator")
+    raise InvalidSettingError(
+        f"no closed-form proximal step for {type(op).__name__}; use dps() for this operator"
+    )
 
 
 class KernelErrorState:
@@ -174,9 +177,9 @@ def hqs(
     state = None
     if kernel_error is not None:
         if not isinstance(operator, Blur):
-            raise ValueError("kernel_error needs a Blur operator (the nominal kernel K)")
+            raise InvalidSettingError("kernel_error needs a Blur operator (the nominal kernel K)")
         if not (kernel_error > 0 and math.isfinite(kernel_error)):
-            raise ValueError(f"kernel_error (nu) must be a finite number > 0 (got {kernel_error!r})")
+            raise InvalidSettingError(f"kernel_error (nu) must be a finite number > 0 (got {kernel_error!r})")
         state = KernelErrorState(operator.kernel, ys.shape[0], ys)
 
     def guide(x0: torch.Tensor, step: Step) -> torch.Tensor:

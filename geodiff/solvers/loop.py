@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
+from geodiff.errors import InputError, InvalidSettingError
 from geodiff.priors.base import DiffusionPrior
 from geodiff.priors.schedule import eps_from_x0, q_sample, timesteps, tweedie_x0
 from geodiff.solvers.config import SamplerConfig
@@ -72,14 +73,14 @@ class SampleResult:
 def check_tiles(x: torch.Tensor, prior: DiffusionPrior, name: str = "y") -> None:
     """Reject tiles the network cannot take (rank, channels, size not a multiple of the stride)."""
     if x.dim() != 4:
-        raise ValueError(
+        raise InputError(
             f"{name} must have shape (B, C, H, W); got {tuple(x.shape)} (add batch/channel axes)"
         )
     if x.shape[1] != prior.channels:
-        raise ValueError(f"{name} has {x.shape[1]} channel(s) but the prior takes {prior.channels}")
+        raise InputError(f"{name} has {x.shape[1]} channel(s) but the prior takes {prior.channels}")
     h, w = x.shape[-2:]
     if h % prior.stride or w % prior.stride:
-        raise ValueError(
+        raise InputError(
             f"tile size {h}x{w} is not a multiple of the prior's stride {prior.stride}; "
             f"use tiles of e.g. {max(prior.stride, h - h % prior.stride)} px or pad the tile"
         )
@@ -101,7 +102,9 @@ def make_generators(
         return seeds
     vals = seeds.tolist() if isinstance(seeds, torch.Tensor) else list(seeds)
     if len(vals) != batch:
-        raise ValueError(f"got {len(vals)} seeds for {batch} tiles; pass one seed (or generator) per tile")
+        raise InvalidSettingError(
+            f"got {len(vals)} seeds for {batch} tiles; pass one seed (or generator) per tile"
+        )
     if all(isinstance(v, torch.Generator) for v in vals):
         return vals
     return [torch.Generator(device=device).manual_seed(int(s)) for s in vals]
@@ -195,7 +198,7 @@ def sample(
     x = _noise((c, h, w), b, k, gens, device, dtype)
     if init is not None:
         if tuple(init.shape) != (b, c, h, w):
-            raise ValueError(f"init has shape {tuple(init.shape)}, expected {(b, c, h, w)}")
+            raise InputError(f"init has shape {tuple(init.shape)}, expected {(b, c, h, w)}")
         x = q_sample(abars[ts[0]], init.to(device, dtype).repeat_interleave(k, 0), x)
     x = _blend(x, blend, k)
     x0 = x

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 
+from geodiff.errors import InputError, InvalidSettingError
 from geodiff.likelihoods import SpeckleModel, check_observation
 from geodiff.priors.base import DiffusionPrior
 from geodiff.solvers.config import SamplerConfig
@@ -70,7 +71,7 @@ def _scale_tensor(scale: float | torch.Tensor, b: int, like: torch.Tensor) -> to
     if s.dim() == 0:
         s = s.expand(b)
     if s.numel() != b or not torch.isfinite(s).all() or (s <= 0).any():
-        raise ValueError(f"scale must be a finite number > 0 or one per tile ({b}); got {scale!r}")
+        raise InvalidSettingError(f"scale must be a finite number > 0 or one per tile ({b}); got {scale!r}")
     return s.reshape(b, 1, 1, 1)
 
 
@@ -107,14 +108,14 @@ def sar_guidance(
 def _start(y: torch.Tensor, s: torch.Tensor, physics: SpeckleModel, config: SamplerConfig, estimate):
     """Initial estimate in z (B, C, H, W), or None to start from noise."""
     if estimate is None and config.init not in ("lee", "noise"):
-        raise ValueError(
+        raise InvalidSettingError(
             f"init must be 'lee' or 'noise', or pass an intensity estimate (got {config.init!r})"
         )
     if estimate is None and config.init == "noise":
         return None
     est = lee(y, physics.looks) if estimate is None else estimate.to(y)
     if est.shape != y.shape:
-        raise ValueError(
+        raise InputError(
             f"the initial estimate has shape {tuple(est.shape)}, expected {tuple(y.shape)} like y"
         )
     return (2 * (est.clamp_min(0) / s).sqrt() - 1).clamp(-1, 1)
@@ -165,7 +166,7 @@ def sar_dps(
     check_observation(y, positive=True)
     check_tiles(y, prior)
     if prior.domain != "amplitude":
-        raise ValueError(
+        raise InvalidSettingError(
             f"sar_dps needs a prior in the 'amplitude' domain; this prior's domain is {prior.domain!r}"
         )
     s = _scale_tensor(physics.scale, y.shape[0], y)

@@ -17,14 +17,7 @@ from geodiff.likelihoods import (
     Gaussian,
 )
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """Double precision for exact comparisons, restored afterwards (other tests keep float32)."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _autograd(fn, x):

@@ -10,14 +10,7 @@ import torch
 
 from geodiff.operators import Blur, Downsample, Identity, Mask
 
-
-@pytest.fixture(autouse=True)
-def _float64():
-    """Double precision for exact comparisons, restored afterwards (other tests keep float32)."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 g = torch.Generator().manual_seed(0)

@@ -20,13 +20,7 @@ from geodiff.priors.weights_io import load_tensors
 VSAR = "virtual_sar_clean_gray"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two spinning threads mostly wait for each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cfg(shared: Path, out: Path, **kw) -> TrainConfig:

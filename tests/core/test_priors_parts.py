@@ -13,14 +13,7 @@ from geodiff.priors import schedule as S
 from geodiff.priors.data import CropSampler, expand_sources, load_amplitude
 from geodiff.priors.unet import UNet, UNetConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two spinning threads mostly wait for each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cosine_schedule_and_prediction_conversions_round_trip():

@@ -42,7 +42,10 @@ def _sum_img(v: torch.Tensor) -> torch.Tensor:
 
 
 def check_looks(looks: float) -> float:
-    """Return ``looks`` as a float or raise a ValueError that says what a valid value is."""
+    """Return ``looks`` (the equivalent number of looks L) as a float.
+
+    Raises geodiff.errors.InvalidSettingError (a ValueError) saying what a valid value is.
+    """
     try:
         value = float(looks)
     except (TypeError, ValueError) as exc:
@@ -58,7 +61,11 @@ def check_looks(looks: float) -> float:
 
 
 def check_observation(y: torch.Tensor, name: str = "y", positive: bool = False) -> None:
-    """Reject observations a solver cannot use: wrong rank, NaN/inf, negative or all-zero tiles."""
+    """Reject observations a solver cannot use: not a tensor (B, C, H, W), NaN/inf, negative, all-zero.
+
+    ``positive=True`` (intensities) also rejects negative values and all-zero tiles. Raises
+    geodiff.errors.InputError (a ValueError) naming the problem and the fix.
+    """
     if not isinstance(y, torch.Tensor):
         raise InputError(f"{name} must be a torch.Tensor of shape (B, C, H, W); got {type(y).__name__}")
     if y.dim() != 4:
@@ -126,15 +133,18 @@ class GammaIntensity(Likelihood):
         return torch.maximum(x, self.floor)
 
     def nll(self, x: torch.Tensor) -> torch.Tensor:
+        """L sum(log x + y / x) per image, shape (B,)."""
         x = self._x(x)
         return self.looks * _sum_img(torch.log(x) + self.y / x)
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
+        """L (x - y) / x^2 (zero where x is below the floor), shaped like x."""
         xc = self._x(x)
         g = self.looks * (xc - self.y) / xc**2
         return torch.where(x > self.floor, g, torch.zeros_like(g))
 
     def fisher(self, x: torch.Tensor) -> torch.Tensor:
+        """L / x^2, shaped like x."""
         return self.looks / self._x(x) ** 2
 
 
@@ -142,9 +152,9 @@ class GammaLogIntensity(Likelihood):
     """The same speckle model written on u = log x: log y = u + log n with the exact log-gamma density.
 
     -log p(log y | u) = L (u - log y) + L y exp(-u) + const; gradient L (1 - y e^-u), Fisher L
-    (constant: the log form is the natural, variance-stabilised parametrisation).  It is the same
-    likelihood as :class:`GammaIntensity` after a change of variables, so chained back to x both
-    give the same gradient; the log form is numerically safer (no division by a tiny x).
+    (constant: the log form is the natural, variance-stabilised parametrisation). u and y: (B, C, H, W).
+    It is the same likelihood as :class:`GammaIntensity` after a change of variables, so chained back
+    to x both give the same gradient; the log form is numerically safer (no division by a tiny x).
     """
 
     def __init__(self, y: torch.Tensor, looks: float, floor: float = _FLOOR):
@@ -154,13 +164,16 @@ class GammaLogIntensity(Likelihood):
         self.log_y = torch.log(torch.maximum(y, floor * ref))
 
     def nll(self, u: torch.Tensor) -> torch.Tensor:
+        """L sum(e^(log y - u) - (log y - u)) per image at u = log x, shape (B,)."""
         r = self.log_y - u
         return self.looks * _sum_img(torch.exp(r) - r)
 
     def grad(self, u: torch.Tensor) -> torch.Tensor:
+        """L (1 - y e^-u), shaped like u."""
         return self.looks * (1 - torch.exp(self.log_y - u))
 
     def fisher(self, u: torch.Tensor) -> torch.Tensor:
+        """L everywhere (the log form's Fisher information is constant), shaped like u."""
         return torch.full_like(u, self.looks)
 
 
@@ -168,7 +181,8 @@ class GaussianLogIntensity(Likelihood):
     """Gaussian approximation of the log-speckle (MuLoG / BM3D-log style) on u = log x.
 
     log y = u + (psi(L) - log L) + w, w ~ N(0, psi1(L)).  Not exact, but its gradient is linear in u,
-    which makes large guidance steps stable.
+    which makes large guidance steps stable. u = log x and y: (B, C, H, W); raises ValueError for bad
+    y or looks.
     """
 
     def __init__(self, y: torch.Tensor, looks: float, floor: float = _FLOOR):
@@ -181,12 +195,15 @@ class GaussianLogIntensity(Likelihood):
         self.log_y = torch.log(torch.maximum(y, floor * ref))
 
     def nll(self, u: torch.Tensor) -> torch.Tensor:
+        """sum((u + bias - log y)^2) / (2 psi1(L)) per image, shape (B,)."""
         return _sum_img((u + self.bias - self.log_y) ** 2) / (2 * self.var)
 
     def grad(self, u: torch.Tensor) -> torch.Tensor:
+        """(u + bias - log y) / psi1(L), shaped like u."""
         return (u + self.bias - self.log_y) / self.var
 
     def fisher(self, u: torch.Tensor) -> torch.Tensor:
+        """1 / psi1(L) everywhere, shaped like u."""
         return torch.full_like(u, 1.0 / self.var)
 
 
@@ -208,9 +225,11 @@ class Gaussian(Likelihood):
         self.A = operator if operator is not None else Identity()
 
     def nll(self, x: torch.Tensor) -> torch.Tensor:
+        """||A x - y||^2 / (2 sigma^2) per image, shape (B,)."""
         return _sum_img((self.A(x) - self.y) ** 2) / (2 * self.sigma**2)
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
+        """A^T (A x - y) / sigma^2, shaped like x."""
         return self.A.T(self.A(x) - self.y) / self.sigma**2
 
     def fisher(self, x: torch.Tensor) -> torch.Tensor:
@@ -238,15 +257,18 @@ class Poisson(Likelihood):
         return x.clamp_min(self.floor)
 
     def nll(self, x: torch.Tensor) -> torch.Tensor:
+        """sum(gain x - y log(gain x)) per image, shape (B,)."""
         x = self._x(x)
         return _sum_img(self.gain * x - self.y * torch.log(self.gain * x))
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
+        """gain - y / x (zero where x is below the floor), shaped like x."""
         xc = self._x(x)
         g = self.gain - self.y / xc
         return torch.where(x > self.floor, g, torch.zeros_like(g))
 
     def fisher(self, x: torch.Tensor) -> torch.Tensor:
+        """gain / x, shaped like x."""
         return self.gain / self._x(x)
 
 
@@ -280,9 +302,10 @@ class FusionL1TV:
 
     J(f) = ||f - f0||_1 + a ||f - o||_1 + b ||f - r||_1 + c ||D(f - o)||_1 + d ||D(f - r)||_1
 
-    (o: optical luminance, r: SAR amplitude, D: forward differences, anisotropic TV).
-    ``grad`` is a subgradient (sign(0) = 0, as autograd); ``prox`` minimises J exactly enough by
-    Chambolle-Pock primal-dual iterations, which the fusion sampler uses as its proximal step.
+    (o: optical luminance, r: SAR amplitude, D: forward differences, anisotropic TV): the review's
+    fusion eq. 25-26. o, r, f, f0: (B, 1, H, W) float in [0, 1]. ``grad`` is a subgradient (sign(0) = 0,
+    as autograd); ``prox`` minimises J exactly enough by Chambolle-Pock primal-dual iterations, which
+    the fusion sampler uses as its proximal step.
     """
 
     def __init__(
@@ -306,6 +329,7 @@ class FusionL1TV:
         self.a, self.b, self.c, self.d = float(a), float(b), float(c), float(d)
 
     def nll(self, f: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
+        """J(f; f0) per image, shape (B,), for fused f and prior estimate f0 (B, 1, H, W)."""
         gox, goy = _grad2d(f - self.o)
         grx, gry = _grad2d(f - self.r)
         return (

@@ -18,12 +18,15 @@ class LinearOperator:
     """A linear map on image batches with ``__call__`` (A), ``T`` (A^T) and ``pinv`` (A^+)."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        """A x for x (B, C, H, W)."""
         raise NotImplementedError
 
     def T(self, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        """The adjoint A^T y (exact: <A x, y> = <x, A^T y>), shaped like x."""
         raise NotImplementedError
 
     def pinv(self, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        """The pseudo-inverse A^+ y (A A^+ A = A), shaped like x."""
         raise NotImplementedError
 
     def gram_diag(self, x: torch.Tensor) -> torch.Tensor:
@@ -38,12 +41,15 @@ class Identity(LinearOperator):
         return x
 
     def T(self, y: torch.Tensor) -> torch.Tensor:
+        """y itself."""
         return y
 
     def pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """y itself."""
         return y
 
     def gram_diag(self, x: torch.Tensor) -> torch.Tensor:
+        """Ones like x."""
         return torch.ones_like(x)
 
 
@@ -60,12 +66,15 @@ class Mask(LinearOperator):
         return x * self.mask.to(x)
 
     def T(self, y: torch.Tensor) -> torch.Tensor:
+        """m * y (a mask is self-adjoint)."""
         return y * self.mask.to(y)
 
     def pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """m * y (a 0/1 mask is its own pseudo-inverse)."""
         return y * self.mask.to(y)
 
     def gram_diag(self, x: torch.Tensor) -> torch.Tensor:
+        """The mask m broadcast to x's shape."""
         return self.mask.to(x).expand_as(x).clone()
 
 
@@ -86,12 +95,15 @@ class Downsample(LinearOperator):
         return F.avg_pool2d(x, self.k)
 
     def T(self, y: torch.Tensor) -> torch.Tensor:
+        """Nearest upsampling of y divided by k^2, (B, C, k h, k w)."""
         return self.pinv(y) / self.k**2
 
     def pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """Nearest upsampling of y, (B, C, k h, k w)."""
         return y.repeat_interleave(self.k, -1).repeat_interleave(self.k, -2)
 
     def gram_diag(self, x: torch.Tensor) -> torch.Tensor:
+        """1 / k^4 everywhere (the diagonal of A^T A), shaped like x."""
         return torch.full_like(x, 1.0 / self.k**4)
 
 
@@ -122,6 +134,7 @@ class Blur(LinearOperator):
         self._cache: dict = {}
 
     def otf(self, like: torch.Tensor) -> torch.Tensor:
+        """The transfer function of the kernel for tiles shaped like ``like`` (cached)."""
         key = (tuple(like.shape[-2:]), like.device, like.dtype)
         if key not in self._cache:
             self._cache[key] = kernel_otf(self.kernel.to(like.device, like.dtype), key[0])
@@ -134,9 +147,11 @@ class Blur(LinearOperator):
         return self._apply(x, self.otf(x))
 
     def T(self, y: torch.Tensor) -> torch.Tensor:
+        """Circular correlation with the kernel (conjugate transfer function), shaped like y."""
         return self._apply(y, self.otf(y).conj())
 
     def pinv(self, y: torch.Tensor) -> torch.Tensor:
+        """Division by the transfer function where |H| > tol max|H|, zero elsewhere, shaped like y."""
         h = self.otf(y)
         mag2 = h.abs() ** 2
         keep = h.abs() > self.tol * h.abs().max()
@@ -146,4 +161,5 @@ class Blur(LinearOperator):
         return self._apply(y, inv)
 
     def gram_diag(self, x: torch.Tensor) -> torch.Tensor:
+        """sum(kernel^2) everywhere (the diagonal of A^T A for circular convolution), shaped like x."""
         return torch.full_like(x, float((self.kernel**2).sum()))

@@ -24,6 +24,7 @@ class ChunkedPrior:
         self.domain, self.channels, self.stride = prior.domain, prior.channels, prior.stride
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The wrapped prior's eps on at most ``max_batch`` tiles at a time; same result as one call."""
         n, m = x_t.shape[0], self.max_batch
         if n <= m:
             return self.prior.eps(x_t, t)
@@ -35,6 +36,7 @@ class ChunkedPrior:
     __call__ = eps
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> ChunkedPrior:
+        """Move the wrapped prior; returns this wrapper."""
         self.prior.to(device, dtype)
         self.alphas_cumprod = self.prior.alphas_cumprod
         return self

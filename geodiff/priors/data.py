@@ -47,15 +47,13 @@ class AmplitudeImage:
 
 
 def gray_to_amplitude(g: np.ndarray) -> np.ndarray:
+    """8-bit gray levels g (any shape) to amplitude a = (g + 1) / 256 in (0, 1], float32."""
     return ((np.asarray(g, dtype=np.float32) + 1.0) / 256.0).astype(np.float32)
 
 
-def amplitude_to_model(a: np.ndarray | torch.Tensor):
+def amplitude_to_model(a: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Amplitude a in [0, 1] to the model domain z = 2a - 1 in [-1, 1] (same type and shape)."""
     return 2 * a - 1
-
-
-def model_to_amplitude(z: np.ndarray | torch.Tensor):
-    return (z + 1) / 2
 
 
 def _to_gray(bands: np.ndarray) -> np.ndarray:
@@ -191,6 +189,10 @@ class CropSampler:
         self.rng = np.random.default_rng(seed)
 
     def crop(self) -> np.ndarray:
+        """One random fully valid tile x tile amplitude crop (float32, randomly rotated/flipped).
+
+        Raises ValueError when 100 tries find no fully valid crop.
+        """
         T = self.tile
         for _ in range(100):
             im = self.images[self.rng.choice(len(self.images), p=self.p)]
@@ -205,6 +207,7 @@ class CropSampler:
         raise InputError("could not find a fully valid crop after 100 tries; the images are mostly nodata")
 
     def batch(self, n: int) -> torch.Tensor:
+        """n crops as a float32 tensor (n, 1, tile, tile) in the model domain z = 2a - 1."""
         a = np.stack([self.crop() for _ in range(n)])[:, None]
         return torch.from_numpy(amplitude_to_model(a))
 
@@ -219,7 +222,9 @@ class CropSampler:
         return float(np.median(np.concatenate(vals)))
 
     def state(self) -> dict:
+        """The numpy generator state (JSON-serialisable), for resumable training."""
         return self.rng.bit_generator.state
 
     def set_state(self, state: dict) -> None:
+        """Restore a state from :meth:`state`."""
         self.rng.bit_generator.state = state

@@ -47,6 +47,7 @@ class GaussianPrior:
         self.channels = channels if self.means.shape[1] == 1 else self.means.shape[1]
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> GaussianPrior:
+        """Move means, std, weights and schedule to ``device`` (and ``dtype``); returns the prior."""
         kw = {"device": device} if dtype is None else {"device": device, "dtype": dtype}
         self.means = self.means.to(**kw)
         self.std = self.std.to(**kw)

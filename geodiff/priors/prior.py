@@ -36,14 +36,17 @@ class UNetPrior:
 
     @property
     def T(self) -> int:
+        """Number of training timesteps T."""
         return int(self.alphas_cumprod.shape[0])
 
     @property
     def device(self) -> torch.device:
+        """The device of the network's weights."""
         return next(self.net.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the network's weights (float32 when loaded)."""
         return next(self.net.parameters()).dtype
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -72,6 +75,7 @@ class UNetPrior:
     __call__ = eps
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> UNetPrior:
+        """Move the network (channels-last) and the schedule; returns the prior."""
         self.net.to(device=device, dtype=dtype, memory_format=torch.channels_last)
         self.alphas_cumprod = self.alphas_cumprod.to(device)
         return self

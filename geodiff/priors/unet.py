@@ -35,10 +35,12 @@ class UNetConfig:
         return 2 ** (len(self.channel_mult) - 1)
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (stored in the model's JSON config)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> UNetConfig:
+        """Inverse of :meth:`to_dict`; raises ValueError for keys this geodiff does not know."""
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:
@@ -65,6 +67,8 @@ def _groups(ch: int) -> int:
 
 
 class ResBlock(nn.Module):
+    """Two GroupNorm-SiLU-conv layers with the time embedding added in between, plus a skip (DDPM/ADM)."""
+
     def __init__(self, cin: int, cout: int, temb: int, dropout: float) -> None:
         super().__init__()
         self.norm1 = nn.GroupNorm(_groups(cin), cin)
@@ -78,6 +82,7 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """x (B, C_in, H, W), emb (B, E) -> (B, C_out, H, W)."""
         h = self.conv1(F.silu(self.norm1(x)))
         scale, shift = self.temb(emb)[:, :, None, None].chunk(2, dim=1)
         h = self.norm2(h) * (1 + scale) + shift
@@ -86,6 +91,8 @@ class ResBlock(nn.Module):
 
 
 class Attention(nn.Module):
+    """Single-head self-attention over the pixels of a feature map, with a residual connection."""
+
     def __init__(self, ch: int) -> None:
         super().__init__()
         self.norm = nn.GroupNorm(_groups(ch), ch)
@@ -95,6 +102,7 @@ class Attention(nn.Module):
         nn.init.zeros_(self.proj.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) -> (B, C, H, W)."""
         b, c, h, w = x.shape
         q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).transpose(-1, -2).unbind(1)
         out = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None])[:, 0]
@@ -146,9 +154,14 @@ class UNet(nn.Module):
 
     @property
     def stride(self) -> int:
+        """Tile sizes must be multiples of this (2^(levels - 1))."""
         return self.cfg.stride
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Network output (B, C_out, H, W) for x_t (B, C_in, H, W) and timesteps t (B,).
+
+        Raises ValueError when H or W is not a multiple of :attr:`stride`.
+        """
         h_, w_ = x.shape[-2:]
         s = self.stride
         if h_ % s or w_ % s:
@@ -174,4 +187,5 @@ class UNet(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters of ``model``."""
     return sum(p.numel() for p in model.parameters())

@@ -41,6 +41,8 @@ def save_tensors(
 
 
 def save_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON atomically."""
+
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=2, sort_keys=False)
@@ -50,6 +52,7 @@ def save_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def load_json(path: str | os.PathLike) -> dict:
+    """Read a model config; FileNotFoundError / ValueError (damaged JSON) name the file and the fix."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: model config not found; each .safetensors needs its .json next to it")
@@ -89,6 +92,7 @@ def check_safetensors(path: str | os.PathLike) -> dict:
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a checked .safetensors file on the CPU (see :func:`check_safetensors`)."""
     check_safetensors(path)
     return load_file(str(path), device="cpu")
 

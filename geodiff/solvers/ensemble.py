@@ -36,7 +36,11 @@ def _invert(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
 
 
 class DihedralEnsemble:
-    """Wrap a prior so that sample k (of ``samples`` per tile, tile-major batches) sees orientation k."""
+    """Wrap a prior so that sample k (of ``samples`` per tile, tile-major batches) sees orientation k.
+
+    A DiffusionPrior itself: eps(x_t (N, C, H, W), t) with N = tiles x samples; other batch sizes pass
+    through unchanged.
+    """
 
     def __init__(self, prior: DiffusionPrior, samples: int) -> None:
         self.prior = prior
@@ -47,6 +51,7 @@ class DihedralEnsemble:
         self.stride = prior.stride
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """eps (N, C, H, W) with draw k of each tile evaluated in orientation k and mapped back."""
         s = self.samples
         if s == 1 or x_t.shape[0] % s:
             return self.prior.eps(x_t, t)
@@ -61,6 +66,7 @@ class DihedralEnsemble:
     __call__ = eps
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> DihedralEnsemble:
+        """Move the wrapped prior; returns this wrapper."""
         self.prior.to(device, dtype)
         self.alphas_cumprod = self.prior.alphas_cumprod
         return self

@@ -126,6 +126,7 @@ class KernelErrorState:
         self.h = torch.zeros(batch, 1, *kernel.shape, dtype=like.dtype, device=like.device)
 
     def otf(self, shape: tuple[int, int]) -> torch.Tensor:
+        """Transfer functions of the current kernels K + h, (B, 1, H, W // 2 + 1) complex."""
         return kernel_otf(self.kernel + self.h, shape)
 
 

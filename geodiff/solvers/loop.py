@@ -40,7 +40,11 @@ Blend = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class Step:
-    """What a guidance callable knows about the current step (plain Python numbers: no host syncs)."""
+    """What a guidance callable knows about the current step (plain Python numbers: no host syncs).
+
+    index, count: position in the n steps; t: the timestep; abar, abar_prev: abar_t and that of the
+    next (smaller) timestep (1.0 after the last).
+    """
 
     index: int  # 0 .. n-1
     count: int  # n
@@ -61,7 +65,11 @@ class Step:
 
 @dataclass
 class SampleResult:
-    """Posterior summary of a batch of tiles: mean and per-pixel std over ``samples`` draws."""
+    """Posterior summary of a batch of tiles: mean and per-pixel std over ``samples`` draws.
+
+    Units are the solver's output units (intensity for SAR-DPS, [0, 1] for fusion, the model domain for
+    the generic solvers); ``nfe`` counts network evaluations per tile and draw.
+    """
 
     mean: torch.Tensor  # (B, C, H, W)
     std: torch.Tensor | None  # (B, C, H, W); None for a single sample
@@ -71,7 +79,10 @@ class SampleResult:
 
 
 def check_tiles(x: torch.Tensor, prior: DiffusionPrior, name: str = "y") -> None:
-    """Reject tiles the network cannot take (rank, channels, size not a multiple of the stride)."""
+    """Reject tiles x the network cannot take: not (B, C, H, W), wrong C, H or W not a multiple of the stride.
+
+    Raises geodiff.errors.InputError naming ``name`` and the fix.
+    """
     if x.dim() != 4:
         raise InputError(
             f"{name} must have shape (B, C, H, W); got {tuple(x.shape)} (add batch/channel axes)"

@@ -36,7 +36,9 @@ def _ints(text: str) -> list[int]:
     help="Record the training sources relative to this folder (default: their common folder).",
 )
 @click.option("--name", default="prior", show_default=True, help="Model name (file stem of the export).")
-@click.option("--val", "val", multiple=True, type=click.Path(exists=True), help="Validation images/folders.")
+@click.option(
+    "--val", "val_sources", multiple=True, type=click.Path(exists=True), help="Validation images/folders."
+)
 @click.option(
     "--exclude", multiple=True, help="File-name glob never used for training (e.g. '019[0-4]?.jpg')."
 )
@@ -46,7 +48,14 @@ def _ints(text: str) -> list[int]:
 @click.option("--batch", default=16, show_default=True, type=int)
 @click.option("--width", default=32, show_default=True, type=int, help="Base channel width of the UNet.")
 @click.option("--mult", default="1,2,2", show_default=True, help="Channel multipliers, one per level.")
-@click.option("--res-blocks", default=1, show_default=True, type=int, help="Residual blocks per level.")
+@click.option(
+    "--res-blocks",
+    "num_res_blocks",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Residual blocks per level.",
+)
 @click.option("--attention/--no-attention", default=False, show_default=True)
 @click.option("--prediction", type=click.Choice(["eps", "v", "x0"]), default="eps", show_default=True)
 @click.option("--lr", default=5e-4, show_default=True, type=float)
@@ -67,76 +76,26 @@ def _ints(text: str) -> list[int]:
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def command(
-    data,
-    out,
-    pack_dir,
-    data_root,
-    name,
-    val,
-    exclude,
-    steps,
-    max_minutes,
-    tile,
-    batch,
-    width,
-    mult,
-    res_blocks,
-    attention,
-    prediction,
-    lr,
-    warmup,
-    ema,
-    val_every,
-    save_every,
-    threads,
-    device,
-    seed,
-    weights_dtype,
-    resume,
-    as_json,
-    quiet,
-):
-    """Train a time-conditioned UNet diffusion prior on DATA (image files and/or folders)."""
+def command(data, out, pack_dir, mult, resume, as_json, quiet, **fields):  # noqa: ANN001 - click values
+    """Train a time-conditioned UNet diffusion prior on DATA (image files and/or folders).
+
+    Every option but --out, --pack, --mult, --resume, --json and --quiet is the TrainConfig field of its name.
+    """
     from geodiff.device import resolve_device
     from geodiff.priors.train import TrainConfig, train
 
     if pack_dir is not None:
-        _pack(data, exclude, pack_dir, as_json)
+        _pack(data, fields["exclude"], pack_dir, as_json)
         return
     if out is None:
         raise click.UsageError("--out is required to train (or give --pack DIR to only pack DATA)")
     logging.getLogger("geodiff").setLevel(logging.INFO)
-    mults = _ints(mult)
+    mults, tile = _ints(mult), fields["tile"]
     if tile % (2 ** (len(mults) - 1)):
         raise ValueError(f"--tile {tile} is not a multiple of the network stride {2 ** (len(mults) - 1)}")
-    resolve_device(device)  # an unavailable device fails here, before any data is read
-    cfg = TrainConfig(
-        sources=[str(d) for d in data],
-        out=str(out),
-        name=name,
-        val_sources=[str(v) for v in val],
-        exclude=list(exclude),
-        steps=steps,
-        max_minutes=max_minutes,
-        tile=tile,
-        batch=batch,
-        width=width,
-        channel_mult=mults,
-        num_res_blocks=res_blocks,
-        attention=attention,
-        prediction=prediction,
-        lr=lr,
-        warmup=warmup,
-        ema=ema,
-        val_every=val_every,
-        save_every=save_every,
-        threads=threads,
-        device=device,
-        seed=seed,
-        weights_dtype=weights_dtype,
-        data_root=data_root,
-    )
+    resolve_device(fields["device"])  # an unavailable device fails here, before any data is read
+    fields |= {"val_sources": [str(v) for v in fields["val_sources"]], "exclude": list(fields["exclude"])}
+    cfg = TrainConfig(sources=[str(d) for d in data], out=str(out), channel_mult=mults, **fields)
     result = train(cfg, resume=resume, progress=not quiet)
     if as_json:
         emit_json(result)

@@ -69,64 +69,76 @@ def _robust_8bit(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.clip(255.0 * (x - lo) / max(hi - lo, 1e-12), 0, 255)
 
 
+def _by_maximum(p: Path, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Float amplitude normalised by its largest valid value (PROTOCOL 1's .npy references)."""
+    m = float(np.max(x[valid])) if valid.any() else 0.0
+    if m <= 0:
+        raise InputError(f"{p}: no positive finite values; cannot normalise by its maximum")
+    return np.where(valid, x / m, 0.0)
+
+
+def _read_cache(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(np.load(p, allow_pickle=False), dtype=np.float32)
+    if x.ndim != 2:
+        raise InputError(f"{p}: a packed amplitude cache must be 2-D, got shape {x.shape}; re-pack it")
+    valid = np.isfinite(x)
+    return np.where(valid, x, 0.0), valid
+
+
+def _read_npy(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    x = np.load(p, allow_pickle=False)
+    x = np.asarray(np.abs(x) if np.iscomplexobj(x) else x, dtype=np.float64)
+    if x.ndim == 3:
+        x = x[0] if x.shape[0] <= 4 else x[..., 0]
+    valid = np.isfinite(x)
+    return _by_maximum(p, x, valid), valid
+
+
+def _read_raster(p: Path, rgb_order: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+    import rasterio
+
+    with rasterio.open(p) as ds:
+        data = ds.read(masked=True)
+        dtype = ds.dtypes[0]
+    bands = np.ma.getdata(data)
+    gray = _to_gray(bands[list(rgb_order)] if rgb_order is not None else bands)
+    valid = ~np.ma.getmaskarray(data).any(axis=0)
+    if dtype == "uint8":
+        return gray_to_amplitude(gray), valid
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        return gray_to_amplitude(_robust_8bit(gray, valid)), valid
+    valid &= np.isfinite(gray)
+    return _by_maximum(p, gray, valid), valid
+
+
+def _read_image(p: Path) -> tuple[np.ndarray, None]:
+    from PIL import Image
+
+    with Image.open(p) as im:
+        if im.mode in ("I;16", "I;16B", "I"):
+            x = np.asarray(im, dtype=np.float64)
+            return gray_to_amplitude(_robust_8bit(x, np.ones(x.shape, bool))), None
+        return gray_to_amplitude(np.asarray(im.convert("L"))), None
+
+
 def load_amplitude(path: str | os.PathLike, rgb_order: Sequence[int] | None = None) -> AmplitudeImage:
-    """Read an image or raster and map it to amplitude in [0, 1] following the module rules."""
+    """Read an image, raster, .npy or packed cache and map it to amplitude in [0, 1] (module rules).
+
+    Returns an :class:`AmplitudeImage` (float32 (H, W) amplitude, validity mask or None). Raises
+    FileNotFoundError for a missing file, geodiff.errors.InputError for data that cannot be normalised.
+    """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such training image (check the path)")
     suffix = p.suffix.lower()
-    valid = None
     if p.name.lower().endswith(AMP_SUFFIX):
-        x = np.asarray(np.load(p, allow_pickle=False), dtype=np.float32)
-        if x.ndim != 2:
-            raise InputError(f"{p}: a packed amplitude cache must be 2-D, got shape {x.shape}; re-pack it")
-        valid = np.isfinite(x)
-        amp = np.where(valid, x, 0.0)
+        amp, valid = _read_cache(p)
     elif suffix == ".npy":
-        x = np.load(p, allow_pickle=False)
-        if np.iscomplexobj(x):
-            x = np.abs(x)
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 3:
-            x = x[0] if x.shape[0] <= 4 else x[..., 0]
-        valid = np.isfinite(x)
-        m = float(np.max(x[valid])) if valid.any() else 0.0
-        if m <= 0:
-            raise InputError(f"{p}: no positive finite values; cannot normalise by its maximum")
-        amp = np.where(valid, x / m, 0.0)
+        amp, valid = _read_npy(p)
     elif suffix in {".tif", ".tiff"}:
-        import rasterio
-
-        with rasterio.open(p) as ds:
-            data = ds.read(masked=True)
-            dtype = ds.dtypes[0]
-        mask = np.ma.getmaskarray(data).any(axis=0)
-        bands = np.ma.getdata(data)
-        if rgb_order is not None:
-            bands = bands[list(rgb_order)]
-        gray = _to_gray(bands)
-        valid = ~mask
-        if dtype == "uint8":
-            amp = gray_to_amplitude(gray)
-        elif np.issubdtype(np.dtype(dtype), np.integer):
-            amp = gray_to_amplitude(_robust_8bit(gray, valid))
-        else:
-            valid &= np.isfinite(gray)
-            m = float(np.max(gray[valid])) if valid.any() else 0.0
-            if m <= 0:
-                raise InputError(f"{p}: no positive finite values; cannot normalise by its maximum")
-            amp = np.where(valid, gray / m, 0.0)
+        amp, valid = _read_raster(p, rgb_order)
     else:
-        from PIL import Image
-
-        with Image.open(p) as im:
-            if im.mode in ("I;16", "I;16B", "I"):
-                x = np.asarray(im, dtype=np.float64)
-                valid = np.ones(x.shape, bool)
-                amp = gray_to_amplitude(_robust_8bit(x, valid))
-                valid = None
-            else:
-                amp = gray_to_amplitude(np.asarray(im.convert("L")))
+        amp, valid = _read_image(p)
     amp = np.clip(np.asarray(amp, dtype=np.float32), 0.0, 1.0)
     if valid is not None and valid.all():
         valid = None

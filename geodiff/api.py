@@ -8,10 +8,15 @@ chain and compute only the window it looks at.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
+
+from geodiff.errors import GridMismatchError, InputError, InvalidSettingError
+
+if TYPE_CHECKING:
+    from geodiff.apps.fuse.config import FusionConfig
 
 __all__ = ["despeckle", "fuse"]
 
@@ -35,24 +40,7 @@ def _as_dataarray(data: Any) -> tuple[xr.DataArray, bool]:
         return xr.DataArray(arr, dims=("y", "x")), True
     if arr.ndim == 3:
         return xr.DataArray(arr, dims=("band", "y", "x")), True
-    raise ValueError(f"expected a (H, W) or (bands, H, W) array, got shape {arr.shape}")
-
-
-def _nodata(arr: xr.DataArray) -> float | None:
-    for key in ("_FillValue", "nodata"):
-        v = arr.attrs.get(key, arr.encoding.get(key))
-        if v is not None:
-            return float(v)
-    return arr.rio.nodata if hasattr(arr, "rio") and "x" in arr.dims and _has_rio(arr) else None
-
-
-def _has_rio(arr: xr.DataArray) -> bool:
-    try:
-        import rioxarray  # noqa: F401
-
-        return True
-    except ImportError:
-        return False
+    raise InputError(f"expected a (H, W) or (bands, H, W) array, got shape {arr.shape}")
 
 
 def despeckle(
@@ -72,36 +60,56 @@ def despeckle(
     progress: bool = True,
     **options: Any,
 ):
-    """Despeckle a SAR scene.
+    """Despeckle a SAR scene: SAR-DPS (diffusion posterior sampling with the gamma speckle likelihood,
+    Chung et al. 2023; the review's SAR-DPS eq. 22-24) or a classical filter; same defaults as the CLI.
 
-    data: a GeoTIFF path (then ``out`` is the output path and a summary dict is returned), a numpy
-        array (H, W) or (bands, H, W) (numpy back), or an xarray DataArray with y/x dims (a lazy
-        DataArray back; with ``uncertainty`` a Dataset with ``despeckled`` and ``uncertainty``).
-    method: "sar-dps" (default) or a classical filter (lee, refined-lee, frost, gamma-map, boxcar).
-    looks / units: as in the CLI (estimated / guessed when None; arrays default to intensity units
-        unless the values say dB or amplitude).
-    options: sar-dps settings: prior, steps, samples, sigma0, init, device ("auto"), max_batch.
+    Args:
+        data: a GeoTIFF path or GDAL path string (``out`` is then the output COG and a summary dict comes
+            back: units, looks, scene scale, QA); a numpy array (H, W) or (bands, H, W) of any real dtype
+            (float32 numpy back, same shape); or an xarray DataArray with ``y``/``x`` dims and at most one
+            band dimension (a lazy, dask-backed DataArray on the same grid back, attrs kept).
+        out: output GeoTIFF path (paths only).
+        method: "sar-dps" (default) or a classical filter: lee, refined-lee, frost, gamma-map, boxcar.
+        looks: equivalent number of looks L (> 0); None estimates it per band.
+        units: stored units of ``data``: "intensity" (linear power), "amplitude" (sqrt of it) or "db"
+            (10 log10); the result comes back in the same units. None: from the metadata, else the values.
+        sensor: a sensor profile (``geodiff info``) that fixes the units of a file; "auto" detects it.
+        uncertainty: also return the per-pixel posterior standard deviation (sampling methods only):
+            numpy (mean, std), xarray a Dataset with ``despeckled`` and ``uncertainty``, files one extra
+            band per band.
+        seed: random seed; every tile derives its own, so results do not depend on tiling or batching.
+        tile, overlap: tile edge and overlap in px (sar-dps 288/32; classical filters: block edge 1024).
+        window: classical filters' window (odd, px).
+        overwrite, progress: files only: replace ``out``; show a progress bar.
+        options: sar-dps settings: prior ("gray"), steps (5), samples (4), sigma0, init, device ("auto"),
+            max_batch (16).
+
+    Raises:
+        UnknownMethodError, InvalidSettingError, UncertaintyNotSupportedError (ValueError): bad settings.
+        InputError (ValueError): an array that is not 2-D/3-D, a Dataset, a DataArray without y/x dims.
+        sensors' AmbiguousUnitsError (ValueError): units neither given nor decidable (pass ``units=``).
+        tiling's RasterNotFoundError, OutputExistsError ... (FileNotFoundError, FileExistsError): paths.
     """
     from geodiff.apps.despeckle import despeckle_scene, get
 
     if isinstance(data, (str, os.PathLike)):
         if out is None:
-            raise ValueError("despeckling a file needs out=... (the output GeoTIFF path)")
+            raise InvalidSettingError("despeckling a file needs out=... (the output GeoTIFF path)")
         return despeckle_scene(
             data, out, method, looks=looks, units=units, sensor=sensor, uncertainty=uncertainty, seed=seed,
             tile=tile, overlap=overlap, window=window, overwrite=overwrite, progress=progress, **options,
         )  # fmt: skip
     if isinstance(data, xr.Dataset):
-        raise ValueError("pass one DataArray (e.g. ds['VV']) or use ds.geodiff.despeckle(...)")
+        raise InputError("pass one DataArray (e.g. ds['VV']) or use ds.geodiff.despeckle(...)")
     get(method)  # an unknown method fails before any work
     arr, was_numpy = _as_dataarray(data)
     if was_numpy and units is None:  # no metadata to go by: negative values mean dB, else intensity
         units = "db" if float(np.nanmin(arr.values)) < 0 else "intensity"
     if "y" not in arr.dims or "x" not in arr.dims:
-        raise ValueError(f"the DataArray needs 'y' and 'x' dims; it has {arr.dims}")
+        raise InputError(f"the DataArray needs 'y' and 'x' dims; it has {arr.dims}")
     band_dims = [d for d in arr.dims if d not in ("y", "x")]
     if len(band_dims) > 1:
-        raise ValueError(f"at most one band dimension is supported; got {band_dims}")
+        raise InputError(f"at most one band dimension is supported; got {band_dims}")
     bands = [arr] if not band_dims else [arr.isel({band_dims[0]: i}) for i in range(arr.sizes[band_dims[0]])]
     results = [
         _despeckle_band(b, method, looks, units, uncertainty, seed, tile, overlap, window, options)
@@ -125,11 +133,12 @@ def _despeckle_band(band, method, looks, units, uncertainty, seed, tile, overlap
     """One 2-D band -> (lazy mean, lazy std or None, looks)."""
     from geodiff.apps.despeckle.methods import build, get
     from geodiff.apps.facts import array_band_facts
-    from tiling.xarray_adapter import map_tiles_dataarray
+    from tiling.plan import TileSpec
+    from tiling.xarray_adapter import map_overlap, map_tiles, resolve_nodata
 
     m = get(method)
     facts = array_band_facts(
-        _central_sample(band), units=units, looks=looks, nodata=_nodata(band), attrs=dict(band.attrs)
+        _central_sample(band), units=units, looks=looks, nodata=resolve_nodata(band), attrs=dict(band.attrs)
     )
     if uncertainty:
         options = {**options, "uncertainty": True}
@@ -138,36 +147,51 @@ def _despeckle_band(band, method, looks, units, uncertainty, seed, tile, overlap
         **options,
     )  # fmt: skip
     if m.kind == "array":
-        res = map_tiles_dataarray(band, fn, kind="array", tile=tile or 1024, overlap=0, halo=m.halo(window),
-                                  block_tiles=1, seed=seed)  # fmt: skip
-        return res, None, facts.looks
+        return map_overlap(band, fn, m.halo(window)), None, facts.looks
     stacked = band.expand_dims("_out")
-    ov = 32 if overlap is None else overlap
-    res = map_tiles_dataarray(
-        stacked, fn, kind="tiles", tile=tile or 288, overlap=ov, block_tiles=4, seed=seed,
-        out_channels=fn.outputs,
-    )  # fmt: skip
+    spec = TileSpec(tile=tile or 288, overlap=32 if overlap is None else overlap, block_tiles=4)
+    res = map_tiles(stacked, fn, spec, seed=seed, out_channels=fn.outputs)
+
     mean = res.isel(_out=0, drop=True)
     std = res.isel(_out=1, drop=True) if uncertainty else None
     return mean, std, facts.looks
 
 
 def fuse(
-    optical: Any, sar: Any, out: str | os.PathLike | None = None, *, overwrite: bool = False, **options: Any
+    optical: Any,
+    sar: Any,
+    out: str | os.PathLike | None = None,
+    config: FusionConfig | None = None,
+    *,
+    overwrite: bool = False,
+    **options: Any,
 ):
-    """Fuse an optical image with a SAR image (L1/TV-guided DPS by default; ``method=`` for baselines).
+    """Fuse an optical image with a SAR image: DPS with the L1/TV fusion guidance (the review's fusion
+    eq. 25-26, started from the noised optical/SAR average at ``t0``: come-closer-diffuse-faster, Chung
+    et al. 2022) or a classical baseline (``method="average"|"wavelet"|"pca"|"laplacian"``).
 
-    Paths: the SAR is warped onto the optical grid and a COG is written to ``out`` (summary back).
-    numpy: both on the same grid, (C, H, W)/(H, W) optical and (H, W) SAR; the fused array back.
-    xarray: DataArrays on the same grid; a lazy DataArray on the optical grid back.
-    options: as :func:`geodiff.apps.fuse.arrays.fuse_arrays` / :func:`geodiff.apps.fuse.scene.fuse_scene`.
+    Args:
+        optical, sar: two paths (the SAR band is warped onto the optical grid; a COG on the optical grid
+            is written to ``out`` and a summary dict comes back); or numpy arrays on one grid, optical
+            (C, H, W) / (H, W) in linear units (DN or reflectance, NaN = missing) and SAR (H, W) in
+            ``sar_units`` (fused optical bands back: optical shape, float64, optical units); or two
+            DataArrays on one grid (a lazy float64 DataArray on the optical grid back).
+        config: a :class:`geodiff.apps.fuse.FusionConfig` (method, weights, steps, t0, prior, colour,
+            tile, overlap, seed, device, despeckle_sar, looks); ``options`` override single fields, and
+            also take ``sar_units``, ``rgb``, ``optical_nodata`` (arrays) or ``sar_band``, ``progress``
+            (files).
+
+    Raises:
+        InvalidSettingError / UnknownMethodError (ValueError): bad settings, before any work.
+        GridMismatchError (ValueError): arrays not on one grid; SwappedInputsError, NoValidPixelsError.
+        tiling's RasterNotFoundError, OutputExistsError ... (FileNotFoundError, FileExistsError): paths.
     """
     if isinstance(optical, (str, os.PathLike)) or isinstance(sar, (str, os.PathLike)):
         from geodiff.apps.fuse.scene import fuse_scene
 
         if out is None:
-            raise ValueError("fusing files needs out=... (the output GeoTIFF path)")
-        return fuse_scene(optical, sar, out, overwrite=overwrite, **options)
+            raise InvalidSettingError("fusing files needs out=... (the output GeoTIFF path)")
+        return fuse_scene(optical, sar, out, config, overwrite=overwrite, **options)
     from geodiff.apps.fuse.arrays import fuse_arrays
 
     if isinstance(optical, xr.DataArray) and isinstance(sar, xr.DataArray):
@@ -175,14 +199,14 @@ def fuse(
         import dask.array as da
 
         if optical.sizes["y"] != sar.sizes["y"] or optical.sizes["x"] != sar.sizes["x"]:
-            raise ValueError(
+            raise GridMismatchError(
                 f"optical {optical.sizes['y']}x{optical.sizes['x']} and SAR "
                 f"{sar.sizes['y']}x{sar.sizes['x']} are not on the same grid; use file paths (the SAR is "
                 "then warped) or reproject first"
             )
-        delayed = dask.delayed(fuse_arrays, pure=True)(optical.data, sar.data, **options)
-        lazy = da.from_delayed(delayed, shape=optical.shape, dtype=np.float32)
+        delayed = dask.delayed(fuse_arrays, pure=True)(optical.data, sar.data, config, **options)
+        lazy = da.from_delayed(delayed, shape=optical.shape, dtype=np.float64)
         res = xr.DataArray(lazy, dims=optical.dims, coords=optical.coords, attrs=dict(optical.attrs))
         res.name = "fused"
         return res
-    return fuse_arrays(np.asarray(optical), np.asarray(sar), **options)
+    return fuse_arrays(np.asarray(optical), np.asarray(sar), config, **options)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from geodiff.errors import InputError
+
 
 def load_aoi(path: str, crs):  # noqa: ANN001, ANN201 - rasterio CRS in, shapely geometry out
     """Union of the polygons in a vector file, reprojected to ``crs``."""
@@ -12,15 +14,15 @@ def load_aoi(path: str, crs):  # noqa: ANN001, ANN201 - rasterio CRS in, shapely
     try:
         aoi = gpd.read_file(path)
     except Exception as exc:  # noqa: BLE001 - pyogrio raises several types for unreadable files
-        raise ValueError(
+        raise InputError(
             f"{path}: not a vector file GDAL can read ({exc}); give a GeoPackage/GeoJSON"
         ) from exc
     if aoi.empty:
-        raise ValueError(f"{path}: the AOI file has no features; draw at least one polygon")
+        raise InputError(f"{path}: the AOI file has no features; draw at least one polygon")
     if aoi.crs is None:
-        raise ValueError(f"{path}: the AOI has no CRS; save it with one so it can be reprojected")
+        raise InputError(f"{path}: the AOI has no CRS; save it with one so it can be reprojected")
     if crs is None:
-        raise ValueError("the scene has no CRS, so an AOI cannot be placed on it; drop --aoi")
+        raise InputError("the scene has no CRS, so an AOI cannot be placed on it; drop --aoi")
     return aoi.to_crs(crs).geometry.union_all()
 
 
@@ -28,14 +30,23 @@ def scene_plan(
     scene: str | os.PathLike,
     tile: int,
     overlap: int,
-    halo: int = 0,
     block_tiles: int = 4,
     aoi: str | None = None,
 ):  # noqa: ANN201
-    """GeoDataFrame of the tile footprints of a scene (optionally only those touching an AOI)."""
+    """GeoDataFrame of the tile footprints of a scene (optionally only those touching an AOI).
+
+    One row per tile of the global grid (``tile`` px, ``overlap`` px, ``block_tiles`` x ``block_tiles``
+    tiles per block): row, col, row_off, col_off, block_row, block_col, seed and the footprint polygon in
+    the scene's CRS (the GCP-fitted affine's for GCP-georeferenced scenes). ``aoi``: a vector file;
+    only tiles touching its polygons are kept.
+
+    Raises:
+        InputError: unreadable AOI, an AOI without features or CRS, or on a scene without CRS.
+        tiling's RasterNotFoundError / RasterOpenError (FileNotFoundError / ValueError): bad scene.
+    """
     from rasterio.transform import from_gcps
 
-    from tiling.plan import TilePlan
+    from tiling.plan import TilePlan, TileSpec
     from tiling.raster_io import open_raster, read_meta
 
     with open_raster(scene) as ds:
@@ -43,7 +54,7 @@ def scene_plan(
     transform, crs = meta.transform, meta.crs
     if meta.gcps:  # GCP-georeferenced: footprints from the GCP-fitted affine (approximate)
         transform, crs = from_gcps(meta.gcps), meta.gcp_crs
-    plan = TilePlan(meta.height, meta.width, tile, overlap, halo, block_tiles)
+    plan = TilePlan(meta.height, meta.width, TileSpec(tile, overlap, 0, block_tiles))
     geom = load_aoi(aoi, crs) if aoi else None
     return plan.footprints(transform, crs, aoi=geom)
 
@@ -54,7 +65,6 @@ def write_plan(
     *,
     tile: int,
     overlap: int,
-    halo: int = 0,
     aoi: str | None = None,
     overwrite: bool = False,
 ) -> dict:
@@ -64,18 +74,12 @@ def write_plan(
         FileExistsError: ``out_path`` exists and ``overwrite`` is False.
         ValueError: unreadable scene or AOI, or an AOI on a scene without CRS.
     """
-    import uuid
-    from pathlib import Path
-
-    from tiling.raster_io import check_output_path
+    from tiling.atomic import atomic_path
+    from tiling.cog import check_output_path
 
     out = check_output_path(out_path, overwrite, inputs=(scene,))
-    gdf = scene_plan(scene, tile, overlap, halo, aoi=aoi)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part.gpkg")
-    try:
+    gdf = scene_plan(scene, tile, overlap, aoi=aoi)
+    with atomic_path(out) as tmp:
         gdf.to_file(tmp, driver="GPKG", layer="tiles")
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return {"scene": str(scene), "out": str(out), "tiles": len(gdf), "tile": tile, "overlap": overlap,
-            "halo": halo}  # fmt: skip
+
+    return {"scene": str(scene), "out": str(out), "tiles": len(gdf), "tile": tile, "overlap": overlap}

@@ -9,7 +9,6 @@ import click
 @click.argument("scene", type=click.Path(dir_okay=True))
 @click.option("--tile", type=int, default=256, show_default=True, help="Tile edge in pixels.")
 @click.option("--overlap", type=int, default=32, show_default=True, help="Tile overlap in pixels.")
-@click.option("--halo", type=int, default=0, show_default=True, help="Context pixels around each tile.")
 @click.option(
     "--out", "out_path", type=click.Path(dir_okay=False), required=True, help="GeoPackage to write."
 )
@@ -22,7 +21,6 @@ def command(
     scene: str,
     tile: int,
     overlap: int,
-    halo: int,
     out_path: str,
     aoi: str | None,
     overwrite: bool,
@@ -32,10 +30,8 @@ def command(
     from geodiff.apps.plan import write_plan
     from geodiff.cli import emit_json
 
-    summary = write_plan(scene, out_path, tile=tile, overlap=overlap, halo=halo, aoi=aoi, overwrite=overwrite)
+    summary = write_plan(scene, out_path, tile=tile, overlap=overlap, aoi=aoi, overwrite=overwrite)
     if as_json:
         emit_json(summary)
     else:
-        click.echo(
-            f"{summary['out']}: {summary['tiles']} tiles of {tile} px (overlap {overlap}, halo {halo})"
-        )
+        click.echo(f"{summary['out']}: {summary['tiles']} tiles of {tile} px (overlap {overlap})")

@@ -1,4 +1,4 @@
-"""`geodiff despeckle` and `geodiff plan`: outputs, units round trip, method registry, exit codes."""
+"""`geodiff despeckle`: outputs, units round trip, method registry, exit codes."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import hashlib
 import json
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
 from rio_cogeo.cogeo import cog_validate
-from shapely.geometry import box
 
 from geodiff.apps.despeckle import METHODS, Method, despeckle_scene, register
 from geodiff.apps.despeckle.record import DespeckleRecord
@@ -160,23 +158,3 @@ def test_all_nodata_scene_exit_2(tmp_path: Path) -> None:
     res = _invoke("despeckle", str(src), str(tmp_path / "o.tif"), "--looks", "1", "--method", "lee")
     assert res.exit_code == 2 and "every pixel is nodata" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nod.tif"]
-
-
-def test_cli_plan_with_aoi(scene: Path, tmp_path: Path) -> None:
-    out = tmp_path / "plan.gpkg"
-    res = _invoke("plan", str(scene), "--tile", "64", "--overlap", "16", "--out", str(out), "--json")
-    assert res.exit_code == 0, res.output
-    full = gpd.read_file(out)
-    assert len(full) == json.loads(res.stdout)["tiles"] == 3 * 4  # rows at 0, 48, 96; cols at 0, 48, 96, 144
-    with rasterio.open(scene) as ds:
-        assert full.crs == ds.crs
-        assert np.allclose(full.total_bounds, list(ds.bounds))
-        # an AOI in lon/lat around the first tile's centre: reprojected, it keeps only the tiles touching it
-        x, y = ds.xy(10, 10)
-    aoi = gpd.GeoDataFrame(geometry=[box(x - 5, y - 5, x + 5, y + 5)], crs=full.crs).to_crs(4326)
-    aoi.to_file(tmp_path / "aoi.geojson")
-    res = _invoke("plan", str(scene), "--tile", "64", "--overlap", "16", "--out", str(out), "--aoi",
-                  str(tmp_path / "aoi.geojson"), "--overwrite")  # fmt: skip
-    assert res.exit_code == 0, res.output
-    sub = gpd.read_file(out)
-    assert list(zip(sub["row"], sub["col"], strict=True)) == [(0, 0)]

@@ -101,3 +101,39 @@ def test_info_bad_input_one_line_error(tmp_path: Path, make, needle: str) -> Non
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
     assert needle in lines[0] and "Traceback" not in out.stderr
+
+
+def test_sensor_option_sets_the_profile_and_units(sample_scene: Path) -> None:
+    out = run_cli("info", str(sample_scene), "--json", "--sensor", "sar-amplitude")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert (info["sensor"], info["units"]) == ("sar-amplitude", "amplitude")
+    auto = json.loads(run_cli("info", str(sample_scene), "--json").stdout)
+    assert auto["sensor"] != "sar-amplitude" and auto["looks_estimate"] != info["looks_estimate"]
+
+
+def test_version_and_info_do_not_import_torch(sample_scene: Path) -> None:
+    """The light commands stay light: torch is imported only by the commands that sample."""
+    code = (
+        "import sys; from geodiff.cli import main; sys.argv = ['geodiff', 'info', sys.argv[1]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'geodiff info imported torch'"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(sample_scene)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    cmd = [sys.executable, "-X", "importtime", "-m", "geodiff", "--version"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 0 and " torch" not in out.stderr
+
+
+def test_help_shows_the_real_api_signatures() -> None:
+    import inspect
+
+    import geodiff
+    from geodiff import api
+
+    assert geodiff.despeckle is api.despeckle and geodiff.fuse is api.fuse
+    params = inspect.signature(geodiff.despeckle).parameters
+    assert list(params)[:2] == ["data", "out"] and params["method"].default == "sar-dps"
+    assert "config" in inspect.signature(geodiff.fuse).parameters
+    assert "Raises" in geodiff.despeckle.__doc__ and "Raises" in geodiff.fuse.__doc__

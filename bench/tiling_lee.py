@@ -58,14 +58,17 @@ def child(mode: str, src: str, out: str) -> None:
     import rasterio  # imported outside the timed part, for both modes
 
     from geodiff.apps.despeckle.methods import _classical_block
-    from tiling.raster_io import CogWriter, read_meta
-    from tiling.runner import run_raster
+    from tiling.cog import CogWriter
+    from tiling.geometry import PixelWindow
+    from tiling.plan import TileSpec
+    from tiling.raster_io import read_meta
+    from tiling.runner import RasterOutput, run_raster
 
     fn = functools.partial(_classical_block, name="lee", looks=LOOKS, window=WINDOW, units="intensity")
     t0, c0 = time.perf_counter(), time.process_time()
     if mode == "tiled":
-        run_raster(src, out, fn, kind="array", tile=BLOCK, overlap=0, halo=WINDOW // 2, block_tiles=1,
-                   progress=False, overwrite=True)  # fmt: skip
+        spec = TileSpec(tile=BLOCK, overlap=0, halo=WINDOW // 2, block_tiles=1)
+        run_raster(src, out, fn, spec, kind="array", output=RasterOutput(overwrite=True))
     else:
         with rasterio.open(src) as ds:
             meta, data = read_meta(ds), ds.read()
@@ -73,7 +76,7 @@ def child(mode: str, src: str, out: str) -> None:
         padded = np.pad(data, ((0, 0), (r, r), (r, r)), mode="reflect")
         result = fn(padded, np.ones(padded.shape, bool))[:, r:-r, r:-r]
         with CogWriter(out, meta, overwrite=True) as w:
-            w.write(result, 0, 0)
+            w.write(result, PixelWindow(0, 0, meta.height, meta.width))
     print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}))
 
 

@@ -151,7 +151,6 @@ def _despeckle_band(band, method, looks, units, uncertainty, seed, tile, overlap
     stacked = band.expand_dims("_out")
     spec = TileSpec(tile=tile or 288, overlap=32 if overlap is None else overlap, block_tiles=4)
     res = map_tiles(stacked, fn, spec, seed=seed, out_channels=fn.outputs)
-
     mean = res.isel(_out=0, drop=True)
     std = res.isel(_out=1, drop=True) if uncertainty else None
     return mean, std, facts.looks

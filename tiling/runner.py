@@ -2,12 +2,14 @@
 
 Two kinds of user function:
 
-* tile-batch functions (diffusion solvers): ``fn(tiles: torch.Tensor (B, C, P, P), ctx: TileContext)
-  -> torch.Tensor (B, C', P, P) or (B, C', tile, tile)`` where P = tile + 2*halo. Every block hands
-  all its tiles to one call. Outputs are cropped to the tile, weighted by a strictly positive window
-  and overlap-added in float64 (running sum + running weight), then the block writes the pixels it owns.
-* array functions (classical neighbourhood filters): ``fn(block: np.ndarray (C, h, w), valid) ->
-  np.ndarray (C, h, w)`` applied to the block's own pixels plus ``halo`` on every side.
+* tile-batch functions (``kind="tiles"``, diffusion solvers): ``fn(tiles, ctx) -> tiles'`` with
+  ``tiles`` a torch tensor (B, C, P, P), P = tile + 2*halo, and ``ctx`` a :class:`TileContext`; it
+  returns (B, C', P, P) or (B, C', tile, tile). Every block hands all its tiles to one call. Outputs
+  are cropped to the tile, weighted by a strictly positive window and overlap-added in float64
+  (running sum + running weight), then the block keeps the pixels it owns.
+* array functions (``kind="array"``, classical neighbourhood filters): ``fn(block, valid) -> block'``
+  on numpy (C, h, w) arrays of the block's own pixels plus ``halo`` on every side (nodata set to 0,
+  ``valid`` (C, h, w) bool); it returns (C', h, w).
 
 Why results do not depend on chunking or worker count: the block layout belongs to the
 :class:`~tiling.plan.TilePlan` (not to dask), each block reads everything it needs itself (tiles that
@@ -23,14 +25,17 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tiling.plan import Block, TilePlan
-from tiling.progress import Progress
+from tiling.errors import NoValidPixelsError, TileFunctionError
+from tiling.plan import Block, TilePlan, TileSpec
+from tiling.progress import Progress, reporter
+from tiling.sources import Source
 from tiling.windows import window_2d
 
 if TYPE_CHECKING:  # torch is imported where tiles are processed: array jobs and their workers skip it
@@ -40,40 +45,93 @@ if TYPE_CHECKING:  # torch is imported where tiles are processed: array jobs and
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "BlockResult",
+    "RasterOutput",
+    "RunOptions",
+    "TileContext",
+    "block_function",
+    "compute_block_array",
+    "compute_block_tiles",
+    "dask_client",
+    "run_array",
+    "run_blocks",
+    "run_raster",
+]
 
-class Source(Protocol):
-    height: int
-    width: int
+KINDS = ("tiles", "array")
 
-    def read(self, row0: int, col0: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run executes (never what it computes: results do not depend on these).
+
+    client: a ``distributed.Client`` to run blocks on; workers: with no client, ``workers > 1`` starts
+    a process-based ``LocalCluster`` for the run. progress: True for a tqdm/JSON reporter
+    (``GEODIFF_PROGRESS``), a :class:`~tiling.progress.Progress` to report into, False/None for none;
+    desc: its label. device: torch device tile functions run on (``"cpu"``, ``"cuda"``); window:
+    blending window of overlapping tiles (see :data:`tiling.windows.WINDOWS`).
+    """
+
+    client: Any = None
+    workers: int | None = None
+    progress: bool | Progress | None = False
+    desc: str = "geodiff"
+    device: Any = "cpu"
+    window: str = "hann"
+
+
+@dataclass(frozen=True)
+class RasterOutput:
+    """What :func:`run_raster` writes besides the pixels.
+
+    band_groups: 1-based input bands handed together to the function (default: all at once); the
+        function may be a list with one function per group (e.g. each band with its own looks).
+    outputs_per_band: m planes per input band (e.g. estimate and uncertainty): plane j of input
+        band b goes to output band ``b + j * count``.
+    descriptions: output band names; before_cog: sees the finished scratch GeoTIFF (see
+        :class:`~tiling.cog.CogWriter`); overwrite: replace an existing output.
+    """
+
+    band_groups: Sequence[Sequence[int]] | None = None
+    outputs_per_band: int = 1
+    descriptions: Sequence[str] | None = None
+    before_cog: Callable[[str], None] | None = None
+    overwrite: bool = False
 
 
 @dataclass
 class TileContext:
-    """What a tile-batch function knows about the tiles it was handed (row-major over the block grid)."""
+    """What a tile-batch function knows about the tiles it was handed (row-major over the block grid).
+
+    plan / block: the tile plan and the block being processed; ids: global (tile row, tile col) of
+    each tile; seeds: one 63-bit seed per tile from its grid position only; valid: (B, C, P, P) bool
+    on the run's device (finite and not nodata; reflected outside the raster); blend: the per-step
+    consensus over this block's tiles, ``blend(tiles) -> tiles`` (:class:`~tiling.blend.BlendHook`).
+    """
 
     plan: TilePlan
     block: Block
-    ids: list[tuple[int, int]]  # global (tile row, tile col)
-    origins: list[tuple[int, int]]  # top-left raster pixel of each tile (halo excluded)
-    seeds: list[int]  # from the global tile position only
-    valid: torch.Tensor  # (B, C, P, P) bool: finite, not nodata (reflected outside the raster)
-    blend: BlendHook  # per-step consensus over this block's tiles: blend(tiles) -> tiles
-    extra: dict[str, Any] = field(default_factory=dict)
+    ids: list[tuple[int, int]]
+    seeds: list[int]
+    valid: torch.Tensor
+    blend: BlendHook
 
     def generators(self, device: torch.device | str = "cpu") -> list[torch.Generator]:
-        """One generator per tile, seeded by its global position."""
+        """One torch generator per tile, seeded by its global position."""
         import torch
 
         return [torch.Generator(device=device).manual_seed(s) for s in self.seeds]
 
-    def randn(self, shape_per_tile: tuple[int, ...], device: torch.device | str = "cpu", dtype=None):  # noqa: ANN001
-        """Per-tile Gaussian noise (B, *shape_per_tile) that depends only on each tile's grid position."""
+    def randn(self, shape_per_tile: tuple[int, ...], device: torch.device | str = "cpu", dtype=None):  # noqa: ANN001, ANN201
+        """Per-tile standard Gaussian noise (B, *shape_per_tile) that depends only on tile positions."""
         import torch
 
-        gens = self.generators(device)
         return torch.stack(
-            [torch.randn(shape_per_tile, generator=g, device=device, dtype=dtype) for g in gens]
+            [
+                torch.randn(shape_per_tile, generator=g, device=device, dtype=dtype)
+                for g in self.generators(device)
+            ]
         )
 
 
@@ -83,10 +141,13 @@ ArrayFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 @dataclass
 class BlockResult:
+    """One block's output: ``data`` (C, h, w) float32 (``fill`` where invalid) over ``block.core``,
+    ``valid`` (C, h, w) bool, and the count of NaN/inf input pixels in the core (treated as nodata)."""
+
     block: Block
-    data: np.ndarray  # (C, h, w) float32, ``fill`` where invalid
-    valid: np.ndarray  # (C, h, w) bool
-    nonfinite: int = 0  # NaN/inf input pixels in the owned area (treated as nodata)
+    data: np.ndarray
+    valid: np.ndarray
+    nonfinite: int = 0
 
 
 def _output_mask(valid: np.ndarray, channels: int) -> np.ndarray:
@@ -103,6 +164,30 @@ def _count_nonfinite(data: np.ndarray, nodata: float | None) -> int:
     return int(bad.sum())
 
 
+def _result(
+    block: Block, out: np.ndarray, data: np.ndarray, valid: np.ndarray, nodata: float | None, fill: float
+) -> BlockResult:
+    """BlockResult from the core's output (C', h, w), input data and validity (C, h, w)."""
+    vout = _output_mask(valid, out.shape[0])
+    return BlockResult(
+        block, np.where(vout, out, fill).astype(np.float32), vout, _count_nonfinite(data, nodata)
+    )
+
+
+def _crop_tiles(out: torch.Tensor, n: int, plan: TilePlan) -> torch.Tensor:
+    """Tile outputs cropped to the tile (halo removed); checks the function's output shape."""
+    p, t, halo = plan.patch, plan.tile, plan.halo
+    if out.ndim != 4 or out.shape[0] != n:
+        raise TileFunctionError(f"tile function returned {tuple(out.shape)}; expected ({n}, C, {p}, {p})")
+    if out.shape[-1] == p and halo:
+        return out[..., halo : p - halo, halo : p - halo]
+    if out.shape[-1] != t:
+        raise TileFunctionError(
+            f"tile function returned {out.shape[-1]}px tiles; expected {p} (with halo) or {t}"
+        )
+    return out
+
+
 def compute_block_tiles(
     source: Source,
     plan: TilePlan,
@@ -112,79 +197,75 @@ def compute_block_tiles(
     device: torch.device | str = "cpu",
     window: str = "hann",
     fill: float = np.nan,
-    extra: dict | None = None,
 ) -> BlockResult:
-    """Run one block of a tile-batch function; see the module docstring."""
+    """Run one block of a tile-batch function (see the module docstring); pixels of ``block.core``.
+
+    Raises:
+        TileFunctionError (ValueError): the function returned the wrong number or size of tiles.
+    """
     import torch
 
     from tiling.blend import BlendHook, blend_tiles, extract_tiles
 
-    r0, c0, h, w = plan.block_extent(block)
-    halo, p, t, s = plan.halo, plan.patch, plan.tile, plan.stride
-    data, valid = source.read(r0 - halo, c0 - halo, h + 2 * halo, w + 2 * halo)
+    halo, p, s = plan.halo, plan.patch, plan.stride
+    data, valid = source.read(block.extent.grow(halo))
     grid = block.grid_shape
     tiles = extract_tiles(torch.from_numpy(np.where(valid, data, 0).astype(data.dtype)), grid, p, s)
     vt = extract_tiles(torch.from_numpy(valid.astype(np.float32)), grid, p, s) > 0.5
-    ids = [
-        (i, j)
-        for i in range(block.tile_rows[0], block.tile_rows[1] + 1)
-        for j in range(block.tile_cols[0], block.tile_cols[1] + 1)
-    ]
+    ids = block.tile_ids
     ctx = TileContext(
         plan=plan,
         block=block,
         ids=ids,
-        origins=[plan.tile_origin(i, j) for i, j in ids],
         seeds=[plan.tile_seed(i, j) for i, j in ids],
         valid=vt.to(device),
         blend=BlendHook(grid, p, s, window),
-        extra=dict(extra or {}),
     )
     with torch.no_grad():
-        out = fn(tiles.to(device), ctx)
-    if out.ndim != 4 or out.shape[0] != tiles.shape[0]:
-        raise ValueError(
-            f"tile function returned {tuple(out.shape)}; expected ({tiles.shape[0]}, C, {p}, {p})"
-        )
-    if out.shape[-1] == p and halo:
-        out = out[..., halo : p - halo, halo : p - halo]
-    elif out.shape[-1] != t:
-        raise ValueError(f"tile function returned {out.shape[-1]}px tiles; expected {p} (with halo) or {t}")
-    weight = torch.from_numpy(window_2d(t, t, window).copy())
+        out = _crop_tiles(fn(tiles.to(device), ctx), tiles.shape[0], plan)
+    weight = torch.from_numpy(window_2d(plan.tile, plan.tile, window).copy())
     canvas = blend_tiles(out.detach().to("cpu", torch.float64), grid, s, weight).numpy()
-    cr0, cc0, ch, cw = block.core
-    core = canvas[:, cr0 - r0 : cr0 - r0 + ch, cc0 - c0 : cc0 - c0 + cw]
-    vcore = valid[:, cr0 - r0 + halo : cr0 - r0 + halo + ch, cc0 - c0 + halo : cc0 - c0 + halo + cw]
-    vout = _output_mask(vcore, core.shape[0])
-    dcore = data[:, cr0 - r0 + halo : cr0 - r0 + halo + ch, cc0 - c0 + halo : cc0 - c0 + halo + cw]
-    bad = _count_nonfinite(dcore, getattr(source, "nodata", None))
-    return BlockResult(block, np.where(vout, core, fill).astype(np.float32), vout, bad)
+    core = block.core.relative_to(block.extent)  # in canvas coordinates
+    in_data = block.core.relative_to(block.extent.grow(halo))  # in the coordinates of what was read
+    return _result(
+        block,
+        core.crop(canvas),
+        in_data.crop(data),
+        in_data.crop(valid),
+        getattr(source, "nodata", None),
+        fill,
+    )
 
 
 def compute_block_array(
     source: Source, plan: TilePlan, block: Block, fn: ArrayFn, *, fill: float = np.nan
 ) -> BlockResult:
-    """Run one block of an array function on its owned pixels plus ``halo`` context."""
-    cr0, cc0, ch, cw = block.core
-    halo = plan.halo
-    data, valid = source.read(cr0 - halo, cc0 - halo, ch + 2 * halo, cw + 2 * halo)
+    """Run one block of an array function on its owned pixels plus ``halo`` context on every side."""
+    read = block.core.grow(plan.halo)
+    data, valid = source.read(read)
     out = np.asarray(fn(np.where(valid, data, 0).astype(data.dtype), valid))
-    core = out[:, halo : halo + ch, halo : halo + cw]
-    vcore = valid[:, halo : halo + ch, halo : halo + cw]
-    vout = _output_mask(vcore, core.shape[0])
-    bad = _count_nonfinite(data[:, halo : halo + ch, halo : halo + cw], getattr(source, "nodata", None))
-    return BlockResult(block, np.where(vout, core, fill).astype(np.float32), vout, bad)
+    core = block.core.relative_to(read)
+    return _result(
+        block, core.crop(out), core.crop(data), core.crop(valid), getattr(source, "nodata", None), fill
+    )
 
 
 def block_function(
     source: Source, plan: TilePlan, fn: Callable, kind: str = "tiles", **kwargs: Any
 ) -> Callable[[Block], BlockResult]:
-    """A picklable ``block -> BlockResult`` for the given source, plan and user function."""
+    """A picklable ``block -> BlockResult`` for the given source, plan and user function.
+
+    ``kwargs`` go to :func:`compute_block_tiles` (device, window, fill) or :func:`compute_block_array`
+    (fill).
+
+    Raises:
+        ValueError: ``kind`` is not "tiles" or "array".
+    """
     if kind == "tiles":
         return functools.partial(compute_block_tiles, source, plan, fn=fn, **kwargs)
     if kind == "array":
         return functools.partial(compute_block_array, source, plan, fn=fn, **kwargs)
-    raise ValueError(f"unknown function kind {kind!r}; use 'tiles' or 'array'")
+    raise ValueError(f"unknown function kind {kind!r}; use one of {', '.join(KINDS)}")
 
 
 def _serial(task: Callable[[Block], BlockResult], blocks: Iterable[Block]) -> Iterator[BlockResult]:
@@ -199,19 +280,18 @@ def _distributed(
     from distributed import as_completed
 
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    in_flight = 2 * n_workers
     token = uuid.uuid4().hex[:8]
     todo = iter(enumerate(blocks))
-    first = [
-        client.submit(task, b, key=f"geodiff-block-{token}-{i}", pure=False)
-        for i, b in _take(todo, in_flight)
-    ]
-    queue = as_completed(first)
+
+    def submit(i: int, b: Block) -> Any:
+        return client.submit(task, b, key=f"geodiff-block-{token}-{i}", pure=False)
+
+    queue = as_completed([submit(i, b) for i, b in _take(todo, 2 * n_workers)])
     for fut in queue:
         result = fut.result()
         fut.release()
         for i, b in _take(todo, 1):
-            queue.add(client.submit(task, b, key=f"geodiff-block-{token}-{i}", pure=False))
+            queue.add(submit(i, b))
         yield result
 
 
@@ -231,25 +311,22 @@ def run_blocks(
     sink: Callable[[BlockResult], None],
     *,
     client: Any = None,
-    workers: int | None = None,
     progress: Progress | None = None,
 ) -> tuple[int, int]:
-    """Compute every block (in-process, or on a dask cluster) and hand each result to ``sink``.
+    """Compute every block (in-process, or on ``client``'s cluster) and hand each result to ``sink``.
 
-    ``workers > 1`` without a ``client`` starts a process-based ``LocalCluster`` for this run.
-    Memory on the caller's side is bounded by the number of blocks in flight. Returns the count of
-    valid output pixels and of NaN/inf input pixels (treated as nodata).
+    Memory on the caller's side is bounded by the number of blocks in flight (twice the workers).
+    Returns (valid output pixels, NaN/inf input pixels treated as nodata).
     """
-    with dask_client(client, workers) as client:
-        results = _serial(task, blocks) if client is None else _distributed(task, blocks, client)
-        n_valid = n_bad = 0
-        for res in results:
-            sink(res)
-            n_valid += int(res.valid.sum())
-            n_bad += res.nonfinite
-            if progress is not None:
-                progress.update(1)
-        return n_valid, n_bad
+    results = _serial(task, blocks) if client is None else _distributed(task, blocks, client)
+    n_valid = n_bad = 0
+    for res in results:
+        sink(res)
+        n_valid += int(res.valid.sum())
+        n_bad += res.nonfinite
+        if progress is not None:
+            progress.update(1)
+    return n_valid, n_bad
 
 
 @contextlib.contextmanager
@@ -278,6 +355,12 @@ def dask_client(client: Any = None, workers: int | None = None) -> Iterator[Any]
         yield own
 
 
+def _block_kwargs(kind: str, options: RunOptions, fill: float) -> dict[str, Any]:
+    if kind == "tiles":
+        return {"device": options.device, "window": options.window, "fill": fill}
+    return {"fill": fill}
+
+
 def run_array(
     source: Source,
     plan: TilePlan,
@@ -285,136 +368,125 @@ def run_array(
     *,
     kind: str = "tiles",
     channels: int | None = None,
-    client: Any = None,
-    workers: int | None = None,
-    progress: Progress | None = None,
-    **kwargs: Any,
+    options: RunOptions | None = None,
 ) -> np.ndarray:
-    """Whole-scene result in memory (tests, small scenes); the same blocks as the raster path."""
+    """Whole-scene result in memory (tests, small scenes): the same blocks as :func:`run_raster`.
+
+    Returns (channels, H, W) float32 (default channels: the function's), NaN where invalid.
+    """
+    opts = options or RunOptions()
     out: np.ndarray | None = None
 
     def sink(res: BlockResult) -> None:
         nonlocal out
         if out is None:
             out = np.empty((channels or res.data.shape[0], plan.height, plan.width), np.float32)
-        r0, c0, h, w = res.block.core
-        out[:, r0 : r0 + h, c0 : c0 + w] = res.data
+        out[(slice(None), *res.block.core.slices)] = res.data
 
-    task = block_function(source, plan, fn, kind, **kwargs)
-    run_blocks(task, list(plan.blocks()), sink, client=client, workers=workers, progress=progress)
+    task = block_function(source, plan, fn, kind, **_block_kwargs(kind, opts, np.nan))
+    blocks = list(plan.blocks())
+    with (
+        dask_client(opts.client, opts.workers) as client,
+        reporter(opts.progress, len(blocks), opts.desc) as rep,
+    ):
+        run_blocks(task, blocks, sink, client=client, progress=rep)
     assert out is not None
     return out
+
+
+def _probe(in_path: str) -> Any:
+    """The input's RasterMeta (opens it: an unreadable input fails here), warning when not georeferenced."""
+    from tiling.sources import RasterSource
+
+    meta = RasterSource(in_path).meta
+    if not meta.georeferenced:
+        warnings.warn(
+            f"{in_path}: has no georeferencing (no CRS/transform or GCPs); processing in pixel coordinates",
+            UserWarning,
+            stacklevel=3,
+        )
+    return meta
 
 
 def run_raster(
     in_path: str,
     out_path: str,
-    fn: Callable,
+    fn: Callable | list[Callable],
+    spec: TileSpec,
     *,
     kind: str = "tiles",
-    tile: int = 256,
-    overlap: int = 32,
-    halo: int = 0,
-    block_tiles: int = 4,
     seed: int = 0,
-    band_groups: list[list[int]] | None = None,
-    overwrite: bool = False,
-    client: Any = None,
-    workers: int | None = None,
-    progress: bool | Progress | None = True,
-    desc: str = "geodiff",
-    outputs_per_band: int = 1,
-    descriptions: list[str] | None = None,
-    before_cog: Callable[[str], None] | None = None,
-    **kwargs: Any,
+    output: RasterOutput | None = None,
+    options: RunOptions | None = None,
 ) -> dict:
-    """Read ``in_path`` block by block, run ``fn`` through the plan and write a COG to ``out_path``.
+    """Read ``in_path`` block by block, run ``fn`` through the tile plan and write a COG to ``out_path``.
 
-    ``band_groups`` lists the 1-based input bands handed together to ``fn`` (default: all at once);
-    ``fn`` may be a list with one function per group (e.g. each band with its own looks and scale);
-    output band k of a group is written to the group's k-th band. With ``outputs_per_band = m`` the
-    function returns m planes per input band (e.g. estimate and uncertainty): plane j of input band b
-    goes to output band b + j * count. ``descriptions`` names the output bands, ``before_cog`` sees
-    the finished temporary GeoTIFF (see :class:`~tiling.raster_io.CogWriter`). Returns a summary dict.
+    ``in_path`` may be a GDAL path string (``/vsizip/...``); ``spec`` is the tile geometry, ``seed`` the
+    plan's seed, ``output`` what is written (band groups, planes per band, names, hooks) and
+    ``options`` how it runs. The output is float32 with the input's nodata (NaN without one) and its
+    georeferencing and metadata, and appears only when complete. Returns a JSON-ready summary: input,
+    output, width, height, bands, tiles, blocks, valid_fraction, nonfinite_pixels.
+
+    Raises:
+        The :func:`~tiling.raster_io.open_raster` and :func:`~tiling.cog.check_output_path` errors;
+        TilePlanError (ValueError): ``spec`` does not fit; TileFunctionError (ValueError): wrong
+        function outputs or count; NoValidPixelsError (ValueError): every pixel is nodata or NaN/inf.
     """
     import rasterio
 
-    from tiling.raster_io import GDAL_CACHE_BYTES, CogWriter, RasterSource, check_output_path
+    from tiling.cog import CogWriter, check_output_path
+    from tiling.raster_io import GDAL_CACHE_BYTES
+    from tiling.sources import RasterSource
 
-    check_output_path(out_path, overwrite, inputs=(in_path,))
-    probe = RasterSource(in_path)
-    meta = probe.meta
-    if not meta.georeferenced:
-        import warnings
-
-        warnings.warn(
-            f"{in_path}: has no georeferencing (no CRS/transform or GCPs); processing in pixel coordinates",
-            UserWarning,
-            stacklevel=2,
-        )
-    plan = TilePlan(meta.height, meta.width, tile, overlap, halo, block_tiles, seed)
-    groups = band_groups or [list(range(1, meta.count + 1))]
-    fill = meta.nodata if meta.nodata is not None else np.nan
+    out_spec, opts = output or RasterOutput(), options or RunOptions()
+    check_output_path(out_path, out_spec.overwrite, inputs=(in_path,))
+    meta = _probe(in_path)
+    plan = TilePlan(meta.height, meta.width, spec, seed)
+    groups = [list(g) for g in out_spec.band_groups or [range(1, meta.count + 1)]]
+    fns = fn if isinstance(fn, list) else [fn] * len(groups)
+    if len(fns) != len(groups):
+        raise TileFunctionError(f"got {len(fns)} functions for {len(groups)} band groups; pass one per group")
     blocks = list(plan.blocks())
-    reporter = (
-        progress
-        if isinstance(progress, Progress)
-        else Progress(len(blocks) * len(groups), desc=desc, mode=None if progress else "none")
-    )
-    n_valid = n_bad = 0
-    try:
-        # one cluster for every band group; GDAL's block cache (default 5 % of RAM) would grow
-        # with the scene: cap it
-        with (
-            rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
-            dask_client(client, workers) as client,
-            CogWriter(
-                out_path,
-                meta,
-                count=meta.count * outputs_per_band,
-                overwrite=overwrite,
-                inputs=(in_path,),
-                descriptions=descriptions,
-                before_cog=before_cog,
-            ) as writer,
-        ):
-            fns = fn if isinstance(fn, list) else [fn] * len(groups)
-            if len(fns) != len(groups):
-                raise ValueError(
-                    f"got {len(fns)} functions for {len(groups)} band groups; pass one per group"
-                )
-            for bands, group_fn in zip(groups, fns, strict=True):
-                source = RasterSource(in_path, bands)
-                task = block_function(source, plan, group_fn, kind, fill=fill, **kwargs)
-
-                out_bands = [b + j * meta.count for j in range(outputs_per_band) for b in bands]
-
-                def sink(res: BlockResult, out_bands: list[int] = out_bands) -> None:
-                    r0, c0, _, _ = res.block.core
-                    writer.write(res.data, r0, c0, out_bands[: res.data.shape[0]], valid=res.valid)
-
-                try:
-                    nv, nb = run_blocks(task, blocks, sink, client=client, workers=workers, progress=reporter)
-                finally:
-                    source.close()
-                n_valid, n_bad = n_valid + nv, n_bad + nb
-            if n_valid == 0:  # raised inside the writer: nothing appears under the final name
-                raise ValueError(
-                    f"{in_path}: every pixel is nodata (nodata={meta.nodata}) or NaN/inf; nothing to "
-                    "process. Check the input band and its nodata value"
-                )
-    finally:
-        if not isinstance(progress, Progress):
-            reporter.close()
-    total = meta.height * meta.width * sum(len(g) for g in groups) * outputs_per_band
+    per_band = out_spec.outputs_per_band
+    # GDAL's block cache (default 5 % of RAM) would grow with the scene: cap it
+    with (
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
+        dask_client(opts.client, opts.workers) as client,
+        reporter(opts.progress, len(blocks) * len(groups), opts.desc) as rep,
+        CogWriter(
+            out_path,
+            meta,
+            count=meta.count * per_band,
+            overwrite=out_spec.overwrite,
+            inputs=(in_path,),
+            descriptions=None if out_spec.descriptions is None else list(out_spec.descriptions),
+            before_cog=out_spec.before_cog,
+        ) as writer,
+    ):
+        fill = meta.nodata if meta.nodata is not None else np.nan
+        n_valid = n_bad = 0
+        for bands, group_fn in zip(groups, fns, strict=True):
+            source = RasterSource(in_path, bands)
+            task = block_function(source, plan, group_fn, kind, **_block_kwargs(kind, opts, fill))
+            out_bands = [b + j * meta.count for j in range(per_band) for b in bands]
+            sink = functools.partial(_write_block, writer, out_bands)
+            try:
+                nv, nb = run_blocks(task, blocks, sink, client=client, progress=rep)
+            finally:
+                source.close()
+            n_valid, n_bad = n_valid + nv, n_bad + nb
+        if n_valid == 0:  # raised inside the writer: nothing appears under the final name
+            raise NoValidPixelsError(
+                f"{in_path}: every pixel is nodata (nodata={meta.nodata}) or NaN/inf; nothing to "
+                "process. Check the input band and its nodata value"
+            )
     if n_bad:
-        import warnings
-
         warnings.warn(
             f"{in_path}: {n_bad} NaN/inf pixel(s) were treated as nodata and are nodata in the output",
             UserWarning,
             stacklevel=2,
         )
+    total = meta.height * meta.width * sum(len(g) for g in groups) * per_band
     return {
         "input": str(in_path),
         "output": str(out_path),
@@ -426,3 +498,8 @@ def run_raster(
         "valid_fraction": n_valid / total,
         "nonfinite_pixels": n_bad,
     }
+
+
+def _write_block(writer: Any, out_bands: list[int], res: BlockResult) -> None:
+    """Sink of :func:`run_raster`: a block's planes into their output bands."""
+    writer.write(res.data, res.block.core, out_bands[: res.data.shape[0]], valid=res.valid)

@@ -1,71 +1,61 @@
 """Lazy, same-grid results for xarray inputs (dask-backed DataArray or Dataset).
 
-Each block of the tile plan becomes one dask task that receives exactly the (reflect-padded)
-pixels it needs, sliced lazily from the input, and runs the same block code as the raster path;
-the results are stitched with ``dask.array.block``. Coordinates (``spatial_ref`` included),
-attributes and the rioxarray nodata encoding are carried over, so ``result.rio.to_raster`` and
-friends see the input's grid.
+Two paths, matching the runner's two kinds of function:
+
+* :func:`map_overlap` for halo-only array functions (classical neighbourhood filters): the function
+  runs on every dask chunk plus ``halo`` pixels of its neighbours through ``dask.array.map_overlap``;
+  the scene edges are reflect-padded by index first (``numpy.pad(mode="reflect")``, the padding the
+  file path uses), so results equal :func:`tiling.runner.run_raster`'s up to float rounding.
+* :func:`map_tiles` for tile-batch functions (diffusion solvers): each block of the tile plan becomes
+  one dask task that receives exactly the (reflect-padded) pixels it needs and runs the runner's block
+  code, so per-tile seeds and blending, and therefore the result, do not depend on the chunking.
+
+Coordinates (``spatial_ref`` included), attributes and the rioxarray nodata encoding are carried over,
+so ``result.rio.to_raster`` and friends see the input's grid. :func:`resolve_nodata` is the one place
+that decides which value marks nodata in a DataArray.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import dask
 import dask.array as da
 import numpy as np
+import rioxarray  # noqa: F401 - registers the .rio accessor resolve_nodata reads
 import xarray as xr
 
-from tiling.plan import TilePlan
-from tiling.raster_io import _valid_mask, reflect_index
-from tiling.runner import block_function
+from tiling.geometry import PixelWindow, reflect_index
+from tiling.plan import Block, TilePlan, TileSpec
+from tiling.runner import block_function, compute_block_array
+from tiling.sources import ArraySource, compute_dtype, valid_mask
+
+__all__ = ["map_overlap", "map_tiles", "resolve_nodata"]
+
+_ATTR_KEYS = ("_FillValue", "missing_value", "fill_value", "nodata")
 
 
-class _WindowSource:
-    """A pre-read window of the (padded) scene, addressed in global pixel coordinates."""
+def resolve_nodata(obj: xr.DataArray) -> float | None:
+    """The value that marks nodata in ``obj``'s values, or None.
 
-    def __init__(self, data: np.ndarray, row0: int, col0: int, nodata: float | None) -> None:
-        self.data, self.row0, self.col0, self.nodata = data, row0, col0, nodata
-
-    def read(self, row0: int, col0: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        r, c = row0 - self.row0, col0 - self.col0
-        raw = self.data[:, r : r + height, c : c + width]
-        dtype = np.float64 if raw.dtype == np.float64 else np.float32
-        return raw.astype(dtype, copy=False), _valid_mask(raw, self.nodata)
-
-
-def _run_block(data: np.ndarray, row0: int, col0: int, nodata, plan, block, fn, kind, kwargs):  # noqa: ANN001, ANN202
-    task = block_function(_WindowSource(data, row0, col0, nodata), plan, fn, kind, **kwargs)
-    return task(block).data
-
-
-def _nodata_in_data(obj: xr.DataArray) -> float | None:
+    Order (rioxarray's ``RasterArray.nodata``): a value set with ``rio.write_nodata``/``set_nodata``;
+    NaN (the dtype's fill value) when the data was masked on reading (``rio.encoded_nodata`` holds
+    the file's value); the ``_FillValue``, ``missing_value``, ``fill_value`` or ``nodata`` attribute;
+    the nodata of the file it was opened from. Falls back to those attributes (and the encoding's
+    ``_FillValue``) for objects rioxarray cannot inspect.
+    """
     try:
         nodata = obj.rio.nodata
-    except Exception:  # noqa: BLE001 - rioxarray accessor absent or unusual attrs
-        nodata = None
-    if nodata is None:
-        nodata = obj.attrs.get("_FillValue", obj.attrs.get("nodata"))
+    except Exception:  # noqa: BLE001 - rioxarray rejects some objects (odd dims/attrs): use the attrs
+        nodata = next((obj.attrs[k] for k in _ATTR_KEYS if obj.attrs.get(k) is not None), None)
+        if nodata is None and obj.encoding.get("_FillValue") is not None:
+            nodata = np.nan if np.dtype(obj.dtype).kind == "f" else obj.encoding["_FillValue"]
     return None if nodata is None else float(nodata)
 
 
-def map_tiles_dataarray(
-    obj: xr.DataArray,
-    fn: Callable,
-    *,
-    kind: str = "tiles",
-    tile: int = 256,
-    overlap: int = 32,
-    halo: int = 0,
-    block_tiles: int = 4,
-    seed: int = 0,
-    out_channels: int | None = None,
-    y_dim: str = "y",
-    x_dim: str = "x",
-    **kwargs: Any,
-) -> xr.DataArray:
-    """Lazy result of ``fn`` run through the tile plan on a (band, y, x) or (y, x) DataArray."""
+# ---- shared plumbing ------------------------------------------------------------------------------
+def _as_cyx(obj: xr.DataArray, y_dim: str, x_dim: str) -> tuple[da.Array, list[str]]:
+    """(dask array (C, H, W), the non-spatial dim as a list of zero or one name)."""
     if y_dim not in obj.dims or x_dim not in obj.dims:
         raise ValueError(f"DataArray needs dims {y_dim!r} and {x_dim!r}; got {obj.dims}")
     other = [d for d in obj.dims if d not in (y_dim, x_dim)]
@@ -74,38 +64,22 @@ def map_tiles_dataarray(
     arr = obj.transpose(*other, y_dim, x_dim).data
     if not isinstance(arr, da.Array):
         arr = da.from_array(np.asarray(arr), chunks=(-1, 1024, 1024) if other else (1024, 1024))
-    if not other:
-        arr = arr[None]
-    c, h, w = arr.shape
-    nodata = _nodata_in_data(obj)
-    fill = nodata if nodata is not None else np.nan
-    plan = TilePlan(h, w, tile, overlap, halo, block_tiles, seed)
-    c_out = out_channels or c
-    rows_of_blocks = []
-    nbr, nbc = plan.block_grid
-    for i in range(nbr):
-        row = []
-        for j in range(nbc):
-            block = plan.block(i, j)
-            if kind == "tiles":
-                r0, c0, bh, bw = plan.block_extent(block)
-            else:
-                r0, c0, bh, bw = block.core
-            r0, c0, bh, bw = r0 - halo, c0 - halo, bh + 2 * halo, bw + 2 * halo
-            sub = arr[:, reflect_index(np.arange(r0, r0 + bh), h)][
-                :, :, reflect_index(np.arange(c0, c0 + bw), w)
-            ]
-            res = dask.delayed(_run_block, pure=True)(
-                sub, r0, c0, nodata, plan, block, fn, kind, dict(kwargs, fill=fill)
-            )
-            row.append(da.from_delayed(res, shape=(c_out, block.core[2], block.core[3]), dtype=np.float32))
-        rows_of_blocks.append(row)
-    out = da.block(rows_of_blocks)
-    if not other:
-        out = out[0]
-    coords = {k: v for k, v in obj.coords.items() if c_out == c or not (set(v.dims) & set(other))}
+    return (arr if other else arr[None]), other
+
+
+def _reflect_pad(arr: da.Array, rows: np.ndarray, cols: np.ndarray) -> da.Array:
+    """Lazy (C, len(rows), len(cols)) of ``arr`` at raster rows/cols that may lie outside it."""
+    h, w = arr.shape[-2:]
+    return arr[:, reflect_index(rows, h)][:, :, reflect_index(cols, w)]
+
+
+def _like(obj: xr.DataArray, out: da.Array, other: list[str], y_dim: str, x_dim: str) -> xr.DataArray:
+    """``out`` (C', H, W) as a DataArray on ``obj``'s grid, with its coords, attrs, name and encoding."""
+    c_in = obj.sizes[other[0]] if other else 1
+    same_bands = out.shape[0] == c_in
+    coords = {k: v for k, v in obj.coords.items() if same_bands or not (set(v.dims) & set(other))}
     result = xr.DataArray(
-        out, dims=(*other, y_dim, x_dim), coords=coords, attrs=dict(obj.attrs), name=obj.name
+        out if other else out[0], dims=(*other, y_dim, x_dim), coords=coords, attrs=dict(obj.attrs)
     )
     result.name = obj.name  # xarray would otherwise name it after the dask graph
     result.encoding = {
@@ -114,13 +88,128 @@ def map_tiles_dataarray(
     return result.transpose(*obj.dims)
 
 
-def map_tiles(obj: xr.DataArray | xr.Dataset, fn: Callable, **kwargs: Any) -> xr.DataArray | xr.Dataset:
-    """Same as :func:`map_tiles_dataarray`; for a Dataset, every variable with y and x dims is processed."""
+def _each_variable(
+    obj: xr.DataArray | xr.Dataset, one: Callable[[xr.DataArray], xr.DataArray], y_dim: str, x_dim: str
+) -> xr.DataArray | xr.Dataset:
     if isinstance(obj, xr.DataArray):
-        return map_tiles_dataarray(obj, fn, **kwargs)
-    y_dim, x_dim = kwargs.get("y_dim", "y"), kwargs.get("x_dim", "x")
+        return one(obj)
     out = obj.copy()
     for name, var in obj.data_vars.items():
         if y_dim in var.dims and x_dim in var.dims:
-            out[name] = map_tiles_dataarray(var, fn, **kwargs)
+            out[name] = one(var)
     return out
+
+
+# ---- halo-only array functions: dask.array.map_overlap -------------------------------------------
+def _array_chunk(chunk: np.ndarray, fn: Callable, nodata: float | None, fill: float) -> np.ndarray:
+    """One dask chunk (C, h, w) with its overlap through the runner's array-block code."""
+    h, w = chunk.shape[-2:]
+    plan = TilePlan(h, w, TileSpec(tile=max(h, w), overlap=0, halo=0, block_tiles=1))
+    return compute_block_array(ArraySource(chunk, nodata), plan, plan.block(0, 0), fn, fill=fill).data
+
+
+def map_overlap(
+    obj: xr.DataArray | xr.Dataset, fn: Callable, halo: int, *, y_dim: str = "y", x_dim: str = "x"
+) -> xr.DataArray | xr.Dataset:
+    """Lazy result of a halo-only array function on a (band, y, x) or (y, x) DataArray (or on every
+    variable of a Dataset with y and x dims), through ``dask.array.map_overlap``.
+
+    ``fn(block (C, h, w), valid (C, h, w) bool) -> (C, h, w)`` sees nodata set to 0 (float32, or
+    float64 for float64 input); an output pixel may depend only on input pixels at most ``halo``
+    (pixels) away. Result: float32, the input's nodata (NaN without one) where the input is invalid,
+    same dims, coords, attrs and encoding.
+
+    Raises:
+        ValueError: no y/x dims, more than one other dim, or a negative halo.
+    """
+    if halo < 0:
+        raise ValueError(f"halo={halo} must be >= 0 pixels")
+
+    def one(var: xr.DataArray) -> xr.DataArray:
+        arr, other = _as_cyx(var, y_dim, x_dim)
+        nodata = resolve_nodata(var)
+        h, w = arr.shape[-2:]
+        padded = _reflect_pad(arr, np.arange(-halo, h + halo), np.arange(-halo, w + halo))
+        out = padded.map_overlap(
+            _array_chunk,
+            depth={0: 0, 1: halo, 2: halo},
+            boundary="none",
+            dtype=np.float32,
+            meta=np.empty((0, 0, 0), np.float32),
+            fn=fn,
+            nodata=nodata,
+            fill=np.nan if nodata is None else nodata,
+        )
+        return _like(var, out[:, halo : halo + h, halo : halo + w], other, y_dim, x_dim)
+
+    return _each_variable(obj, one, y_dim, x_dim)
+
+
+# ---- tile-batch functions: one dask task per block of the tile plan ----------------------------
+class _WindowSource:
+    """A pre-read (padded) window of the scene, addressed in global pixel coordinates."""
+
+    def __init__(self, data: np.ndarray, at: PixelWindow, nodata: float | None) -> None:
+        self.data, self.at, self.nodata = data, at, nodata
+
+    def read(self, window: PixelWindow) -> tuple[np.ndarray, np.ndarray]:
+        raw = window.relative_to(self.at).crop(self.data)
+        return raw.astype(compute_dtype(raw.dtype), copy=False), valid_mask(raw, self.nodata)
+
+
+def _tile_block(
+    data: np.ndarray,
+    at: PixelWindow,
+    nodata: float | None,
+    plan: TilePlan,
+    block: Block,
+    fn: Callable,
+    fill: float,
+) -> np.ndarray:
+    task = block_function(_WindowSource(data, at, nodata), plan, fn, "tiles", fill=fill)
+    return task(block).data
+
+
+def map_tiles(
+    obj: xr.DataArray | xr.Dataset,
+    fn: Callable,
+    spec: TileSpec,
+    *,
+    seed: int = 0,
+    out_channels: int | None = None,
+    y_dim: str = "y",
+    x_dim: str = "x",
+) -> xr.DataArray | xr.Dataset:
+    """Lazy result of a tile-batch function run through the tile plan on a (band, y, x) or (y, x)
+    DataArray (or on every variable of a Dataset with y and x dims).
+
+    ``fn`` as in :func:`tiling.runner.compute_block_tiles` (CPU); ``spec`` the tile geometry; ``seed``
+    the plan's seed; ``out_channels`` the function's output channels (default: the input's). Result:
+    float32, nodata (NaN without one) where the input is invalid, bit-identical to
+    :func:`tiling.runner.run_array` on the same pixels whatever the dask chunking.
+
+    Raises:
+        ValueError: no y/x dims or more than one other dim; TilePlanError: ``spec`` does not fit.
+    """
+
+    def one(var: xr.DataArray) -> xr.DataArray:
+        arr, other = _as_cyx(var, y_dim, x_dim)
+        c, h, w = arr.shape
+        nodata = resolve_nodata(var)
+        fill = np.nan if nodata is None else nodata
+        plan = TilePlan(h, w, spec, seed)
+        nbr, nbc = plan.block_grid
+        rows = []
+        for i in range(nbr):
+            row = []
+            for j in range(nbc):
+                block = plan.block(i, j)
+                at = block.extent.grow(plan.halo)
+                sub = _reflect_pad(arr, np.arange(at.row, at.row_stop), np.arange(at.col, at.col_stop))
+                res = dask.delayed(_tile_block, pure=True)(sub, at, nodata, plan, block, fn, fill)
+                shape = (out_channels or c, *block.core.shape)
+                row.append(da.from_delayed(res, shape=shape, dtype=np.float32))
+            rows.append(row)
+        return _like(var, da.block(rows), other, y_dim, x_dim)
+
+    return _each_variable(obj, one, y_dim, x_dim)

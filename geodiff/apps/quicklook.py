@@ -6,16 +6,18 @@ import os
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from PIL import Image, ImageDraw
 from rasterio.enums import Resampling
+
+from tiling.atomic import atomic_path
+from tiling.raster_io import open_raster
 
 _MAX_SIDE = 768
 
 
 def _read_display(path: str | os.PathLike, band: int, max_side: int) -> np.ndarray:
     """Decimated read of one band as float64 with nodata as NaN."""
-    with rasterio.open(path) as ds:
+    with open_raster(path) as ds:
         step = max(1, int(np.ceil(max(ds.width, ds.height) / max_side)))
         shape = (max(1, ds.height // step), max(1, ds.width // step))
         arr = ds.read(band, out_shape=shape, masked=True, resampling=Resampling.average)
@@ -57,7 +59,6 @@ def before_after_png(
         x += panel.width + gap
     out = Path(png)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.png")
-    canvas.save(tmp)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        canvas.save(tmp, format="PNG")
     return out

@@ -23,7 +23,7 @@ from geodiff.apps.despeckle.sar_dps import scene_scale
 from geodiff.cli import cli
 from geodiff.priors import load
 from geodiff.solvers import SamplerConfig, SpeckleModel, sar_dps
-from tiling.plan import TilePlan
+from tiling.plan import TilePlan, TileSpec
 
 FAST = dict(prior="tiny", steps=2, samples=2, device="cpu")
 
@@ -79,7 +79,7 @@ def test_one_tile_scene_equals_the_bare_solver(crop: np.ndarray, sample_scene: P
     out = tmp_path / "out.tif"
     despeckle_scene(src, out, "sar-dps", looks=4.0, tile=64, overlap=0, seed=7, progress=False, **FAST)
     scale = scene_scale(y[0], np.ones(y.shape[1:], bool), 4.0, "tiny")
-    plan = TilePlan(64, 64, 64, 0, 0, 4, 7)
+    plan = TilePlan(64, 64, TileSpec(tile=64, overlap=0, halo=0, block_tiles=4), seed=7)
     config = SamplerConfig.defaults(
         "sar_dps", steps=2, samples=2, sigma0=0.15, init="lee", ensemble=True, newton_iters=1, mean_window=31,
         bright=0.9, zeta=0.3,

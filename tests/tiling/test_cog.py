@@ -1,4 +1,5 @@
-"""Raster I/O through the runner: georeferencing round trip, GCPs, COG validity, bad input."""
+"""The COG writer and output checks, through the runner: georeferencing round trip, GCPs, COG
+validity, bad input and outputs, interrupts (nothing under the final name)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from conftest import shared_geotiffs
 from rasterio.control import GroundControlPoint
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 
-from tests.conftest import shared_geotiffs
-from tiling.raster_io import CogWriter, RasterSource, read_meta
-from tiling.runner import run_raster
+from tiling.cog import CogWriter
+from tiling.errors import OutputExistsError, OutputIsInputError, TileFunctionError
+from tiling.geometry import PixelWindow
+from tiling.plan import TileSpec
+from tiling.raster_io import read_meta
+from tiling.runner import RasterOutput, run_raster
 
 
 def _double(block: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return block * 2
+
+
+def _run(src: Path | str, out: Path | str, fn, overwrite: bool = False, **spec: int) -> dict:  # noqa: ANN001
+    """run_raster with an array function, the given TileSpec fields and no progress bar."""
+    output = RasterOutput(overwrite=overwrite)
+    return run_raster(str(src), str(out), fn, TileSpec(**spec), kind="array", output=output)
 
 
 def _sha(path: Path) -> str:
@@ -50,20 +61,12 @@ def _assert_same_georef(src: Path, out: Path) -> None:
     assert valid, errors
 
 
-def _write(path: Path, data: np.ndarray, **kw) -> Path:  # noqa: ANN003
-    prof = {"driver": "GTiff", "height": data.shape[1], "width": data.shape[2], "count": data.shape[0]}
-    prof |= {"dtype": str(data.dtype)} | kw
-    with rasterio.open(path, "w", **prof) as dst:
-        dst.write(data)
-    return path
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("src", shared_geotiffs(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_georeferencing_round_trip_shared_data(src: Path, shared_data: Path, tmp_path: Path) -> None:
     before = _sha(src)
     out = tmp_path / "out.tif"
-    run_raster(str(src), str(out), _double, kind="array", tile=512, overlap=0, halo=1, progress=False)
+    _run(str(src), str(out), _double, tile=512, overlap=0, halo=1)
     _assert_same_georef(src, out)
     with rasterio.open(src) as a, rasterio.open(out) as b:
         x, y = a.read(masked=True), b.read(masked=True)
@@ -95,7 +98,7 @@ def test_gcp_georeferenced_input_keeps_gcps_and_metadata(tmp_path: Path) -> None
         dst.set_band_description(2, "VH intensity")
         dst.scales, dst.offsets = (1.0, 2.0), (0.0, 0.5)
     out = tmp_path / "out.tif"
-    run_raster(str(src), str(out), _double, kind="array", tile=32, overlap=0, halo=2, progress=False)
+    _run(str(src), str(out), _double, tile=32, overlap=0, halo=2)
     _assert_same_georef(src, out)
     with rasterio.open(out) as b:
         got = b.gcps[0]
@@ -105,9 +108,9 @@ def test_gcp_georeferenced_input_keeps_gcps_and_metadata(tmp_path: Path) -> None
 
 # ---- bad input ----------------------------------------------------------------------------------
 @pytest.fixture
-def scene(tmp_path: Path) -> Path:
+def scene(tmp_path: Path, write_tif) -> Path:  # noqa: ANN001
     data = np.random.default_rng(0).gamma(1.0, 1.0, (1, 64, 80)).astype(np.float32)
-    return _write(tmp_path / "in.tif", data, crs="EPSG:32632", transform=from_origin(500000, 5e6, 10, 10))
+    return write_tif(tmp_path / "in.tif", data, crs="EPSG:32632", transform=from_origin(500000, 5e6, 10, 10))
 
 
 def _only(folder: Path) -> set[str]:
@@ -119,22 +122,22 @@ def test_unreadable_file(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not a tiff" * 10)
     before = _sha(bad)
     with pytest.raises(ValueError, match="not a raster GDAL can read"):
-        run_raster(str(bad), str(tmp_path / "o.tif"), _double, kind="array", progress=False)
+        _run(str(bad), str(tmp_path / "o.tif"), _double)
     with pytest.raises(FileNotFoundError, match="no such file"):
-        run_raster(str(tmp_path / "missing.tif"), str(tmp_path / "o.tif"), _double, kind="array")
+        _run(str(tmp_path / "missing.tif"), str(tmp_path / "o.tif"), _double)
     assert _only(tmp_path) == {"bad.tif"} and _sha(bad) == before
 
 
-def test_no_georeferencing_warns_and_processes(tmp_path: Path) -> None:
-    src = _write(tmp_path / "plain.tif", np.ones((1, 20, 30), np.float32))
+def test_no_georeferencing_warns_and_processes(tmp_path: Path, write_tif) -> None:  # noqa: ANN001
+    src = write_tif(tmp_path / "plain.tif", np.ones((1, 20, 30), np.float32))
     with pytest.warns(UserWarning, match="no georeferencing"):
-        run_raster(str(src), str(tmp_path / "o.tif"), _double, kind="array", halo=1, progress=False)
+        _run(str(src), str(tmp_path / "o.tif"), _double, halo=1)
     with rasterio.open(tmp_path / "o.tif") as ds:
         assert np.array_equal(ds.read(), 2 * np.ones((1, 20, 30), np.float32))
 
 
-def test_all_nodata_scene_is_an_error_without_output(tmp_path: Path) -> None:
-    src = _write(
+def test_all_nodata_scene_is_an_error_without_output(tmp_path: Path, write_tif) -> None:  # noqa: ANN001
+    src = write_tif(
         tmp_path / "empty.tif",
         np.full((1, 40, 40), -9999, np.float32),
         nodata=-9999,
@@ -143,25 +146,18 @@ def test_all_nodata_scene_is_an_error_without_output(tmp_path: Path) -> None:
     )
     before = _sha(src)
     with pytest.raises(ValueError, match="every pixel is nodata"):
-        run_raster(
-            str(src),
-            str(tmp_path / "o.tif"),
-            _double,
-            kind="array",
-            tile=16,
-            overlap=0,
-            halo=1,
-            progress=False,
-        )
+        _run(str(src), str(tmp_path / "o.tif"), _double, tile=16, overlap=0, halo=1)
     assert _only(tmp_path) == {"empty.tif"} and _sha(src) == before
 
 
-def test_nan_and_inf_pixels_become_nodata_with_a_warning(tmp_path: Path) -> None:
+def test_nan_and_inf_pixels_become_nodata_with_a_warning(tmp_path: Path, write_tif) -> None:  # noqa: ANN001
     data = np.ones((1, 30, 30), np.float32)
     data[0, 3, 4], data[0, 10, 10], data[0, 20, 5] = np.nan, np.inf, -np.inf
-    src = _write(tmp_path / "nan.tif", data, nodata=0.0, crs="EPSG:4326", transform=from_origin(0, 0, 1, 1))
+    src = write_tif(
+        tmp_path / "nan.tif", data, nodata=0.0, crs="EPSG:4326", transform=from_origin(0, 0, 1, 1)
+    )
     with pytest.warns(UserWarning, match="3 NaN/inf pixel"):
-        run_raster(str(src), str(tmp_path / "o.tif"), _double, kind="array", halo=1, progress=False)
+        _run(str(src), str(tmp_path / "o.tif"), _double, halo=1)
     with rasterio.open(tmp_path / "o.tif") as ds:
         out = ds.read(1)
     bad = ~np.isfinite(data[0])
@@ -170,7 +166,7 @@ def test_nan_and_inf_pixels_become_nodata_with_a_warning(tmp_path: Path) -> None
 
 def test_tile_smaller_than_halo(scene: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="smaller than the halo"):
-        run_raster(str(scene), str(tmp_path / "o.tif"), _double, kind="array", tile=4, overlap=0, halo=8)
+        _run(str(scene), str(tmp_path / "o.tif"), _double, tile=4, overlap=0, halo=8)
     assert _only(tmp_path) == {"in.tif"}
 
 
@@ -179,15 +175,15 @@ def test_output_folder_not_writable(scene: Path, tmp_path: Path, monkeypatch: py
     locked.mkdir()
     locked.chmod(0o555)
     if os.geteuid() == 0:  # root ignores permission bits: make the check see what a user would
-        import tiling.raster_io as rio_mod
+        import tiling.cog as rio_mod
 
         real = os.access
         monkeypatch.setattr(rio_mod.os, "access", lambda p, m: False if Path(p) == locked else real(p, m))
     try:
         with pytest.raises(PermissionError, match="not writable"):
-            run_raster(str(scene), str(locked / "o.tif"), _double, kind="array", halo=1)
+            _run(str(scene), str(locked / "o.tif"), _double, halo=1)
         with pytest.raises(FileNotFoundError, match="does not exist"):
-            run_raster(str(scene), str(tmp_path / "nope" / "o.tif"), _double, kind="array", halo=1)
+            _run(str(scene), str(tmp_path / "nope" / "o.tif"), _double, halo=1)
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)
@@ -196,14 +192,14 @@ def test_output_folder_not_writable(scene: Path, tmp_path: Path, monkeypatch: py
 def test_output_exists_needs_overwrite_and_input_is_never_output(scene: Path, tmp_path: Path) -> None:
     out = tmp_path / "o.tif"
     out.write_bytes(b"keep me")
-    with pytest.raises(FileExistsError, match="--overwrite"):
-        run_raster(str(scene), str(out), _double, kind="array", halo=1)
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        _run(str(scene), str(out), _double, halo=1)
     assert out.read_bytes() == b"keep me"
     before = _sha(scene)
-    with pytest.raises(ValueError, match="output is the input"):
-        run_raster(str(scene), str(scene), _double, kind="array", halo=1, overwrite=True)
+    with pytest.raises(OutputIsInputError, match="output is the input"):
+        _run(str(scene), str(scene), _double, halo=1, overwrite=True)
     assert _sha(scene) == before
-    run_raster(str(scene), str(out), _double, kind="array", halo=1, overwrite=True, progress=False)
+    _run(str(scene), str(out), _double, halo=1, overwrite=True)
     with rasterio.open(out) as ds:
         assert ds.count == 1
 
@@ -215,31 +211,37 @@ def _interrupt(block: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def test_interrupt_leaves_no_partial_output(scene: Path, tmp_path: Path) -> None:
     before = _sha(scene)
     with pytest.raises(KeyboardInterrupt):
-        run_raster(
-            str(scene),
-            str(tmp_path / "o.tif"),
-            _interrupt,
-            kind="array",
-            tile=16,
-            overlap=0,
-            halo=1,
-            progress=False,
-        )
+        _run(str(scene), str(tmp_path / "o.tif"), _interrupt, tile=16, overlap=0, halo=1)
     assert _only(tmp_path) == {"in.tif"} and _sha(scene) == before
 
 
-def test_cog_writer_writes_windows_and_source_reads_reflected(scene: Path, tmp_path: Path) -> None:
-    src = RasterSource(scene)
-    data, valid = src.read(-3, -2, 10, 12)
+def test_cog_writer_writes_named_windows_and_refuses_misfits(scene: Path, tmp_path: Path) -> None:
     with rasterio.open(scene) as ds:
         full = ds.read(1)
         meta = read_meta(ds)
-    ref = np.pad(full, 5, mode="reflect")[5 - 3 : 5 - 3 + 10, 5 - 2 : 5 - 2 + 12]
-    assert np.array_equal(data[0], ref) and valid.all()
+    h, w = full.shape  # 64 x 80: windows are rows first, never rasterio's (col, row) order
     out = tmp_path / "w.tif"
-    with CogWriter(out, meta) as w:
-        w.write(full[None, :32], 0, 0)
-        w.write(full[None, 32:], 32, 0)
+    with CogWriter(out, meta) as writer:
+        writer.write(full[None, :32], PixelWindow(0, 0, 32, w))
+        writer.write(full[None, 32:, :50], PixelWindow(32, 0, h - 32, 50))
+        writer.write(full[None, 32:, 50:], PixelWindow(32, 50, h - 32, w - 50))
+        with pytest.raises(TileFunctionError, match="expected \\(1, 10, 12\\)"):
+            writer.write(full[None, :12, :10], PixelWindow(0, 0, 10, 12))
+        assert list(tmp_path.glob("w.tif*")) == []  # nothing under the final name while writing
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
     with rasterio.open(out) as ds:
         assert np.array_equal(ds.read(1), full)
+
+
+def test_before_cog_failure_leaves_no_output(scene: Path, tmp_path: Path) -> None:
+    with rasterio.open(scene) as ds:
+        meta = read_meta(ds)
+
+    def boom(tmp: str) -> None:
+        assert Path(tmp).exists()
+        raise RuntimeError("QA failed")
+
+    with pytest.raises(RuntimeError, match="QA failed"):
+        with CogWriter(tmp_path / "o.tif", meta, before_cog=boom) as writer:
+            writer.write(np.ones((1, 64, 80), np.float32), PixelWindow(0, 0, 64, 80))
+    assert _only(tmp_path) == {"in.tif"}

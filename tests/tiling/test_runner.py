@@ -1,39 +1,34 @@
-"""Tile plan, blending windows, overlap-add and the block runner on in-memory arrays (property tests)."""
+"""The block runner: tiled == untiled, seams, seeds, worker counts and block layouts."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
 import pytest
+import rasterio
 import torch
+from conftest import tile_plans
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rasterio.transform import from_origin
 from scipy import ndimage
 
+from geodiff.apps.despeckle.methods import _classical_block
 from sensors.speckle_filters import lee
-from tiling.blend import BlendHook, blend_tiles, extract_tiles, overlap_add
-from tiling.plan import TilePlan
-from tiling.raster_io import ArraySource, reflect_index
-from tiling.runner import run_array
-from tiling.windows import WINDOWS, window_1d, window_2d
+from tiling.errors import TileFunctionError
+from tiling.plan import TilePlan, TileSpec
+from tiling.runner import RasterOutput, RunOptions, run_array, run_raster
+from tiling.sources import ArraySource
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def plans(draw: st.DrawFn, max_size: int = 60) -> TilePlan:
-    h = draw(st.integers(1, max_size))
-    w = draw(st.integers(1, max_size))
-    tile = draw(st.integers(3, 24))
-    overlap = draw(st.integers(0, tile - 2))  # stride >= 2 keeps the number of tiles test-sized
-    halo = draw(st.integers(0, min(tile, 8)))
-    return TilePlan(
-        h, w, tile, overlap, halo, block_tiles=draw(st.integers(1, 4)), seed=draw(st.integers(0, 9))
-    )
+LEE = functools.partial(_classical_block, name="lee", looks=2.0, window=5, units="intensity")
 
 
 @st.composite
 def scenes(draw: st.DrawFn) -> tuple[TilePlan, np.ndarray, np.ndarray]:
-    plan = draw(plans())
+    plan = draw(tile_plans())
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     x = rng.gamma(2.0, 1.0, (1, plan.height, plan.width)).astype(np.float32)
     pattern = draw(st.sampled_from(["none", "random", "stripe", "corner"]))
@@ -48,114 +43,6 @@ def scenes(draw: st.DrawFn) -> tuple[TilePlan, np.ndarray, np.ndarray]:
     return plan, x, ~invalid
 
 
-# ---- plan ---------------------------------------------------------------------------------------
-@SETTINGS
-@given(plans())
-def test_tiles_cover_every_pixel_and_blocks_partition_the_raster(plan: TilePlan) -> None:
-    cover = np.zeros((plan.height, plan.width), int)
-    for r, c in plan.tiles():
-        y, x = plan.tile_origin(r, c)
-        assert y < plan.height and x < plan.width  # no tile lies wholly outside the raster
-        cover[y : y + plan.tile, x : x + plan.tile] += 1
-    assert cover.min() >= 1
-    owned = np.zeros_like(cover)
-    for b in plan.blocks():
-        r0, c0, h, w = b.core
-        owned[r0 : r0 + h, c0 : c0 + w] += 1
-        # the block's tiles are exactly the tiles touching its core
-        expected = set(plan.tiles_in_window(r0, c0, h, w))
-        got = {
-            (i, j)
-            for i in range(b.tile_rows[0], b.tile_rows[1] + 1)
-            for j in range(b.tile_cols[0], b.tile_cols[1] + 1)
-        }
-        assert got == expected
-    assert (owned == 1).all()
-
-
-def test_plan_small_scene_and_edges() -> None:
-    p = TilePlan(5, 300, tile=64, overlap=16)
-    assert p.n_rows == 1 and p.n_cols == 6  # 0, 48, ..., 240; 240 + 64 >= 300
-    assert p.tile_origin(0, 5) == (0, 240)
-    assert TilePlan(48 + 64, 10, 64, 16).n_rows == 2
-
-
-def test_plan_rejects_bad_geometry() -> None:
-    with pytest.raises(ValueError, match="smaller than the halo"):
-        TilePlan(100, 100, tile=4, overlap=0, halo=8)
-    with pytest.raises(ValueError, match="overlap"):
-        TilePlan(100, 100, tile=16, overlap=16)
-    with pytest.raises(ValueError, match="empty"):
-        TilePlan(0, 10)
-
-
-def test_tile_seed_depends_only_on_grid_position() -> None:
-    a = TilePlan(1000, 1000, 64, 8, block_tiles=2, seed=3)
-    b = TilePlan(5000, 300, 64, 8, halo=4, block_tiles=7, seed=3)
-    assert a.tile_seed(2, 5) == b.tile_seed(2, 5)
-    assert a.tile_seed(2, 5) != a.tile_seed(5, 2)
-    assert a.tile_seed(0, 0) != TilePlan(1000, 1000, 64, 8, seed=4).tile_seed(0, 0)
-
-
-def test_reflect_index_matches_numpy_pad() -> None:
-    for n in (1, 2, 3, 7):
-        a = np.arange(n)
-        for pad in (0, 1, 5, 17):
-            ref = np.pad(a, pad, mode="reflect") if n > 1 else np.zeros(n + 2 * pad, int)
-            assert np.array_equal(reflect_index(np.arange(-pad, n + pad), n), ref)
-
-
-# ---- windows and blending -----------------------------------------------------------------------
-@pytest.mark.parametrize("kind", WINDOWS)
-@pytest.mark.parametrize("size", [1, 2, 7, 64])
-def test_windows_strictly_positive_and_separable(kind: str, size: int) -> None:
-    w1 = window_1d(size, kind, overlap=size // 4)
-    assert w1.shape == (size,) and (w1 > 0).all()
-    assert np.allclose(w1, w1[::-1])
-    w2 = window_2d(size, size, kind, size // 4)
-    assert np.array_equal(w2, np.outer(w1, w1))
-
-
-@pytest.mark.slow
-@SETTINGS
-@given(plans(), st.sampled_from(WINDOWS))
-def test_normalised_weights_sum_to_one(plan: TilePlan, kind: str) -> None:
-    for block in plan.blocks():
-        n = block.n_tiles
-        w = torch.from_numpy(window_2d(plan.tile, plan.tile, kind).copy())
-        weights = w.expand(n, 1, plan.tile, plan.tile).double()
-        per_tile = []  # each tile's normalised weight, spread back on the canvas
-        total, wsum = overlap_add(weights, block.grid_shape, plan.stride, torch.ones(plan.tile, plan.tile))
-        assert (wsum > 0).all()
-        for k in range(n):
-            one = torch.zeros_like(weights)
-            one[k] = weights[k]
-            t, _ = overlap_add(one, block.grid_shape, plan.stride, torch.ones(plan.tile, plan.tile))
-            per_tile.append(t / total)
-        assert torch.allclose(sum(per_tile), torch.ones_like(total), atol=1e-12)
-
-
-def test_extract_is_inverse_of_blend_and_hook_is_idempotent() -> None:
-    torch.manual_seed(0)
-    grid, patch, stride = (3, 4), 12, 9
-    canvas = torch.randn(
-        2, (grid[0] - 1) * stride + patch, (grid[1] - 1) * stride + patch, dtype=torch.float64
-    )
-    tiles = extract_tiles(canvas, grid, patch, stride)
-    assert tiles.shape == (12, 2, patch, patch)
-    w = torch.from_numpy(window_2d(patch).copy())
-    assert torch.allclose(blend_tiles(tiles, grid, stride, w), canvas)
-    hook = BlendHook(grid, patch, stride)
-    assert torch.allclose(hook(tiles), tiles)  # consistent tiles are a fixed point
-    noisy = tiles + 0.1 * torch.randn_like(tiles)
-    once = hook(noisy)
-    assert not torch.allclose(once, noisy)
-    assert torch.allclose(hook(once), once)  # consensus is a projection
-    # after the hook, overlapping tiles agree: (0,0) and (0,1) share columns stride..patch
-    assert torch.allclose(once[0, :, :, stride:], once[1, :, :, : patch - stride])
-
-
-# ---- runner: tiled == untiled -------------------------------------------------------------------
 def _square(t: torch.Tensor, ctx) -> torch.Tensor:  # noqa: ANN001
     return torch.where(ctx.valid, t * t + 0.5, t)
 
@@ -188,9 +75,8 @@ def test_neighbourhood_filter_identical_away_from_nodata(scene) -> None:  # noqa
     plan, x, valid = scene
     radius = 2
     if plan.halo < radius:
-        plan = TilePlan(
-            plan.height, plan.width, max(plan.tile, radius), plan.overlap, radius, plan.block_tiles
-        )
+        spec = TileSpec(max(plan.tile, radius), plan.overlap, radius, plan.block_tiles)
+        plan = TilePlan(plan.height, plan.width, spec)
     pad = plan.halo
     xp = np.pad(np.where(valid, x, 0), ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
     vp = np.pad(valid, ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
@@ -220,9 +106,88 @@ def _noisy(t: torch.Tensor, ctx) -> torch.Tensor:  # noqa: ANN001
 def test_seeded_tiles_do_not_depend_on_block_layout() -> None:
     x = np.random.default_rng(1).random((1, 90, 77)).astype(np.float32)
     outs = [
-        run_array(ArraySource(x), TilePlan(90, 77, 16, 6, 2, block_tiles=k, seed=5), _noisy, kind="tiles")
+        run_array(
+            ArraySource(x), TilePlan(90, 77, TileSpec(16, 6, 2, block_tiles=k), seed=5), _noisy, kind="tiles"
+        )
         for k in (1, 2, 5)
     ]
     assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
-    other_seed = run_array(ArraySource(x), TilePlan(90, 77, 16, 6, 2, block_tiles=2, seed=6), _noisy)
+    other_seed = run_array(
+        ArraySource(x), TilePlan(90, 77, TileSpec(16, 6, 2, block_tiles=2), seed=6), _noisy
+    )
     assert not np.array_equal(outs[0], other_seed)
+
+
+def seeded_noise(t: torch.Tensor, ctx) -> torch.Tensor:  # noqa: ANN001
+    """A tile function that uses per-tile seeds and the blend hook's geometry."""
+    return t + 0.1 * ctx.randn(tuple(t.shape[1:]), dtype=t.dtype)
+
+
+@pytest.mark.slow
+def test_workers_and_block_layout_do_not_change_the_output(
+    nodata_scene: Path, tmp_path: Path, read_tif
+) -> None:  # noqa: ANN001
+    """1, 2 and 4 worker processes and three block layouts give bit-identical Lee output.
+
+    The array job keeps the workers free of torch (importing it in 4 fresh processes costs minutes
+    on a busy 2-core machine); the seeded tile job checks block layouts in-process.
+    """
+    from distributed import Client, LocalCluster
+
+    def run(tag: str, fn, kind: str, tile: int, block_tiles: int, overlap: int, client=None) -> np.ndarray:  # noqa: ANN001
+        out = tmp_path / f"{kind}-{tag}.tif"
+        spec = TileSpec(tile=tile, overlap=overlap, halo=2, block_tiles=block_tiles)
+        run_raster(str(nodata_scene), str(out), fn, spec, kind=kind, options=RunOptions(client=client))
+        return read_tif(out)
+
+    lee_ref = run("one", LEE, "array", 32, 2, 0)
+    assert np.array_equal(lee_ref, run("blocks-100", LEE, "array", 100, 1, 0))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            assert np.array_equal(lee_ref, run("two", LEE, "array", 48, 1, 0, client=client))
+            cluster.scale(4)
+            client.wait_for_workers(4, timeout=120)
+            assert len(client.scheduler_info()["workers"]) == 4
+            assert np.array_equal(lee_ref, run("four", LEE, "array", 32, 1, 0, client=client))
+    assert (lee_ref[0, 45:55, 15:25] == -1.0).all()  # nodata stays nodata
+
+    tiles = [run(f"k{k}", seeded_noise, "tiles", 32, k, 6) for k in (1, 2, 3)]
+    assert np.array_equal(tiles[0], tiles[1]) and np.array_equal(tiles[0], tiles[2])
+    other_grid = run("grid", seeded_noise, "tiles", 40, 2, 6)
+    assert not np.array_equal(tiles[0], other_grid)  # the tile grid (not the blocks) defines the noise
+
+
+def _planes(block: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    return np.concatenate([block, 10 * block])  # estimate and a second plane per input band
+
+
+def test_band_groups_and_planes_per_band_reach_their_output_bands(
+    tmp_path: Path, write_tif, read_tif
+) -> None:  # noqa: ANN001
+
+    data = np.random.default_rng(2).random((2, 20, 24)).astype(np.float32) + 1
+    src = write_tif(tmp_path / "in.tif", data, crs="EPSG:32632", transform=from_origin(5e5, 5e6, 10, 10))
+    out = tmp_path / "out.tif"
+    output = RasterOutput(band_groups=[[1], [2]], outputs_per_band=2, descriptions=["a", "b", "a2", "b2"])
+    spec = TileSpec(tile=16, overlap=0, halo=1, block_tiles=1)
+    summary = run_raster(str(src), str(out), _planes, spec, kind="array", output=output)
+    got = read_tif(out)
+    assert got.shape == (4, 20, 24)
+    np.testing.assert_array_equal(got[:2], data)  # plane 0 of band b -> output band b
+    np.testing.assert_allclose(got[2:], 10 * data, rtol=1e-6)  # plane 1 of band b -> band b + count
+    with rasterio.open(out) as ds:
+        assert ds.descriptions == ("a", "b", "a2", "b2")
+    assert summary["valid_fraction"] == 1.0 and summary["blocks"] == 4 and summary["bands"] == 2
+    with pytest.raises(TileFunctionError, match="3 functions for 2 band groups"):
+        run_raster(str(src), str(tmp_path / "o.tif"), [_planes] * 3, TileSpec(16, 0), kind="array",
+                   output=RasterOutput(band_groups=[[1], [2]]))  # fmt: skip
+
+
+def _wrong_size(t: torch.Tensor, ctx) -> torch.Tensor:  # noqa: ANN001
+    return t[..., 1:, 1:]
+
+
+def test_tile_function_with_the_wrong_output_size_is_named() -> None:
+    plan = TilePlan(20, 20, TileSpec(tile=8, overlap=2, halo=1))
+    with pytest.raises(TileFunctionError, match="expected 10 \\(with halo\\) or 8"):
+        run_array(ArraySource(np.ones((1, 20, 20), np.float32)), plan, _wrong_size)

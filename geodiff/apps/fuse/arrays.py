@@ -51,9 +51,9 @@ def despeckle_intensity(
     from geodiff.apps.despeckle.methods import build as build_despeckler
     from geodiff.apps.despeckle.methods import get as get_despeckler
     from geodiff.apps.facts import array_band_facts
-    from tiling.plan import TilePlan
-    from tiling.raster_io import ArraySource
+    from tiling.plan import TilePlan, TileSpec
     from tiling.runner import run_array
+    from tiling.sources import ArraySource
 
     m = get_despeckler(config.despeckle_sar)
     facts = array_band_facts(np.where(valid, intensity, np.nan), units="intensity", looks=config.looks)
@@ -67,9 +67,9 @@ def despeckle_intensity(
     h, w = intensity.shape
     halo = m.halo(DEFAULT_WINDOW)
     if m.kind == "array":
-        plan = TilePlan(h, w, tile=1024, overlap=0, halo=halo, block_tiles=1, seed=config.seed)
+        plan = TilePlan(h, w, TileSpec(tile=1024, overlap=0, halo=halo, block_tiles=1), config.seed)
     else:
-        plan = TilePlan(h, w, tile=256, overlap=32, halo=halo, block_tiles=4, seed=config.seed)
+        plan = TilePlan(h, w, TileSpec(tile=256, overlap=32, halo=halo, block_tiles=4), config.seed)
     source = ArraySource(np.where(valid, intensity, np.nan)[None].astype(np.float32))
     out = run_array(source, plan, fn, kind=m.kind, channels=1)[0]
     return np.where(valid, out, np.nan), {"method": m.name, "looks": round(float(facts.looks), 3)}
@@ -89,8 +89,8 @@ def fuse_luminance(
         f = fn(a_fill, np.where(valid, b, a_fill))
         return np.where(valid, np.clip(f, 0, 1), np.nan), {}
     from geodiff.apps.fuse.dps import dps_info, dps_plan, progress_for, resolve_device
-    from tiling.raster_io import ArraySource
-    from tiling.runner import run_array
+    from tiling.runner import RunOptions, run_array
+    from tiling.sources import ArraySource
 
     plan = dps_plan(
         *a.shape, stride=fn.model.stride, tile=config.tile, overlap=config.overlap, seed=config.seed
@@ -101,7 +101,8 @@ def fuse_luminance(
     device = resolve_device(config.device)
     reporter, own = progress_for(progress, len(list(plan.blocks())), "fuse dps")
     try:
-        out = run_array(source, plan, fn, kind="tiles", channels=1, device=device, progress=reporter)
+        options = RunOptions(device=device, progress=reporter)
+        out = run_array(source, plan, fn, kind="tiles", channels=1, options=options)
     finally:
         if own:
             reporter.close()

@@ -31,6 +31,7 @@ from geodiff.apps.fuse.scales import UnitScale, fusion_scales
 from geodiff.errors import InvalidSettingError, NoValidPixelsError, SwappedInputsError
 from sensors.colour import fused_bands, luminance, rgb_band_indices
 from tiling.align import Grid, align_to_grid, check_overlap, footprint_in
+from tiling.geometry import PixelWindow
 
 log = logging.getLogger(__name__)
 
@@ -254,17 +255,17 @@ class PairSource:
                 ds.close()
         self._opt = self._sar = None
 
-    def read_window(
-        self, r0: int, c0: int, h: int, w: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def read_window(self, window: PixelWindow) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Inside the raster: optical reflectance (C, h, w), luminance, SAR amplitude, both-valid mask."""
+        from tiling.raster_io import read_window
+
         opt, sar = self._datasets()
-        refl, v = self.o.optical_profile.decode(opt.read(window=Window(c0, r0, w, h)), self.o.meta.nodata)
+        refl, v = self.o.optical_profile.decode(read_window(opt, window), self.o.meta.nodata)
         opt_valid = v.all(0)
         bands = np.where(opt_valid[None], refl.astype(np.float64), np.nan)
         lum = luminance(bands, self.o.rgb)
-        t = self.o.grid.transform * Affine.translation(c0, r0)
-        block = Grid(self.o.grid.crs, t, w, h)
+        t = self.o.grid.transform @ Affine.translation(window.col, window.row)
+        block = Grid(self.o.grid.crs, t, window.width, window.height)
         intensity = read_sar_on_grid(sar, self.sar_band, block, self.o.sar_profile, self.o.config)
         amp = np.sqrt(np.maximum(intensity.astype(np.float64), 0))
         return bands, lum, amp, opt_valid & np.isfinite(amp)
@@ -272,15 +273,16 @@ class PairSource:
     def fit_scales(self) -> tuple[UnitScale, UnitScale]:
         """The [0, 1] stretches from every pixel (scenes up to 2048^2) or from 16 spread windows."""
         if self.height * self.width <= _IN_MEMORY_PX:
-            windows = [(0, 0, self.height, self.width)]
+            windows = [PixelWindow(0, 0, self.height, self.width)]
         else:
             side = 512
             rows = np.linspace(0, max(0, self.height - side), 4).astype(int)
             cols = np.linspace(0, max(0, self.width - side), 4).astype(int)
-            windows = [(r, c, min(side, self.height), min(side, self.width)) for r in rows for c in cols]
+            h, w = min(side, self.height), min(side, self.width)
+            windows = [PixelWindow(r, c, h, w) for r in rows for c in cols]
         lums, amps, ovs, vs = [], [], [], []
-        for r0, c0, h, w in windows:
-            bands, lum, amp, valid = self.read_window(r0, c0, h, w)
+        for window in windows:
+            bands, lum, amp, valid = self.read_window(window)
             lums.append(lum.ravel())
             amps.append(amp.ravel())
             ovs.append(np.isfinite(bands).all(0).ravel())
@@ -295,16 +297,15 @@ class PairSource:
         )
         return self.scale_a, self.scale_b
 
-    def read(self, row0: int, col0: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        from tiling.raster_io import reflect_index
+    def read(self, window: PixelWindow) -> tuple[np.ndarray, np.ndarray]:
+        """tiling Source read: channels [A, B] (2, h, w) float32 of ``window`` (reflect-padded), valid."""
+        from tiling.geometry import reflect_window
 
         assert self.scale_a is not None and self.scale_b is not None, "call fit_scales() first"
-        rows = reflect_index(np.arange(row0, row0 + height), self.height)
-        cols = reflect_index(np.arange(col0, col0 + width), self.width)
-        rlo, clo = int(rows.min()), int(cols.min())
-        _, lum, amp, valid = self.read_window(rlo, clo, int(rows.max()) - rlo + 1, int(cols.max()) - clo + 1)
-        a = np.where(valid, self.scale_a.forward(lum), np.nan)[rows - rlo][:, cols - clo]
-        b = np.where(valid, self.scale_b.forward(amp), np.nan)[rows - rlo][:, cols - clo]
+        plan = reflect_window(window, self.height, self.width)
+        _, lum, amp, valid = self.read_window(plan.bounds)
+        a = plan.take(np.where(valid, self.scale_a.forward(lum), np.nan))
+        b = plan.take(np.where(valid, self.scale_b.forward(amp), np.nan))
         data = np.stack([a, b]).astype(np.float32)
         return data, np.isfinite(data)
 
@@ -314,7 +315,7 @@ def _stream_dps(
     out_meta: Any, progress: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """DPS fusion block by block: each block's fused luminance gets its colour back and is written."""
-    from tiling.raster_io import CogWriter
+    from tiling.cog import CogWriter
     from tiling.runner import block_function, run_blocks
 
     config, meta = opened.config, opened.meta
@@ -335,11 +336,10 @@ def _stream_dps(
         ) as w:
 
             def sink(res: Any) -> None:  # noqa: ANN401
-                r0, c0, h, wd = res.block.core
-                bands, lum, _, valid = source.read_window(r0, c0, h, wd)
+                bands, lum, _, valid = source.read_window(res.block.core)
                 f = res.data[0].astype(np.float64)
                 out = fused_bands(bands, lum, f, scale_a, valid, method=config.colour)
-                w.write(_encode(opened.optical_profile, out, meta.dtype, meta.nodata), r0, c0)
+                w.write(_encode(opened.optical_profile, out, meta.dtype, meta.nodata), res.block.core)
                 counts["valid"] += int(valid.sum())
                 counts["optical"] += int(np.isfinite(bands).all(0).sum())
 
@@ -361,7 +361,7 @@ def _fuse_in_memory(
     out_meta: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """A baseline on the whole pair in memory (global methods cannot be tiled)."""
-    from tiling.raster_io import CogWriter
+    from tiling.cog import CogWriter
 
     meta = opened.meta
     pair = load_pair(optical_path, sar_path, opened.config, sar_band=sar_band)
@@ -374,7 +374,7 @@ def _fuse_in_memory(
     with CogWriter(
         out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path)
     ) as w:
-        w.write(data, 0, 0)
+        w.write(data, PixelWindow(0, 0, meta.height, meta.width))
     return {"fused_fraction": res.info["fused_fraction"]}
 
 
@@ -421,7 +421,8 @@ def fuse_scene(
         SwappedInputsError, NoValidPixelsError and tiling's OutputExistsError, RasterNotFoundError ...
         (all ValueError / OSError subclasses): unusable inputs or output path.
     """
-    from tiling.raster_io import check_output_path, open_raster
+    from tiling.cog import check_output_path
+    from tiling.raster_io import open_raster
 
     started = time.perf_counter()
     config = FusionConfig.of(config, **settings)

@@ -1,0 +1,85 @@
+"""Exceptions of the tiling layer (raster I/O, tile plans, block runs).
+
+Each class subclasses the builtin a caller would catch for it (``ValueError``, ``FileNotFoundError``,
+``FileExistsError``, ``IsADirectoryError``, ``PermissionError``, ``OSError``), so code that catches the
+builtin keeps working and the command line keeps its exit codes (2 = bad input, 1 = processing
+failed). Every message names the file or value at fault and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NoValidPixelsError",
+    "OutputExistsError",
+    "OutputFolderError",
+    "OutputIsFolderError",
+    "OutputIsInputError",
+    "OutputNotWritableError",
+    "RasterIsFolderError",
+    "RasterNotFoundError",
+    "RasterOpenError",
+    "RasterPermissionError",
+    "RasterReadError",
+    "TileFunctionError",
+    "TilePlanError",
+    "TilingError",
+]
+
+
+class TilingError(Exception):
+    """Base class of every error raised by :mod:`tiling` (always mixed with a builtin below)."""
+
+
+# ---- input rasters ------------------------------------------------------------------------------
+class RasterNotFoundError(TilingError, FileNotFoundError):
+    """The input raster path does not exist."""
+
+
+class RasterIsFolderError(TilingError, IsADirectoryError):
+    """The input raster path is a folder."""
+
+
+class RasterPermissionError(TilingError, PermissionError):
+    """The input raster exists but this process may not read it."""
+
+
+class RasterOpenError(TilingError, ValueError):
+    """The input is empty or not a raster GDAL can open (bad input: exit code 2)."""
+
+
+class RasterReadError(TilingError, OSError):
+    """A raster opened but a window of it could not be read (e.g. a truncated GeoTIFF)."""
+
+
+# ---- outputs ------------------------------------------------------------------------------------
+class OutputExistsError(TilingError, FileExistsError):
+    """The output exists and overwriting was not asked for."""
+
+
+class OutputIsInputError(TilingError, ValueError):
+    """The output path is one of the inputs (inputs are never modified)."""
+
+
+class OutputIsFolderError(TilingError, IsADirectoryError):
+    """The output path is a folder, not a file name."""
+
+
+class OutputFolderError(TilingError, FileNotFoundError):
+    """The folder that should hold the output does not exist."""
+
+
+class OutputNotWritableError(TilingError, PermissionError):
+    """The folder that should hold the output is not writable."""
+
+
+# ---- plans and runs -----------------------------------------------------------------------------
+class TilePlanError(TilingError, ValueError):
+    """A tile plan that cannot work: empty raster, overlap >= tile, tile smaller than the halo, ..."""
+
+
+class TileFunctionError(TilingError, ValueError):
+    """A tile or block function returned the wrong shape or count."""
+
+
+class NoValidPixelsError(TilingError, ValueError):
+    """Every input pixel is nodata or NaN/inf: there is nothing to process."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from geodiff.errors import GridMismatchError, InvalidSettingError
 from sensors.quality import WINDOW, QualityAccumulator
 
 #: (stored values (h, w)) -> (linear intensity (h, w), valid (h, w) bool)
@@ -31,9 +32,12 @@ def accumulate_quality(
 ) -> QualityAccumulator:
     """Stream two open rasterio datasets of one grid in strips into a :class:`QualityAccumulator`.
 
-    ``decode`` turns the original's stored values into linear intensity (``decode_processed`` the
-    processed file's, default the same). Pixels masked in either file (nodata, internal masks) or
-    invalid after decoding are left out.
+    ``band`` / ``processed_band`` (1-based) are compared; ``decode`` turns the original's stored values
+    (h, w) into (linear intensity (h, w) float64, valid (h, w) bool) (``decode_processed`` the processed
+    file's, default the same). Pixels masked in either file (nodata, internal masks) or invalid after
+    decoding are left out. Strips are ``strip`` rows (rounded to the QA window, 32 px), full width, so
+    memory depends on the width only; the figures equal :func:`sensors.quality.quality_report` on the
+    whole scene (PROTOCOL §2).
     """
     decode_processed = decode_processed or decode
     strip = max(WINDOW, strip // WINDOW * WINDOW)
@@ -53,7 +57,9 @@ def accumulate_quality(
 
 def _check_band(ds: Any, band: int, what: str) -> None:
     if not 1 <= band <= ds.count:
-        raise ValueError(f"{what} {ds.name}: --band {band} does not exist, the file has {ds.count} band(s)")
+        raise InvalidSettingError(
+            f"{what} {ds.name}: --band {band} does not exist, the file has {ds.count} band(s)"
+        )
 
 
 def qa_files(
@@ -71,8 +77,13 @@ def qa_files(
     keeps its input's convention). Looks not given are estimated on full-resolution blocks spread
     over ORIGINAL (as `geodiff info` does).
 
+    Returns the ratio-image figures (ratio mean, L·var(ratio), bias dB, ENL in/out, windows) with
+    the looks, band, sensor profile and units used.
+
     Raises:
-        ValueError: the files do not match (size, band), or the units cannot be told.
+        InvalidSettingError: ``band`` missing in either file, looks <= 0.
+        GridMismatchError: PROCESSED is not the size of ORIGINAL.
+        ValueError (sensors): the units cannot be told (pass ``sensor=``), or contradict the values.
     """
     from sensors.detect import detect_dataset, filled_sample, sample_blocks, sample_dataset
     from sensors.looks import estimate_looks
@@ -80,12 +91,12 @@ def qa_files(
     from tiling.raster_io import open_raster
 
     if looks is not None and not looks > 0:
-        raise ValueError(f"--looks must be positive, got {looks}")
+        raise InvalidSettingError(f"--looks must be positive, got {looks}")
     with open_raster(original) as dy, open_raster(processed) as dx:
         _check_band(dy, band, "ORIGINAL")
         profile = detect_dataset(dy, sensor=sensor, kind="sar", sample=sample_dataset(dy, band=band))
         if (dx.height, dx.width) != (dy.height, dy.width):
-            raise ValueError(
+            raise GridMismatchError(
                 f"PROCESSED {processed} is {dx.width}x{dx.height} px but ORIGINAL is "
                 f"{dy.width}x{dy.height}: pass the despeckled version of the same scene"
             )

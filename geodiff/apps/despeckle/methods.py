@@ -22,6 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from geodiff.errors import (
+    InvalidSettingError,
+    UncertaintyNotSupportedError,
+    UnknownMethodError,
+)
 from sensors.speckle_filters import FILTERS, apply_filter, filter_radius
 from sensors.units import from_intensity, to_intensity
 
@@ -54,10 +59,10 @@ def register(method: Method) -> None:
     """Add (or replace) a method of the registry.
 
     Raises:
-        ValueError: ``method.kind`` is neither "array" nor "tiles".
+        InvalidSettingError (a ValueError): ``method.kind`` is neither "array" nor "tiles".
     """
     if method.kind not in ("array", "tiles"):
-        raise ValueError(f"method kind must be 'array' or 'tiles', got {method.kind!r}")
+        raise InvalidSettingError(f"method kind must be 'array' or 'tiles', got {method.kind!r}")
     METHODS[method.name] = method
 
 
@@ -65,10 +70,11 @@ def get(name: str) -> Method:
     """The registered method ``name``.
 
     Raises:
-        ValueError: no such method (the message lists the choices).
+        UnknownMethodError (a ValueError): no such method (the message lists the choices).
     """
     if name not in METHODS:
-        raise ValueError(f"unknown despeckling method {name!r}; choose one of {', '.join(sorted(METHODS))}")
+        choices = ", ".join(sorted(METHODS))
+        raise UnknownMethodError(f"unknown despeckling method {name!r}; choose one of {choices}")
     return METHODS[name]
 
 
@@ -93,12 +99,19 @@ def build(
         options: method settings (sar-dps: prior, steps, samples, sigma0, init, device, max_batch,
             uncertainty, ...). ``None`` values mean "the default".
 
+    Returns:
+        "array" kind: ``fn(block (C, h, w), valid (C, h, w) bool) -> (C, h, w) float32``, stored units in
+        and out. "tiles" kind: ``fn(tiles (B, C, h, w) torch.float32, ctx: tiling.runner.TileContext) ->
+        (B, outputs, h, w)`` (``fn.outputs`` = 2 with an uncertainty band: mean, posterior std).
+
     Raises:
-        ValueError: unknown method, looks <= 0, or a tiles method without ``sample``.
+        UnknownMethodError: unknown method. InvalidSettingError: looks <= 0, a tiles method without
+        ``sample``, a bad sampler setting. UncertaintyNotSupportedError: ``uncertainty`` for a filter.
+        NoValidPixelsError: ``sample`` has too few valid pixels to fix the scene scale.
     """
     m = get(name)
     if not looks > 0:
-        raise ValueError(f"looks={looks} must be > 0 (e.g. --looks 4.4)")
+        raise InvalidSettingError(f"looks={looks} must be > 0 (e.g. --looks 4.4)")
     opts = {k: v for k, v in options.items() if v is not None}
     return m.make(looks=float(looks), window=int(window), units=units, sample=sample, **opts)
 
@@ -118,7 +131,7 @@ def _classical_block(
 def _make_classical(name: str) -> Callable[..., Callable]:
     def make(*, looks: float, window: int, units: str, uncertainty: bool = False, **_: Any) -> Callable:
         if uncertainty:
-            raise ValueError(
+            raise UncertaintyNotSupportedError(
                 f"an uncertainty band needs a sampling method (sar-dps), not the classical filter {name!r}"
             )
         return functools.partial(_classical_block, name=name, looks=looks, window=window, units=units)
@@ -145,7 +158,7 @@ def _make_sar_dps(
     from geodiff.apps.despeckle.sar_dps import make_sar_dps, scene_scale
 
     if sample is None:
-        raise ValueError("sar-dps needs a sample of the scene (intensity, valid) to set its scale")
+        raise InvalidSettingError("sar-dps needs a sample of the scene (intensity, valid) to set its scale")
     prior = options.get("prior", "gray")
     scale = scene_scale(sample[0], sample[1], looks, prior)
     return make_sar_dps(looks=looks, window=window, units=units, scale=scale, **options)

@@ -137,7 +137,9 @@ def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **optio
         opts["device"] = str(resolve_device(opts["device"]))
     for key in ("steps", "samples"):
         if key in opts and int(opts[key]) < 1:
-            raise ValueError(f"--{key} must be >= 1 (got {opts[key]})")
+            from geodiff.errors import InvalidSettingError
+
+            raise InvalidSettingError(f"--{key} must be >= 1 (got {opts[key]})")
     return SarDpsTiles(looks=float(looks), units=units, scale=float(scale), **opts)
 
 
@@ -150,7 +152,12 @@ def scene_scale(sample_intensity: np.ndarray, valid: np.ndarray, looks: float, p
 
     v = valid & np.isfinite(sample_intensity) & (sample_intensity > 0)
     if v.sum() < 64:
-        raise ValueError("the scene sample has fewer than 64 valid positive pixels; cannot set its scale")
+        from geodiff.errors import NoValidPixelsError
+
+        raise NoValidPixelsError(
+            "the scene sample has fewer than 64 valid positive pixels; cannot set its scale (is the "
+            "scene all nodata, or are its units wrong? pass --units)"
+        )
     y = np.where(v, sample_intensity, np.median(sample_intensity[v]))
     med = load_cached(prior, "cpu").amplitude_median or 0.3
     return estimate_scale(torch.tensor(y[None, None], dtype=torch.float32), med, looks)

@@ -1,8 +1,7 @@
-"""Blending windows and the overlap-add / extraction of a grid of tiles (torch)."""
+"""Overlap-add and extraction of a grid of tiles (torch) and the per-step blend hook."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from conftest import tile_plans
@@ -11,19 +10,9 @@ from hypothesis import strategies as st
 
 from tiling.blend import BlendHook, blend_tiles, extract_tiles, overlap_add
 from tiling.plan import TilePlan
-from tiling.windows import WINDOWS, window_1d, window_2d
+from tiling.windows import WINDOWS, window_2d
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@pytest.mark.parametrize("kind", WINDOWS)
-@pytest.mark.parametrize("size", [1, 2, 7, 64])
-def test_windows_strictly_positive_and_separable(kind: str, size: int) -> None:
-    w1 = window_1d(size, kind, overlap=size // 4)
-    assert w1.shape == (size,) and (w1 > 0).all()
-    assert np.allclose(w1, w1[::-1])
-    w2 = window_2d(size, size, kind, size // 4)
-    assert np.array_equal(w2, np.outer(w1, w1))
 
 
 @pytest.mark.slow
@@ -70,5 +59,3 @@ def test_blend_rejects_tiles_that_do_not_fill_the_grid() -> None:
         blend_tiles(torch.zeros(3, 1, 8, 8), (2, 2), 6, torch.ones(8, 8))
     with pytest.raises(ValueError, match="does not match grid"):
         extract_tiles(torch.zeros(1, 10, 10), (2, 2), 8, 6)
-    with pytest.raises(ValueError, match="unknown blending window"):
-        window_1d(8, "gauss")

@@ -8,20 +8,6 @@ from geodiff.apps.despeckle import METHODS
 from geodiff.apps.despeckle.sar_dps import DEFAULTS
 
 
-def _qa_lines(qa: list[dict], names: list[str]) -> list[str]:
-    """PROTOCOL §2 in one line per band (ratio mean ~1, L·var(r) ~1, bias ~0 dB, ENL gain)."""
-    out = []
-    for name, r in zip(names, qa, strict=False):
-        if "error" in r:
-            out.append(f"  QA {name}: {r['error']}")
-            continue
-        out.append(
-            f"  QA {name}: ratio mean {r['ratio_mean']:.3f}, L·var(r) {r['ratio_var_times_looks']:.2f}, "
-            f"bias {r['bias_db']:+.2f} dB, ENL {r['enl_input']:.1f} -> {r['enl_output']:.1f}"
-        )
-    return out
-
-
 @click.command("despeckle")
 @click.argument("in_path", metavar="IN", type=click.Path(dir_okay=True))
 @click.argument("out_path", metavar="OUT", type=click.Path(dir_okay=True))
@@ -72,6 +58,7 @@ def command(
     """Despeckle IN (intensity, amplitude or dB) into OUT, keeping its georeferencing and units."""
     from geodiff.apps.despeckle import despeckle_scene
     from geodiff.cli import emit_json
+    from geodiff.commands.qa import qa_line
 
     options = {}
     if METHODS[method].kind == "tiles":
@@ -99,6 +86,5 @@ def command(
         f"{summary['output']}: {method}, L={summary['looks']:.3g}, {how}, "
         f"{summary['width']}x{summary['height']} px, {summary['bands']} band(s) ({summary['units']})"
     )
-    names = [f"band {i + 1}" for i in range(summary["bands"])]
-    for line in _qa_lines(summary.get("qa", []), names):
-        click.echo(line)
+    for i, report in enumerate(summary.get("qa", [])):
+        click.echo(qa_line(f"band {i + 1}", report))

@@ -12,7 +12,20 @@ from typing import Any
 import click
 
 
+def qa_line(name: str, r: dict[str, Any]) -> str:
+    """PROTOCOL §2 of one band in one line (ratio mean ~1, L·var(r) ~1, bias ~0 dB, ENL gain), as
+    `geodiff despeckle` prints it; a report that could not be made shows its error."""
+    if "error" in r:
+        return f"  QA {name}: {r['error']}"
+    return (
+        f"  QA {name}: ratio mean {r['ratio_mean']:.3f}, L·var(r) {r['ratio_var_times_looks']:.2f}, "
+        f"bias {r['bias_db']:+.2f} dB, ENL {r['enl_input']:.1f} -> {r['enl_output']:.1f}"
+    )
+
+
 def format_report(r: dict[str, Any]) -> str:
+    """The full `geodiff qa` report of :func:`geodiff.apps.qa.qa_files` as text (one figure a line)."""
+
     def f(v: Any, spec: str) -> str:  # noqa: ANN401
         return "n/a" if v is None else format(v, spec)
 

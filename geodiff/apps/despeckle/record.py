@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from geodiff.apps.tags import read_json_tag
 from geodiff.errors import InvalidSettingError
 
 __all__ = ["TAG", "DespeckleRecord"]
@@ -84,12 +85,4 @@ class DespeckleRecord:
         Raises:
             InvalidSettingError: no ``GEODIFF_DESPECKLE`` tag, or it is not a JSON object of settings.
         """
-        if TAG not in tags:
-            raise InvalidSettingError(f"no {TAG} tag: the raster was not written by geodiff despeckle")
-        try:
-            values = json.loads(tags[TAG])
-        except json.JSONDecodeError as exc:
-            raise InvalidSettingError(f"the {TAG} tag is not JSON ({exc})") from exc
-        if not isinstance(values, dict):
-            raise InvalidSettingError(f"the {TAG} tag must hold a JSON object")
-        return cls.from_dict(values)
+        return cls.from_dict(read_json_tag(tags, TAG, "geodiff despeckle"))

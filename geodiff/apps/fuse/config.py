@@ -14,6 +14,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
+from geodiff.apps.tags import read_json_tag
 from geodiff.errors import InvalidSettingError
 
 __all__ = ["COLOURS", "TAG", "FusionConfig"]
@@ -128,15 +129,7 @@ class FusionConfig:
         Raises:
             InvalidSettingError: no ``GEODIFF_FUSION`` tag, or it is not a JSON object.
         """
-        if TAG not in tags:
-            raise InvalidSettingError(f"no {TAG} tag: the raster was not written by geodiff fuse")
-        try:
-            values = json.loads(tags[TAG])
-        except json.JSONDecodeError as exc:
-            raise InvalidSettingError(f"the {TAG} tag is not JSON ({exc})") from exc
-        if not isinstance(values, dict):
-            raise InvalidSettingError(f"the {TAG} tag must hold a JSON object")
-        return cls.from_dict(values)
+        return cls.from_dict(read_json_tag(tags, TAG, "geodiff fuse"))
 
 
 def _number(x: Any) -> bool:

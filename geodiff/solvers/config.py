@@ -99,6 +99,18 @@ class SamplerConfig:
             raise InvalidSettingError(f"unknown solver {solver!r}; use one of {', '.join(sorted(SOLVERS))}")
         return dataclasses.replace(SOLVERS[solver], **changes)
 
+    @classmethod
+    def of(cls, config: SamplerConfig | None, solver: str) -> SamplerConfig:
+        """``config`` itself, or ``solver``'s defaults for None; InvalidSettingError for anything else."""
+        if config is None:
+            return cls.defaults(solver)
+        if not isinstance(config, cls):
+            raise InvalidSettingError(
+                f"{solver}: config must be a SamplerConfig or None (got {type(config).__name__}); a scene "
+                "scale goes into the physics, e.g. SpeckleModel(looks, scale)"
+            )
+        return config
+
     def start_step(self, alphas_cumprod: torch.Tensor, has_init: bool) -> int:
         """First timestep: T-1 without an initial estimate, else t0, else the t of ``sigma0``, else T-1."""
         last = int(alphas_cumprod.shape[0]) - 1

@@ -57,7 +57,7 @@ def fuse_dps(
     Raises ValueError for bad tiles or weights, mismatched shapes or a non-amplitude prior.
     """
     physics = physics or FusionModel()
-    config = config or SamplerConfig.defaults("fuse_dps")
+    config = SamplerConfig.of(config, "fuse_dps")
     physics.objective(optical, sar)  # validates both observations and their shapes
     check_tiles(optical, prior, "optical")
     if prior.domain != "amplitude":

@@ -50,7 +50,7 @@ def dps(
     x0_hat. ``estimate`` (B, C, H, W, model domain) starts from a noised estimate at ``config.t0``.
     Defaults: ``SamplerConfig.defaults("dps")`` (100 steps, eta = 1). Returns mean, std in the model domain.
     """
-    config = config or SamplerConfig.defaults("dps")
+    config = SamplerConfig.of(config, "dps")
 
     def guide(x0: torch.Tensor, step: Step) -> torch.Tensor:
         v = config.x0_variance(step)
@@ -85,7 +85,7 @@ def ddnm(
     (defaults: ``SamplerConfig.defaults("ddnm")``, 100 steps, eta = 0.85). The result satisfies A x = y
     up to rounding (the clip, if any, happens before the projection). Raises ValueError for bad y/tiles.
     """
-    config = config or SamplerConfig.defaults("ddnm")
+    config = SamplerConfig.of(config, "ddnm")
     check_observation(y)
     check_tiles(torch.empty(shape, device="meta"), prior, "tiles")
     ys = y.repeat_interleave(config.samples, 0)
@@ -172,7 +172,7 @@ def hqs(
     Returns the result and, with ``kernel_error``, h (B, K, kh, kw). Raises ValueError for a bad nu or a
     kernel error on a non-blur operator.
     """
-    config = config or SamplerConfig.defaults("hqs")
+    config = SamplerConfig.of(config, "hqs")
     operator, sigma = likelihood.A, likelihood.sigma
     ys = likelihood.y.repeat_interleave(config.samples, 0)
     state = None

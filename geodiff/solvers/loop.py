@@ -194,7 +194,7 @@ def sample(
 
     Raises ValueError for a bad config, an init of the wrong shape or a wrong number of seeds.
     """
-    config = config or SamplerConfig.defaults("sample")
+    config = SamplerConfig.of(config, "sample")
     b, c, h, w = shape
     device = (
         torch.device(device)

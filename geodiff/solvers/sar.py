@@ -162,7 +162,7 @@ def sar_dps(
     Raises ValueError for bad looks, observations, tiles, scale, init name or a non-amplitude prior.
     """
     physics = physics if isinstance(physics, SpeckleModel) else SpeckleModel(physics)
-    config = config or SamplerConfig.defaults("sar_dps")
+    config = SamplerConfig.of(config, "sar_dps")
     check_observation(y, positive=True)
     check_tiles(y, prior)
     if prior.domain != "amplitude":

@@ -71,3 +71,15 @@ def test_start_step_and_nfe() -> None:
     with pytest.raises(ValueError, match="t0"):
         SamplerConfig(t0=1000).start_step(ABAR, True)
     assert isinstance(cfg.start_step(ABAR.to(torch.float32), True), int)
+
+
+def test_a_number_where_the_config_belongs_is_a_clear_error() -> None:
+    from geodiff.priors.gaussian import GaussianPrior
+    from geodiff.solvers import sar_dps
+
+    prior = GaussianPrior(0.0, 0.5)
+    prior.domain = "amplitude"
+    y = torch.rand(1, 1, 8, 8) + 0.1
+    with pytest.raises(ValueError, match="SpeckleModel"):
+        sar_dps(y, prior, 4.0, 0.3)  # the old (looks, scale) positional call
+    assert SamplerConfig.of(None, "hqs") == SamplerConfig.defaults("hqs")

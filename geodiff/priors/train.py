@@ -338,8 +338,7 @@ class _Run:
             "history": self.history,
         }
         save_json(self.out / "state.json", state)
-        export(self.cfg, self.ema.module, self.out, self.step, self.clock(), self.history, self.median,
-               self.files, self.val_files)  # fmt: skip
+        export(self)
 
     def train_step(self) -> float:
         """One optimiser step on a fresh batch (bf16 autocast on CUDA); returns the loss."""
@@ -456,56 +455,52 @@ def train(
             "model": str(model), "parameters": count_parameters(run.model)}  # fmt: skip
 
 
-def export(
-    cfg: TrainConfig,
-    ema: nn.Module,
-    out: Path,
-    step: int,
-    elapsed: float,
-    history: list[dict],
-    median: float,
-    files: list[Path],
-    val_files: list[Path],
-) -> Path:
-    """Write <out>/<name>.safetensors (the given weights, usually the EMA) and <name>.json (model config).
+def training_record(run: _Run) -> dict[str, Any]:
+    """The "training" section of an exported model's config: budget, losses, and the sources and files
+    relative to the data root (:func:`data_root`), never absolute machine paths."""
+    cfg, last, root = run.cfg, (run.history[-1] if run.history else {}), data_root(run.cfg)
+    return {
+        "steps": run.step,
+        "elapsed_s": round(run.clock(), 1),
+        "batch": cfg.batch,
+        "tile": cfg.tile,
+        "lr": cfg.lr,
+        "ema": cfg.ema,
+        "t_focus": list(cfg.t_focus),
+        "t_focus_prob": cfg.t_focus_prob,
+        "device": cfg.device,
+        "threads": cfg.threads,
+        "final_train_loss": last.get("train_loss"),
+        "final_val_loss_ema": last.get("val_loss_ema"),
+        "final_val_loss_raw": last.get("val_loss_raw"),
+        "exported_weights": "ema",
+        "sources": [_relative(s, root) for s in cfg.sources],
+        "exclude": list(cfg.exclude),
+        "validation": [os.path.basename(str(f)) for f in run.val_files],
+        "n_files": len(run.files),
+        "files": [_relative(f, root) for f in run.files],
+    }
 
-    Sources and files are recorded relative to the data root (:func:`relative_sources`).
-    """
-    last = history[-1] if history else {}
-    root = data_root(cfg)
+
+def export(run: _Run) -> Path:
+    """Write <out>/<name>.safetensors (the run's EMA weights) and <name>.json (its config)."""
     extra = {
-        "amplitude_median": median,
-        "parameters": count_parameters(ema),
-        "training": {
-            "steps": step,
-            "elapsed_s": round(elapsed, 1),
-            "batch": cfg.batch,
-            "tile": cfg.tile,
-            "lr": cfg.lr,
-            "ema": cfg.ema,
-            "t_focus": list(cfg.t_focus),
-            "t_focus_prob": cfg.t_focus_prob,
-            "device": cfg.device,
-            "threads": cfg.threads,
-            "final_train_loss": last.get("train_loss"),
-            "final_val_loss_ema": last.get("val_loss_ema"),
-            "final_val_loss_raw": last.get("val_loss_raw"),
-            "exported_weights": "ema",
-            "sources": [_relative(s, root) for s in cfg.sources],
-            "exclude": list(cfg.exclude),
-            "validation": [os.path.basename(str(f)) for f in val_files],
-            "n_files": len(files),
-            "files": [_relative(f, root) for f in files],
-        },
+        "amplitude_median": run.median,
+        "parameters": count_parameters(run.ema.module),
+        "training": training_record(run),
         "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    path = _write_weights(run.out, run.cfg, run.ema.module.state_dict())
+    save_json(run.out / f"{run.cfg.name}.json", model_config(run.cfg, extra))
+    return path
+
+
+def _write_weights(out: Path, cfg: TrainConfig, state: dict[str, torch.Tensor]) -> Path:
+    """<out>/<name>.safetensors in the run's export dtype, tagged as a geodiff prior."""
     path = out / f"{cfg.name}.safetensors"
     save_tensors(
-        path,
-        _cast(ema.state_dict(), cfg.weights_dtype),
-        metadata={"format": "geodiff-prior", "name": cfg.name},
+        path, _cast(state, cfg.weights_dtype), metadata={"format": "geodiff-prior", "name": cfg.name}
     )
-    save_json(out / f"{cfg.name}.json", model_config(cfg, extra))
     return path
 
 
@@ -576,11 +571,7 @@ def export_best(run_dir: str | os.PathLike, weights: str = "best") -> dict[str, 
     net.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
     name = out / f"{cfg.name}.json"
     config = load_json(name)
-    save_tensors(
-        out / f"{cfg.name}.safetensors",
-        _cast(net.state_dict(), cfg.weights_dtype),
-        metadata={"format": "geodiff-prior", "name": cfg.name},
-    )
+    _write_weights(out, cfg, net.state_dict())
     config["training"]["exported_weights"] = which
     config["training"]["final_val_loss_ema"] = last["val_loss_ema"]
     config["training"]["final_val_loss_raw"] = last["val_loss_raw"]

@@ -22,11 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from geodiff.errors import (
-    InvalidSettingError,
-    UncertaintyNotSupportedError,
-    UnknownMethodError,
-)
+from geodiff.apps.registry import Registry
+from geodiff.errors import InvalidSettingError, UncertaintyNotSupportedError
 from sensors.speckle_filters import FILTERS, apply_filter, filter_radius
 from sensors.units import from_intensity, to_intensity
 
@@ -52,30 +49,11 @@ class Method:
     samples: bool = False  # draws several posterior samples (an uncertainty band means something)
 
 
-METHODS: dict[str, Method] = {}
-
-
-def register(method: Method) -> None:
-    """Add (or replace) a method of the registry.
-
-    Raises:
-        InvalidSettingError (a ValueError): ``method.kind`` is neither "array" nor "tiles".
-    """
-    if method.kind not in ("array", "tiles"):
-        raise InvalidSettingError(f"method kind must be 'array' or 'tiles', got {method.kind!r}")
-    METHODS[method.name] = method
-
-
-def get(name: str) -> Method:
-    """The registered method ``name``.
-
-    Raises:
-        UnknownMethodError (a ValueError): no such method (the message lists the choices).
-    """
-    if name not in METHODS:
-        choices = ", ".join(sorted(METHODS))
-        raise UnknownMethodError(f"unknown despeckling method {name!r}; choose one of {choices}")
-    return METHODS[name]
+METHODS: Registry[Method] = Registry("despeckling method", ("array", "tiles"))
+#: Add (or replace) a method; InvalidSettingError for a kind other than "array" / "tiles".
+register = METHODS.register
+#: The method of a name; UnknownMethodError (a ValueError, listing the choices) otherwise.
+get = METHODS.method
 
 
 def build(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from geodiff.apps.fuse.baselines import BASELINES
-from geodiff.errors import InvalidSettingError, UnknownMethodError
+from geodiff.apps.registry import Registry
 
 if TYPE_CHECKING:
     from geodiff.apps.fuse.config import FusionConfig
@@ -45,29 +45,11 @@ class FusionMethod:
     local: bool = False
 
 
-FUSION_METHODS: dict[str, FusionMethod] = {}
-
-
-def register(method: FusionMethod) -> None:
-    """Add (or replace) a fusion method.
-
-    Raises:
-        InvalidSettingError: ``method.kind`` is neither "tiles" nor "image".
-    """
-    if method.kind not in ("tiles", "image"):
-        raise InvalidSettingError(f"fusion method kind must be 'tiles' or 'image', got {method.kind!r}")
-    FUSION_METHODS[method.name] = method
-
-
-def get(name: str) -> FusionMethod:
-    """The registered fusion method ``name``.
-
-    Raises:
-        UnknownMethodError (a ValueError): no such method (the message lists the choices).
-    """
-    if name not in FUSION_METHODS:
-        raise UnknownMethodError(f"unknown fusion method {name!r}; use one of {', '.join(FUSION_METHODS)}")
-    return FUSION_METHODS[name]
+FUSION_METHODS: Registry[FusionMethod] = Registry("fusion method", ("tiles", "image"))
+#: Add (or replace) a fusion method; InvalidSettingError for a kind other than "tiles" / "image".
+register = FUSION_METHODS.register
+#: The fusion method of a name; UnknownMethodError (a ValueError, listing the choices) otherwise.
+get = FUSION_METHODS.method
 
 
 def build(config: FusionConfig) -> Callable:

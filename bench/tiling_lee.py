@@ -55,13 +55,11 @@ def child(mode: str, src: str, out: str) -> None:
     """Run one measurement and print its wall time as JSON (peak RSS is read by the parent)."""
     import functools
 
-    import rasterio  # imported outside the timed part, for both modes
-
     from geodiff.apps.despeckle.methods import _classical_block
     from tiling.cog import CogWriter
     from tiling.geometry import PixelWindow
     from tiling.plan import TileSpec
-    from tiling.raster_io import read_meta
+    from tiling.raster_io import open_raster, read_meta
     from tiling.runner import RasterOutput, run_raster
 
     fn = functools.partial(_classical_block, name="lee", looks=LOOKS, window=WINDOW, units="intensity")
@@ -70,7 +68,7 @@ def child(mode: str, src: str, out: str) -> None:
         spec = TileSpec(tile=BLOCK, overlap=0, halo=WINDOW // 2, block_tiles=1)
         run_raster(src, out, fn, spec, kind="array", output=RasterOutput(overwrite=True))
     else:
-        with rasterio.open(src) as ds:
+        with open_raster(src) as ds:
             meta, data = read_meta(ds), ds.read()
         r = WINDOW // 2
         padded = np.pad(data, ((0, 0), (r, r), (r, r)), mode="reflect")

@@ -46,10 +46,12 @@ class Grid:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
         return self.height, self.width
 
     @property
     def georeferenced(self) -> bool:
+        """True with a CRS and a non-identity geotransform."""
         return self.crs is not None and self.transform is not None and not self.transform.is_identity
 
     def footprint(self) -> shapely.Polygon:
@@ -89,8 +91,11 @@ def _describe(geom: shapely.Geometry, crs: Any) -> str:
 def check_overlap(optical: Grid, sar: Grid, small: float = SMALL_OVERLAP) -> float:
     """Fraction of the optical footprint that the SAR footprint covers (0..1).
 
-    Raises ValueError when they do not overlap at all; warns when the fraction is below ``small``.
-    Inputs without CRS are compared in pixel coordinates and must then have the same size.
+    Warns (UserWarning) when the fraction is below ``small``. Inputs without CRS are compared in
+    pixel coordinates and must then have the same size.
+
+    Raises:
+        ValueError: the footprints do not overlap, or one input has no CRS and the sizes differ.
     """
     if optical.crs is None or sar.crs is None:
         if optical.crs is None and sar.crs is None and optical.shape == sar.shape:
@@ -150,8 +155,13 @@ def align_to_grid(
 ) -> np.ndarray:
     """Warp linear SAR intensity (or amplitude) ``sar`` (H, W) or (C, H, W) from ``src`` onto ``dst``.
 
-    Returns float32 on the destination grid with NaN where the SAR has no data. Refuses negative
-    values, which mean dB: resampling must happen on linear values.
+    Returns float32 (H', W') or (C, H', W') on the destination grid with NaN where the SAR has no
+    data (``src_nodata``, NaN/inf or outside its footprint). Same grid: returned as is; ``dst`` a
+    whole-pixel sub-window of ``src``: cropped; otherwise warped with ``resampling``.
+
+    Raises:
+        ValueError: the array does not match ``src``; negative values (dB: resampling must happen on
+            linear values); different grids where one has no georeferencing.
     """
     arr = np.asarray(sar)
     squeeze = arr.ndim == 2

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tiling.windows import window_2d
 
 
-def canvas_shape(grid: tuple[int, int], patch: int, stride: int) -> tuple[int, int]:
+def _canvas_shape(grid: tuple[int, int], patch: int, stride: int) -> tuple[int, int]:
     return (grid[0] - 1) * stride + patch, (grid[1] - 1) * stride + patch
 
 
@@ -33,11 +33,16 @@ def overlap_add(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Running sums of ``weight * tile`` and of ``weight`` over a row-major grid of tiles.
 
-    tiles (B, C, P, P), weight (P, P) -> (sum (C, H, W), weight sum (1, H, W)).
+    ``tiles`` (B, C, P, P) with B = rows * cols of ``grid``, any float dtype and device; ``weight``
+    (P, P) is cast to them; ``stride`` in pixels. Returns (sum (C, H, W), weight sum (1, H, W)) with
+    H = (rows - 1) * stride + P (W likewise), in the tiles' dtype.
+
+    Raises:
+        ValueError: tiles that are not square (B, C, P, P) or do not fill the grid.
     """
     _check(tiles, grid)
     b, c, p, _ = tiles.shape
-    size = canvas_shape(grid, p, stride)
+    size = _canvas_shape(grid, p, stride)
     w = weight.to(tiles.device, tiles.dtype)
     cols = (tiles * w).reshape(b, c * p * p).transpose(0, 1).unsqueeze(0)
     total = F.fold(cols, size, kernel_size=p, stride=stride)[0]
@@ -49,15 +54,24 @@ def overlap_add(
 def blend_tiles(
     tiles: torch.Tensor, grid: tuple[int, int], stride: int, weight: torch.Tensor
 ) -> torch.Tensor:
-    """Normalised overlap-add: the blended canvas (C, H, W)."""
+    """Normalised overlap-add: the blended canvas (C, H, W) = sum(w * tile) / sum(w).
+
+    Shapes and errors as :func:`overlap_add`; the weight must be strictly positive (see
+    :mod:`tiling.windows`) so that every canvas pixel is defined.
+    """
     total, wsum = overlap_add(tiles, grid, stride, weight)
     return total / wsum
 
 
 def extract_tiles(canvas: torch.Tensor, grid: tuple[int, int], patch: int, stride: int) -> torch.Tensor:
-    """Inverse of overlap-add: the row-major grid of (patch x patch) tiles of canvas (C, H, W)."""
+    """Inverse of overlap-add: the row-major grid of tiles (rows * cols, C, patch, patch) of ``canvas``
+    (C, H, W), same dtype and device.
+
+    Raises:
+        ValueError: the canvas is not (C, (rows - 1) * stride + patch, (cols - 1) * stride + patch).
+    """
     c = canvas.shape[0]
-    expected = canvas_shape(grid, patch, stride)
+    expected = _canvas_shape(grid, patch, stride)
     if tuple(canvas.shape[-2:]) != expected:
         raise ValueError(f"canvas {tuple(canvas.shape[-2:])} does not match grid {grid}: need {expected}")
     # strided view (C, rows, cols, P, P) -> one copy; cheaper than F.unfold's im2col for small grids
@@ -69,7 +83,10 @@ class BlendHook:
     """Consensus step for the tiles of one block: ``hook(tiles) -> tiles`` with overlaps averaged.
 
     Tiles are the (B, C, P, P) patches a tile function works on (halo included), row-major over the
-    block's tile grid. The window is strictly positive, so every pixel keeps a defined value.
+    block's ``grid`` (rows, cols), ``patch`` = P and ``stride`` in pixels; ``window`` names the
+    blending window (:data:`tiling.windows.WINDOWS`). The window is strictly positive, so every pixel
+    keeps a defined value. Blending then re-extracting is a projection: consistent tiles are a fixed
+    point. Calling it raises ValueError for tiles of another size than ``patch``.
     """
 
     def __init__(self, grid: tuple[int, int], patch: int, stride: int, window: str = "hann") -> None:

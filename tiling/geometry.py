@@ -96,18 +96,6 @@ class PixelWindow:
 
         return Window(col_off=self.col, row_off=self.row, width=self.width, height=self.height)
 
-    @classmethod
-    def from_rasterio(cls, window: Window) -> PixelWindow:
-        """From a rasterio ``Window`` with whole-pixel offsets and sizes.
-
-        Raises:
-            ValueError: fractional offsets or sizes.
-        """
-        values = (window.row_off, window.col_off, window.height, window.width)
-        if any(float(v) != int(v) for v in values):
-            raise ValueError(f"{window} has fractional pixels; round it first (window.round_offsets())")
-        return cls(*(int(v) for v in values))
-
 
 def reflect_index(idx: np.ndarray, n: int) -> np.ndarray:
     """Map any integer pixel index onto ``[0, n)`` by mirror reflection without repeating the edge.

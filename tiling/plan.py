@@ -230,12 +230,6 @@ class TilePlan:
             for c in range(self.n_cols):
                 yield r, c
 
-    def tiles_in_window(self, window: PixelWindow) -> list[tuple[int, int]]:
-        """Tile ids whose tile area (halo excluded) intersects ``window``."""
-        r0, r1 = _first_last(window.row, window.row_stop, self.tile, self.stride, self.n_rows)
-        c0, c1 = _first_last(window.col, window.col_stop, self.tile, self.stride, self.n_cols)
-        return [(r, c) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
-
     # ---- blocks -----------------------------------------------------------------------------
     @property
     def block_size(self) -> int:

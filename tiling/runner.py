@@ -117,7 +117,7 @@ class TileContext:
     valid: torch.Tensor
     blend: BlendHook
 
-    def generators(self, device: torch.device | str = "cpu") -> list[torch.Generator]:
+    def _generators(self, device: torch.device | str = "cpu") -> list[torch.Generator]:
         """One torch generator per tile, seeded by its global position."""
         import torch
 
@@ -130,7 +130,7 @@ class TileContext:
         return torch.stack(
             [
                 torch.randn(shape_per_tile, generator=g, device=device, dtype=dtype)
-                for g in self.generators(device)
+                for g in self._generators(device)
             ]
         )
 

@@ -16,9 +16,13 @@ WINDOWS = ("hann", "cosine", "linear", "spline", "boxcar")
 
 
 def window_1d(size: int, kind: str = "hann", overlap: int | None = None) -> np.ndarray:
-    """Strictly positive 1-D window of ``size`` samples (float64).
+    """Strictly positive, symmetric 1-D window of ``size`` samples (float64, shape (size,)).
 
-    ``overlap`` (for "linear" and "spline") limits the taper to the overlapping border; the inside is 1.
+    ``kind`` is one of :data:`WINDOWS`; ``overlap`` (pixels, for "linear" and "spline") limits the
+    taper to the overlapping border; the inside is 1.
+
+    Raises:
+        ValueError: ``size`` < 1 or an unknown ``kind`` (the message lists the choices).
     """
     if size < 1:
         raise ValueError(f"window size {size} must be >= 1")
@@ -52,5 +56,8 @@ def _window_2d_cached(h: int, w: int, kind: str, overlap: int | None) -> np.ndar
 def window_2d(
     height: int, width: int | None = None, kind: str = "hann", overlap: int | None = None
 ) -> np.ndarray:
-    """Separable, strictly positive 2-D blending window (float64, read-only)."""
+    """Separable, strictly positive 2-D blending window (height, width) float64, read-only (cached).
+
+    ``width`` defaults to ``height``; ``kind`` and ``overlap`` as in :func:`window_1d` (same errors).
+    """
     return _window_2d_cached(height, width if width is not None else height, kind, overlap)

@@ -19,13 +19,20 @@ from safetensors.torch import load_file, save_file
 from geodiff.errors import InputError
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write) -> None:  # noqa: ANN001 - write(tmp_path: str) creates the file
+    """``write(tmp)`` into a hidden file beside ``path``, fsync it, then rename it over ``path``.
+
+    The diffusion core may not import :mod:`tiling` (layering), so weights and checkpoints keep this
+    small copy of :func:`tiling.atomic.atomic_path`; everything outside the core writes through that.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, 0o644)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -14,9 +14,6 @@ def test_pixel_window_is_rows_first_and_converts_to_rasterio_column_first() -> N
     rw = win.to_rasterio()
     assert (rw.row_off, rw.col_off, rw.height, rw.width) == (10, 20, 3, 5)
     assert rw == Window(col_off=20, row_off=10, width=5, height=3)
-    assert PixelWindow.from_rasterio(rw) == win
-    with pytest.raises(ValueError, match="fractional"):
-        PixelWindow.from_rasterio(Window(0.5, 0, 2, 2))
     a = np.arange(40 * 30).reshape(1, 40, 30)
     assert win.crop(a).shape == (1, 3, 5) and win.crop(a)[0, 0, 0] == a[0, 10, 20]
     assert (win.row_stop, win.col_stop, win.shape) == (13, 25, (3, 5))

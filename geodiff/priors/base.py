@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["DiffusionPrior"]
+__all__ = ["DiffusionPrior", "PriorWrapper"]
 
 
 @runtime_checkable
@@ -39,3 +39,31 @@ class DiffusionPrior(Protocol):
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> DiffusionPrior:
         """Move the prior (weights and schedule) to a device; returns the prior itself."""
         ...
+
+
+class PriorWrapper:
+    """Base of a DiffusionPrior that wraps another and changes only how ``eps`` is evaluated.
+
+    The schedule, domain, channels, stride and any other attribute (e.g. ``amplitude_median``) are the
+    wrapped prior's; ``to`` moves the wrapped prior. Subclasses implement :meth:`eps`.
+    """
+
+    def __init__(self, prior: DiffusionPrior) -> None:
+        self.prior = prior
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - whatever the wrapped prior holds
+        if name == "prior":  # not set yet (e.g. while unpickling)
+            raise AttributeError(name)
+        return getattr(self.prior, name)
+
+    def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        """Predicted noise (B, C, H, W) for x_t (B, C, H, W) at timesteps t (B,) or a scalar."""
+        raise NotImplementedError
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.eps(x_t, t)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> PriorWrapper:
+        """Move the wrapped prior; returns this wrapper."""
+        self.prior.to(device, dtype)
+        return self

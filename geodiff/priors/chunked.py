@@ -10,18 +10,17 @@ from __future__ import annotations
 import torch
 
 from geodiff.errors import InvalidSettingError
-from geodiff.priors.base import DiffusionPrior
+from geodiff.priors.base import DiffusionPrior, PriorWrapper
 
 
-class ChunkedPrior:
-    """A DiffusionPrior whose ``eps`` runs the wrapped prior on slices of the batch."""
+class ChunkedPrior(PriorWrapper):
+    """A DiffusionPrior whose ``eps`` runs the wrapped prior on slices of at most ``max_batch`` tiles."""
 
     def __init__(self, prior: DiffusionPrior, max_batch: int = 16) -> None:
         if max_batch < 1:
             raise InvalidSettingError(f"max_batch must be >= 1 (got {max_batch})")
-        self.prior, self.max_batch = prior, int(max_batch)
-        self.alphas_cumprod = prior.alphas_cumprod
-        self.domain, self.channels, self.stride = prior.domain, prior.channels, prior.stride
+        super().__init__(prior)
+        self.max_batch = int(max_batch)
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The wrapped prior's eps on at most ``max_batch`` tiles at a time; same result as one call."""
@@ -32,11 +31,3 @@ class ChunkedPrior:
         if t.numel() == 1:
             t = t.expand(n)
         return torch.cat([self.prior.eps(x_t[i : i + m], t[i : i + m]) for i in range(0, n, m)])
-
-    __call__ = eps
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> ChunkedPrior:
-        """Move the wrapped prior; returns this wrapper."""
-        self.prior.to(device, dtype)
-        self.alphas_cumprod = self.prior.alphas_cumprod
-        return self

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from geodiff.priors.base import DiffusionPrior
+from geodiff.priors.base import DiffusionPrior, PriorWrapper
 
 __all__ = ["DihedralEnsemble", "transforms_for"]
 
@@ -35,7 +35,7 @@ def _invert(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
     return torch.rot90(x, -k, (-2, -1)) if k else x
 
 
-class DihedralEnsemble:
+class DihedralEnsemble(PriorWrapper):
     """Wrap a prior so that sample k (of ``samples`` per tile, tile-major batches) sees orientation k.
 
     A DiffusionPrior itself: eps(x_t (N, C, H, W), t) with N = tiles x samples; other batch sizes pass
@@ -43,12 +43,8 @@ class DihedralEnsemble:
     """
 
     def __init__(self, prior: DiffusionPrior, samples: int) -> None:
-        self.prior = prior
+        super().__init__(prior)
         self.samples = int(samples)
-        self.alphas_cumprod = prior.alphas_cumprod
-        self.domain = prior.domain
-        self.channels = prior.channels
-        self.stride = prior.stride
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """eps (N, C, H, W) with draw k of each tile evaluated in orientation k and mapped back."""
@@ -62,11 +58,3 @@ class DihedralEnsemble:
         moved = torch.stack([_apply(xs[:, k], *tfs[k % len(tfs)]) for k in range(s)], 1).flatten(0, 1)
         out = self.prior.eps(moved, ts.flatten()).unflatten(0, (-1, s))
         return torch.stack([_invert(out[:, k], *tfs[k % len(tfs)]) for k in range(s)], 1).flatten(0, 1)
-
-    __call__ = eps
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> DihedralEnsemble:
-        """Move the wrapped prior; returns this wrapper."""
-        self.prior.to(device, dtype)
-        self.alphas_cumprod = self.prior.alphas_cumprod
-        return self

@@ -51,3 +51,15 @@ def test_ensemble_changes_nothing_for_one_sample_and_keeps_the_nfe() -> None:
     assert torch.equal(a.mean, b.mean)
     c = sar_dps(y, p, speckle, C("sar_dps", steps=2, samples=4, ensemble=True), seeds=[3])
     assert c.nfe == a.nfe and torch.isfinite(c.mean).all() and c.std is not None
+
+
+def test_wrappers_delegate_attributes_moves_and_pickle() -> None:
+    import pickle
+
+    p = load("tiny")
+    for w in (ChunkedPrior(p, 2), DihedralEnsemble(p, 2)):
+        assert w.amplitude_median == p.amplitude_median and w.stride == p.stride and w.domain == "amplitude"
+        assert w.to("cpu") is w and w.alphas_cumprod is p.alphas_cumprod
+        back = pickle.loads(pickle.dumps(w))
+        x = torch.randn(2, 1, 32, 32, generator=torch.Generator().manual_seed(5))
+        torch.testing.assert_close(back.eps(x, torch.tensor(50)), w.eps(x, torch.tensor(50)))

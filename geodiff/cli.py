@@ -44,16 +44,19 @@ class GeodiffGroup(click.Group):
     """Click group with lazy subcommands that turns exceptions into one-line errors and exit codes."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, the lazy ones included (without importing them)."""
         present = [n for n, m in LAZY_COMMANDS.items() if importlib.util.find_spec(m) is not None]
         return sorted(set(super().list_commands(ctx)) | set(present))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, importing its module on first use."""
         module = LAZY_COMMANDS.get(cmd_name)
         if module is not None and importlib.util.find_spec(module) is not None:
             return importlib.import_module(module).command
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; an exception becomes a one-line error and :func:`geodiff.errors.exit_code`."""
         debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv
         try:
             return super().invoke(ctx)

@@ -25,7 +25,17 @@ def _decimated(ds: rasterio.io.DatasetReader) -> np.ndarray:
 
 
 def scene_info(path: str | os.PathLike, sensor: str = "auto") -> dict[str, Any]:
-    """Return the facts `geodiff info` prints, as a JSON-ready dict (``sensor``: profile name or auto)."""
+    """The facts `geodiff info` prints, as a JSON-ready dict, from a decimated read (<= 1024 px a side).
+
+    Keys: path, driver, width, height, count, dtype, crs, transform (6 affine terms, None for GCP-only
+    scenes), gcp_count, nodata, nodata_is_nan, descriptions, tags, bands (index, description, min,
+    max, mean, valid_fraction_sampled), units, sensor (a profile name or None), looks_estimate and
+    looks_interval (SAR band 1, on full-resolution blocks). ``sensor``: a profile name or "auto".
+
+    Raises:
+        tiling's RasterNotFoundError / RasterOpenError (FileNotFoundError / ValueError): unreadable path.
+        ValueError: an explicit ``sensor`` that contradicts the file.
+    """
     with open_raster(path) as ds:
         data = _decimated(ds)
         gcps, gcp_crs = ds.gcps
@@ -103,7 +113,7 @@ def _sensor_and_looks(
 
 
 def format_info(info: dict[str, Any]) -> str:
-    """Human-readable text for `geodiff info`."""
+    """Human-readable text for `geodiff info` from :func:`scene_info`'s dict (one fact a line)."""
     lines = [
         f"{info['path']}  ({info['driver']})",
         f"  size        {info['width']} x {info['height']} px, {info['count']} band(s), {info['dtype']}",

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from rasterio.enums import Resampling
 
+from geodiff.errors import InvalidSettingError
 from tiling.atomic import atomic_path
 from tiling.raster_io import open_raster
 
@@ -18,6 +19,8 @@ _MAX_SIDE = 768
 def _read_display(path: str | os.PathLike, band: int, max_side: int) -> np.ndarray:
     """Decimated read of one band as float64 with nodata as NaN."""
     with open_raster(path) as ds:
+        if not 1 <= band <= ds.count:
+            raise InvalidSettingError(f"{path}: --band {band} does not exist (the file has {ds.count})")
         step = max(1, int(np.ceil(max(ds.width, ds.height) / max_side)))
         shape = (max(1, ds.height // step), max(1, ds.width // step))
         arr = ds.read(band, out_shape=shape, masked=True, resampling=Resampling.average)
@@ -25,7 +28,8 @@ def _read_display(path: str | os.PathLike, band: int, max_side: int) -> np.ndarr
 
 
 def to_db_display(intensity: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Map linear intensity to 8-bit grey through dB between the given dB limits."""
+    """Linear intensity (any shape, float) -> uint8 grey of the same shape through dB: ``lo`` dB is
+    black, ``hi`` dB white; non-positive and NaN pixels are black."""
     with np.errstate(divide="ignore", invalid="ignore"):
         db = 10 * np.log10(np.where(intensity > 0, intensity, np.nan))
     grey = np.clip((db - lo) / max(hi - lo, 1e-6), 0, 1) * 255
@@ -40,7 +44,14 @@ def before_after_png(
     labels: tuple[str, str] = ("input", "geodiff"),
     max_side: int = _MAX_SIDE,
 ) -> Path:
-    """Write a side-by-side PNG of two intensity rasters on one shared dB stretch."""
+    """Write a side-by-side PNG of band ``band`` of two linear-intensity rasters on one shared dB
+    stretch (the 1st-99th percentiles of AFTER), each decimated to at most ``max_side`` px and captioned
+    with ``labels``; written atomically. Returns the PNG path.
+
+    Raises:
+        tiling's RasterNotFoundError / RasterOpenError: an unreadable raster.
+        InvalidSettingError (a ValueError): no such band.
+    """
     a = _read_display(before, band, max_side)
     b = _read_display(after, band, max_side)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -83,7 +83,7 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
     show_default=True,
     help="DPS tile overlap.",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="DPS: auto, cpu, cuda, cuda:1 ...")
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Random seed (per-tile seeds derive from it)."
 )

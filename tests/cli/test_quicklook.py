@@ -36,3 +36,9 @@ def test_band_and_labels(invoke, sar_crop, tmp_path) -> None:
     labelled = _png(invoke, scene, scene, tmp_path / "l.png", "--labels", "raw", "filtered")
     np.testing.assert_array_equal(labelled[head:], b1[head:])
     assert not np.array_equal(labelled[:head], b1[:head])  # other captions
+
+
+def test_missing_band_exit_2(invoke, sar_crop, tmp_path) -> None:
+    res = invoke("quicklook", sar_crop, sar_crop, tmp_path / "x.png", "--band", "3")
+    assert res.exit_code == 2 and "--band 3 does not exist" in res.output
+    assert not (tmp_path / "x.png").exists()

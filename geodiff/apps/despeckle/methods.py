@@ -33,7 +33,7 @@ DEFAULT_WINDOW = 7
 
 @dataclass(frozen=True)
 class Method:
-    """A despeckling method of the registry.
+    """A despeckling method of the registry (see :func:`build` for the functions' shapes).
 
     ``kind``: "array" (a block + halo numpy function, ``fn(block, valid) -> block``) or "tiles" (a
     tile-batch torch function, ``fn(tiles, ctx) -> tiles``, see :class:`tiling.runner.TileContext`).

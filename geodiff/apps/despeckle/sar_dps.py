@@ -62,7 +62,16 @@ def from_intensity_t(y: torch.Tensor, units: str) -> torch.Tensor:
 
 @dataclass
 class SarDpsTiles:
-    """Tile-batch function for :func:`tiling.runner.run_raster` (one band per call)."""
+    """SAR-DPS tile-batch function of the tiling runner, one band per call (the review's SAR-DPS
+    eq. 22-24: DPS, Chung et al. 2023, with the gamma speckle likelihood of L looks).
+
+    Call: ``tiles`` (B, 1, h, w) torch float in ``units`` (NaN/nodata allowed, masked by
+    ``ctx.valid``) and a :class:`tiling.runner.TileContext` (per-tile seeds, per-step blending hook)
+    -> (B, :attr:`outputs`, h, w) float32 on the CPU in ``units``: the posterior mean of ``samples``
+    draws, plus their per-pixel std with ``uncertainty``. ``scale`` is the scene's s in I = s a^2
+    (:func:`scene_scale`), so the result scales with the input. Picklable (dask workers); the prior
+    loads once per process and device.
+    """
 
     looks: float
     units: str
@@ -82,6 +91,7 @@ class SarDpsTiles:
 
     @property
     def outputs(self) -> int:
+        """Output channels per band: 2 (mean, posterior std) with ``uncertainty``, else 1."""
         return 2 if self.uncertainty else 1
 
     def sampler_config(self):  # noqa: ANN201 - a geodiff.solvers.SamplerConfig
@@ -129,7 +139,14 @@ class SarDpsTiles:
 
 
 def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **options) -> SarDpsTiles:  # noqa: ARG001
-    """Method factory for the registry (``window`` is a classical-filter option, unused here)."""
+    """The registry's factory of :class:`SarDpsTiles` (``window`` is a classical-filter option, unused).
+
+    ``options``: SarDpsTiles fields (prior, steps, samples, sigma0, init, device, max_batch,
+    uncertainty, ...); None values take the defaults; ``device`` is resolved ("auto" -> cuda or cpu).
+
+    Raises:
+        InvalidSettingError: steps or samples < 1. ValueError: an unavailable device.
+    """
     opts = {k: v for k, v in options.items() if v is not None}
     if "device" in opts:
         from geodiff.device import resolve_device
@@ -144,7 +161,15 @@ def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **optio
 
 
 def scene_scale(sample_intensity: np.ndarray, valid: np.ndarray, looks: float, prior: str) -> float:
-    """One scale per scene from a (central) sample of its valid, positive intensities."""
+    """The scene scale s in I = s a^2 (float, intensity units) from a central sample of the scene.
+
+    ``sample_intensity`` (h, w) linear intensity and ``valid`` (h, w) bool; the prior's median amplitude
+    and the looks L fix s (:func:`geodiff.solvers.estimate_scale`), so every tile of a scene shares one
+    scale and despeckle(c I) = c despeckle(I).
+
+    Raises:
+        NoValidPixelsError: fewer than 64 valid positive pixels in the sample.
+    """
     import torch
 
     from geodiff.priors import load_cached

@@ -133,7 +133,14 @@ def despeckle_scene(
     progress: bool = True,
     **options: Any,
 ) -> dict:
-    """Despeckle ``in_path`` into a COG at ``out_path``; returns a JSON-ready summary.
+    """Despeckle ``in_path`` (a GeoTIFF or GDAL path, bands of SAR intensity, amplitude or dB) into a
+    COG at ``out_path``, band by band: SAR-DPS (the review's eq. 22-24) or a classical filter.
+
+    The output has the input's size, georeferencing, nodata, dtype float32 and units, one band per
+    band (plus a posterior-std band per band with ``uncertainty``), and the tags GEODIFF_DESPECKLE
+    (:class:`~geodiff.apps.despeckle.record.DespeckleRecord`) and, with ``qa``, GEODIFF_QA; it appears
+    under ``out_path`` only when complete. Returns a JSON-ready summary (units, looks per band, scene
+    scale, plan, QA, settings).
 
     ``looks`` defaults to an estimate per band; ``units`` to the ``sensor`` profile or the
     metadata/values (intensity, amplitude or dB; the output is in the same units). ``tile``/``overlap``
@@ -143,8 +150,11 @@ def despeckle_scene(
     only); ``qa`` stores PROTOCOL §2 figures in the output's tags (GEODIFF_QA) and in the summary.
 
     Raises:
-        ValueError: unknown method, bad looks/units, an uncertainty band for a classical filter.
-        FileNotFoundError / FileExistsError / PermissionError: unusable input or output path.
+        UnknownMethodError, InvalidSettingError, UncertaintyNotSupportedError (ValueError): bad
+        settings, before any pixel is processed. sensors' AmbiguousUnitsError (ValueError): units
+        neither given nor decidable. NoValidPixelsError: nothing valid to process.
+        tiling's RasterNotFoundError, RasterOpenError, OutputExistsError, OutputIsInputError ...
+        (FileNotFoundError / ValueError / FileExistsError / PermissionError): unusable paths.
     """
     from tiling.cog import check_output_path
     from tiling.plan import TileSpec

@@ -38,9 +38,11 @@ class UnitScale:
     hi: float
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """x (any shape) -> u in [0, 1] (clipped), float64."""
         return np.clip((x - self.lo) / (self.hi - self.lo), 0.0, 1.0)
 
     def inverse(self, u: np.ndarray) -> np.ndarray:
+        """u in [0, 1] -> x (not clipped), float64."""
         return self.lo + u * (self.hi - self.lo)
 
 

@@ -164,6 +164,7 @@ class _Opened:
 
     @property
     def despeckle(self) -> dict | None:
+        """{"method", "looks"} of the SAR despeckling (for summaries), or None without one."""
         c = self.config
         return {"method": c.despeckle_sar, "looks": round(c.looks, 3)} if c.despeckle_sar else None
 
@@ -250,6 +251,7 @@ class PairSource:
         return self._opt, self._sar
 
     def close(self) -> None:
+        """Close the datasets this process opened (they reopen on the next read)."""
         for ds in (self._opt, self._sar):
             if ds is not None:
                 ds.close()

@@ -101,7 +101,7 @@ def _cached(path: str, mtime_ns: int, device: str) -> UNetPrior:
     return load_prior_files(path).to(device)
 
 
-def load_cached(name_or_path: str | os.PathLike = "gray", device: str | torch.device = "auto") -> UNetPrior:
+def load_cached(name_or_path: str | os.PathLike = "gray", device: str | torch.device = "cpu") -> UNetPrior:
     """Like :func:`load`, but each (model file, device) pair is loaded once per process and shared.
 
     A scene's tiles, the fusion and despeckle apps and the benchmarks all call this, so the weights are

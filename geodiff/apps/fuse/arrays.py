@@ -88,7 +88,7 @@ def fuse_luminance(
         a_fill = np.where(valid, a, 0.0)
         f = fn(a_fill, np.where(valid, b, a_fill))
         return np.where(valid, np.clip(f, 0, 1), np.nan), {}
-    from geodiff.apps.fuse.dps import dps_info, dps_plan, progress_for, resolve_device
+    from geodiff.apps.fuse.dps import dps_info, dps_plan, resolve_device
     from tiling.runner import RunOptions, run_array
     from tiling.sources import ArraySource
 
@@ -99,13 +99,8 @@ def fuse_luminance(
         np.stack([np.where(valid, a, np.nan), np.where(valid, b, np.nan)]).astype(np.float32)
     )
     device = resolve_device(config.device)
-    reporter, own = progress_for(progress, len(list(plan.blocks())), "fuse dps")
-    try:
-        options = RunOptions(device=device, progress=reporter)
-        out = run_array(source, plan, fn, kind="tiles", channels=1, options=options)
-    finally:
-        if own:
-            reporter.close()
+    options = RunOptions(device=device, progress=progress, desc="fuse dps")
+    out = run_array(source, plan, fn, kind="tiles", channels=1, options=options)
     info = {
         **dps_info(plan, fn),
         "steps": config.steps,

@@ -16,7 +16,7 @@ from geodiff.errors import InvalidSettingError
 if TYPE_CHECKING:  # torch loads when a tile is fused, not when the method registers
     import torch
 
-__all__ = ["DpsTiles", "dps_info", "dps_plan", "load_fusion_prior", "progress_for", "resolve_device"]
+__all__ = ["DpsTiles", "dps_info", "dps_plan", "load_fusion_prior", "resolve_device"]
 
 
 def load_fusion_prior(prior: Any, device: torch.device) -> Any:  # noqa: ANN401
@@ -89,13 +89,3 @@ def dps_info(plan: Any, fn: DpsTiles) -> dict[str, Any]:  # noqa: ANN401
         "nfe_per_tile": fn.nfe,
         "t0": fn.t0,
     }
-
-
-def progress_for(progress: Any, blocks: int, desc: str) -> tuple[Any, bool]:  # noqa: ANN401
-    """A reporter for ``blocks`` units and whether the caller must close it: ``True`` makes a
-    tqdm/JSON :class:`tiling.progress.Progress`; a reporter passes through; None/False: none."""
-    from tiling.progress import Progress
-
-    if progress is True:
-        return Progress(blocks, desc=desc), True
-    return (progress or None), False

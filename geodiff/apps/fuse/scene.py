@@ -25,7 +25,7 @@ from rasterio.windows import Window, from_bounds
 
 from geodiff.apps.fuse.arrays import FusionResult, despeckle_intensity, fuse_arrays
 from geodiff.apps.fuse.config import TAG, FusionConfig
-from geodiff.apps.fuse.dps import dps_info, dps_plan, progress_for, resolve_device
+from geodiff.apps.fuse.dps import dps_info, dps_plan, resolve_device
 from geodiff.apps.fuse.methods import build, get
 from geodiff.apps.fuse.scales import UnitScale, fusion_scales
 from geodiff.errors import InvalidSettingError, NoValidPixelsError, SwappedInputsError
@@ -318,6 +318,7 @@ def _stream_dps(
 ) -> dict[str, Any]:  # fmt: skip
     """DPS fusion block by block: each block's fused luminance gets its colour back and is written."""
     from tiling.cog import CogWriter
+    from tiling.progress import reporter
     from tiling.runner import block_function, run_blocks
 
     config, meta = opened.config, opened.meta
@@ -331,11 +332,13 @@ def _stream_dps(
     task = block_function(source, plan, fn, "tiles", device=resolve_device(config.device))
     counts = {"valid": 0, "optical": 0}
     blocks = list(plan.blocks())
-    reporter, own = progress_for(progress, len(blocks), "fuse dps")
     try:
-        with CogWriter(
-            out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path)
-        ) as w:
+        with (
+            reporter(progress, len(blocks), "fuse dps") as rep,
+            CogWriter(
+                out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path)
+            ) as w,
+        ):
 
             def sink(res: Any) -> None:  # noqa: ANN401
                 bands, lum, _, valid = source.read_window(res.block.core)
@@ -345,11 +348,9 @@ def _stream_dps(
                 counts["valid"] += int(valid.sum())
                 counts["optical"] += int(np.isfinite(bands).all(0).sum())
 
-            run_blocks(task, blocks, sink, progress=reporter)
+            run_blocks(task, blocks, sink, progress=rep)
     finally:
         source.close()
-        if own:
-            reporter.close()
     return {
         **dps_info(plan, fn),
         "blocks": len(blocks),

@@ -42,12 +42,13 @@ def accumulate_quality(
     decode_processed = decode_processed or decode
     strip = max(WINDOW, strip // WINDOW * WINDOW)
     acc = QualityAccumulator()
-    from rasterio.windows import Window
+    from tiling.geometry import PixelWindow
+    from tiling.raster_io import read_window
 
     for row in range(0, original.height, strip):
-        win = Window(0, row, original.width, min(strip, original.height - row))
-        y_raw = original.read(band, window=win, masked=True)
-        x_raw = processed.read(processed_band, window=win, masked=True)
+        win = PixelWindow(row, 0, min(strip, original.height - row), original.width)
+        y_raw = read_window(original, win, band, masked=True)
+        x_raw = read_window(processed, win, processed_band, masked=True)
         y, valid_y = decode(np.ma.getdata(y_raw))
         x, valid_x = decode_processed(np.ma.getdata(x_raw))
         mask = valid_y & valid_x & ~np.ma.getmaskarray(y_raw) & ~np.ma.getmaskarray(x_raw)

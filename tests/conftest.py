@@ -79,24 +79,62 @@ def tile_plans(max_size: int = 60):  # noqa: ANN201 - a hypothesis strategy of t
     return plans()
 
 
+def crop_geotiff(src: Path, dst: Path, row: int, col: int, height: int, width: int) -> Path:
+    """Write the window (row, col, height, width) of GeoTIFF ``src`` to ``dst``, keeping its tags,
+    band descriptions, nodata, dtype and georeferencing (the window's transform)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(src) as s:
+        win = Window(col, row, width, height)
+        prof = s.profile | {"width": width, "height": height, "transform": s.window_transform(win)}
+        for key in ("blockxsize", "blockysize", "tiled"):
+            prof.pop(key, None)
+        with rasterio.open(dst, "w", **prof) as d:
+            d.write(s.read(window=win))
+            d.update_tags(**s.tags())
+            d.descriptions = s.descriptions
+    return dst
+
+
+def write_on_sample_grid(
+    path: Path, data, sample: Path, *, nodata: float | None = None, description: str | None = None
+) -> Path:  # noqa: ANN001
+    """A float32 GeoTIFF of ``data`` (C, H, W) on the sample scene's CRS, its transform at the scene's
+    origin; every band gets ``description`` (if any) and the tag SOURCE="test crop"."""
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(sample) as s:
+        crs, tr = s.crs, s.transform
+    c, h, w = data.shape
+    prof = dict(
+        driver="GTiff", width=w, height=h, count=c, dtype="float32", crs=crs, transform=tr, nodata=nodata
+    )
+    with rasterio.open(path, "w", **prof) as d:
+        d.write(np.asarray(data).astype(np.float32))
+        if description:
+            d.descriptions = (description,) * c
+        d.update_tags(SOURCE="test crop")
+    return path
+
+
 @pytest.fixture
 def sar_crop(sample_scene: Path, tmp_path: Path) -> Path:
     """A 160x192 GeoTIFF crop of the bundled Sentinel-1 VV intensity scene (its tags, descriptions and
     georeferencing kept), in the test's tmp_path as ``in.tif``."""
-    import rasterio
-    from rasterio.windows import Window
+    return crop_geotiff(sample_scene, tmp_path / "in.tif", 80, 100, 160, 192)
 
-    out = tmp_path / "in.tif"
-    with rasterio.open(sample_scene) as src:
-        win = Window(100, 80, 192, 160)
-        prof = src.profile | {"width": 192, "height": 160, "transform": src.window_transform(win)}
-        for key in ("blockxsize", "blockysize", "tiled"):
-            prof.pop(key, None)
-        with rasterio.open(out, "w", **prof) as dst:
-            dst.write(src.read(window=win))
-            dst.update_tags(**src.tags())
-            dst.descriptions = src.descriptions
-    return out
+
+@pytest.fixture(scope="module")
+def one_torch_thread():  # noqa: ANN201
+    """Small tiles: one torch thread is faster, and spares the OpenMP spin-up on a busy 2-core box."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 #: A co-registered BigEarthNet optical/SAR pair of the shared data (120x120 px, SAR in dB).

@@ -38,15 +38,9 @@ def intensity(sample_scene: Path) -> np.ndarray:
 
 
 def _write(path: Path, data: np.ndarray, sample_scene: Path, nodata: float | None = None) -> Path:
-    with rasterio.open(sample_scene) as s:
-        crs, tr = s.crs, s.transform
-    c, h, w = data.shape
-    prof = dict(
-        driver="GTiff", width=w, height=h, count=c, dtype="float32", crs=crs, transform=tr, nodata=nodata
-    )
-    with rasterio.open(path, "w", **prof) as d:
-        d.write(data.astype(np.float32))
-    return path
+    from conftest import write_on_sample_grid
+
+    return write_on_sample_grid(path, data, sample_scene, nodata=nodata)
 
 
 def _despeckle(src: Path, out: Path, method: str, **kw) -> tuple[np.ndarray, rasterio.profiles.Profile]:

@@ -32,18 +32,9 @@ def _write(
     path: Path, data: np.ndarray, src: Path, description: str = "VV gamma0 (linear power)", nodata=None
 ) -> Path:  # noqa: ANN001
     """A GeoTIFF with ``data`` (C, H, W) on the sample scene's CRS and a transform at its origin."""
-    with rasterio.open(src) as s:
-        crs, tr = s.crs, s.transform
-    c, h, w = data.shape
-    prof = dict(
-        driver="GTiff", width=w, height=h, count=c, dtype="float32", crs=crs, transform=tr, nodata=nodata
-    )
-    with rasterio.open(path, "w", **prof) as d:
-        d.write(data.astype(np.float32))
-        for b in range(c):
-            d.set_band_description(b + 1, description)
-        d.update_tags(SOURCE="test crop")
-    return path
+    from conftest import write_on_sample_grid
+
+    return write_on_sample_grid(path, data, src, nodata=nodata, description=description)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-import torch
 from click.testing import CliRunner
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
@@ -18,14 +17,7 @@ from geodiff.apps.fuse import fuse_arrays, fuse_scene, load_pair
 from geodiff.apps.fuse.scene import _encode
 from geodiff.cli import cli
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small tiles: one thread is faster, and spares the first OpenMP spin-up on a busy 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

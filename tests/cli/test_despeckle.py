@@ -30,18 +30,9 @@ def _run(invoke, src: Path, out: Path, *args: str) -> tuple[dict, np.ndarray, De
 
 @pytest.fixture(scope="module")
 def crop(tmp_path_factory: pytest.TempPathFactory, sample_scene: Path) -> Path:
-    from rasterio.windows import Window
+    from conftest import crop_geotiff
 
-    out = tmp_path_factory.mktemp("crop") / "in.tif"
-    with rasterio.open(sample_scene) as src:
-        win = Window(100, 80, 128, 96)
-        prof = src.profile | {"width": 128, "height": 96, "transform": src.window_transform(win)}
-        for key in ("blockxsize", "blockysize", "tiled"):
-            prof.pop(key, None)
-        with rasterio.open(out, "w", **prof) as dst:
-            dst.write(src.read(window=win))
-            dst.update_tags(**src.tags())
-    return out
+    return crop_geotiff(sample_scene, tmp_path_factory.mktemp("crop") / "in.tif", 80, 100, 96, 128)
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,7 @@ BASE = ("--prior", "tiny", "--steps", "2", "--tile", "64", "--overlap", "16")
 BASE_CONFIG = FusionConfig(prior="tiny", steps=2, tile=64, overlap=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
 """Classical pixel-level fusion baselines of PROTOCOL section 3.
 
 They run next to the DPS fusion in every benchmark so that its scores have a reference. Inputs
-are two co-registered 2-D images in [0, 1] (A optical luminance, B SAR amplitude); the output is
-one 2-D image in [0, 1].
+are two co-registered 2-D images (H, W) in [0, 1] (A optical luminance, B SAR amplitude, no NaN);
+the output is one (H, W) float64 image in [0, 1]. Every function raises ValueError for inputs that
+are not two 2-D images of one shape. They are global (PCA weights, multi-level transforms): the
+fusion job runs them on the whole image, never tile by tile.
 """
 
 from __future__ import annotations

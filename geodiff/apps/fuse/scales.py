@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geodiff.errors import NoValidPixelsError
+
 log = logging.getLogger(__name__)
 
 __all__ = ["SAR_UNITS", "UnitScale", "fusion_scales", "robust_unit", "sar_to_intensity"]
@@ -20,8 +22,14 @@ SAR_UNITS = ("intensity", "amplitude", "db", "complex")
 
 
 def sar_to_intensity(values: np.ndarray, units: str, nodata: float | None = None) -> np.ndarray:
-    """Linear intensity (float32, NaN where invalid) from SAR in ``units``, decoded by the generic
-    SAR profile of sensors.profiles (so dB/amplitude/complex follow the project's one convention)."""
+    """Linear intensity (same shape, float32, NaN where invalid) from SAR ``values`` in ``units``
+    ("intensity", "amplitude", "db" or "complex"), decoded by the generic SAR profile of
+    sensors.profiles (so dB/amplitude/complex follow the project's one convention); ``nodata`` pixels
+    become NaN.
+
+    Raises:
+        ValueError: unknown ``units`` (the message lists the choices).
+    """
     from sensors.profiles import get_profile
 
     if units not in SAR_UNITS:
@@ -49,12 +57,18 @@ class UnitScale:
 def robust_unit(
     x: np.ndarray, valid: np.ndarray | None = None, pct: tuple[float, float] = (0.5, 99.5)
 ) -> UnitScale:
-    """Percentile stretch of the valid pixels of ``x`` onto [0, 1]; an error when nothing is valid."""
+    """Percentile stretch (``pct``, default 0.5-99.5 %) of the valid, finite pixels of ``x`` (any
+    shape; ``valid`` a bool mask of that shape) onto [0, 1], robust to a few bright outliers; a constant
+    image maps to 0 (with a warning).
+
+    Raises:
+        NoValidPixelsError (a ValueError): nothing valid.
+    """
     arr = np.asarray(x, dtype=np.float64)
     mask = np.isfinite(arr) if valid is None else (valid & np.isfinite(arr))
     vals = arr[mask]
     if vals.size == 0:
-        raise ValueError("the image has no valid pixels (all nodata/NaN); give a scene with data")
+        raise NoValidPixelsError("the image has no valid pixels (all nodata/NaN); give a scene with data")
     lo, hi = (float(v) for v in np.percentile(vals, pct))
     if not hi > lo:
         lo, hi = float(vals.min()), float(vals.max())
@@ -67,6 +81,7 @@ def robust_unit(
 def fusion_scales(
     lum: np.ndarray, amp: np.ndarray, optical_valid: np.ndarray, valid: np.ndarray
 ) -> tuple[UnitScale, UnitScale]:
-    """The [0, 1] stretches of the optical luminance (over valid optical pixels) and of the SAR
-    amplitude (over pixels where both are valid): one definition for in-memory and streamed fusion."""
+    """The [0, 1] stretches (A, B) of the optical luminance ``lum`` (over valid optical pixels) and of
+    the SAR amplitude ``amp`` (over pixels where both are valid), arrays of one shape: one definition
+    for in-memory and streamed fusion. Raises NoValidPixelsError as :func:`robust_unit`."""
     return robust_unit(lum, optical_valid), robust_unit(amp, valid)

@@ -48,7 +48,7 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
     type=click.IntRange(min=0),
     default=FusionConfig.t0,
     show_default=True,
-    help="DPS start step: the noised optical/SAR average at t0 (lower = closer to it, faster).",
+    help="DPS start: the optical/SAR average noised to timestep t0 (lower = closer to that average).",
 )
 @click.option(
     "--method",
@@ -83,7 +83,7 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
     show_default=True,
     help="DPS tile overlap.",
 )
-@click.option("--device", default="auto", show_default=True, help="DPS: auto, cpu, cuda, cuda:1 ...")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Random seed (per-tile seeds derive from it)."
 )

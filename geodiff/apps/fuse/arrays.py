@@ -88,7 +88,8 @@ def fuse_luminance(
         a_fill = np.where(valid, a, 0.0)
         f = fn(a_fill, np.where(valid, b, a_fill))
         return np.where(valid, np.clip(f, 0, 1), np.nan), {}
-    from geodiff.apps.fuse.dps import dps_info, dps_plan, resolve_device
+    from geodiff.apps.fuse.dps import dps_info, dps_plan
+    from geodiff.device import resolve_device
     from tiling.runner import RunOptions, run_array
     from tiling.sources import ArraySource
 

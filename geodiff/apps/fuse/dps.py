@@ -10,13 +10,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from geodiff.device import resolve_device
 from geodiff.errors import InvalidSettingError
 
 if TYPE_CHECKING:  # torch loads when a tile is fused, not when the method registers
     import torch
 
-__all__ = ["DpsTiles", "dps_info", "dps_plan", "load_fusion_prior", "resolve_device"]
+__all__ = ["DpsTiles", "dps_info", "dps_plan", "load_fusion_prior"]
 
 
 def load_fusion_prior(prior: Any, device: torch.device) -> Any:  # noqa: ANN401

@@ -63,7 +63,8 @@ def build(config: FusionConfig) -> Callable:
 
 
 def _make_dps(config: FusionConfig) -> Callable:
-    from geodiff.apps.fuse.dps import DpsTiles, load_fusion_prior, resolve_device
+    from geodiff.apps.fuse.dps import DpsTiles, load_fusion_prior
+    from geodiff.device import resolve_device
 
     model = load_fusion_prior(config.prior, resolve_device(config.device))
     return DpsTiles(model, config.weights, config.steps, config.t0)

@@ -25,9 +25,10 @@ from rasterio.windows import Window, from_bounds
 
 from geodiff.apps.fuse.arrays import FusionResult, despeckle_intensity, fuse_arrays
 from geodiff.apps.fuse.config import TAG, FusionConfig
-from geodiff.apps.fuse.dps import dps_info, dps_plan, resolve_device
+from geodiff.apps.fuse.dps import dps_info, dps_plan
 from geodiff.apps.fuse.methods import build, get
 from geodiff.apps.fuse.scales import UnitScale, fusion_scales
+from geodiff.device import resolve_device
 from geodiff.errors import InvalidSettingError, NoValidPixelsError, SwappedInputsError
 from sensors.colour import fused_bands, luminance, rgb_band_indices
 from tiling.align import Grid, align_to_grid, check_overlap, footprint_in

@@ -8,7 +8,11 @@ from geodiff.errors import InputError
 
 
 def load_aoi(path: str, crs):  # noqa: ANN001, ANN201 - rasterio CRS in, shapely geometry out
-    """Union of the polygons in a vector file, reprojected to ``crs``."""
+    """Union of the polygons in a vector file (GeoPackage, GeoJSON, ...), reprojected to ``crs``.
+
+    Raises:
+        InputError (a ValueError): unreadable file, no features, no CRS, or a scene without CRS.
+    """
     import geopandas as gpd
 
     try:

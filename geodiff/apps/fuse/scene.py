@@ -274,7 +274,8 @@ class PairSource:
         return bands, lum, amp, opt_valid & np.isfinite(amp)
 
     def fit_scales(self) -> tuple[UnitScale, UnitScale]:
-        """The [0, 1] stretches from every pixel (scenes up to 2048^2) or from 16 spread windows."""
+        """The [0, 1] stretches (A, B) from every pixel (scenes up to 2048^2) or from 16 spread windows;
+        call before :meth:`read`. Raises NoValidPixelsError where optical and SAR share no pixel."""
         if self.height * self.width <= _IN_MEMORY_PX:
             windows = [PixelWindow(0, 0, self.height, self.width)]
         else:

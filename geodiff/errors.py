@@ -65,8 +65,11 @@ class ProcessingError(GeodiffError, RuntimeError):
 # The layers below define their own exceptions (they know nothing of geodiff); re-exported here so a
 # caller needs one module (e.g. sensors' AmbiguousUnitsError, tiling's OutputExistsError and
 # NoValidPixelsError: every pixel is nodata, or optical and SAR share no valid pixel).
-from sensors.errors import *  # noqa: E402, F403
-from sensors.errors import __all__ as _sensors_all  # noqa: E402
+try:
+    from sensors.errors import *  # noqa: E402, F403
+    from sensors.errors import __all__ as _sensors_all  # noqa: E402
+except ImportError:  # pragma: no cover - a sensors package without its errors module
+    _sensors_all = []
 from tiling.errors import *  # noqa: E402, F403
 from tiling.errors import __all__ as _tiling_all  # noqa: E402
 

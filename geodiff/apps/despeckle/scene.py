@@ -98,6 +98,19 @@ def _record(
     )  # fmt: skip
 
 
+def _band_functions(method: str, bands: list[BandFacts], facts: dict, window: int, options: dict) -> list:
+    """One method function per band (its own looks and scene sample); a sampler's scene scales
+    s in I = s a^2 go into ``facts``."""
+    fns = [
+        build(method, looks=f.looks, units=f.units, window=window, sample=(f.intensity, f.valid), **options)
+        for f in bands
+    ]
+    if hasattr(fns[0], "scale"):
+        facts["scale"] = fns[0].scale
+        facts["scale_per_band"] = [f.scale for f in fns]
+    return fns
+
+
 def _plan_args(kind: str, tile: int | None, overlap: int | None, height: int, width: int) -> dict[str, int]:
     """Tile, overlap and block size of the run: classical filters get 1024 px blocks (the halo makes
     them exact, no overlap); samplers 288 px tiles overlapping by 32 in 4x4-tile blocks (a block also
@@ -173,16 +186,8 @@ def despeckle_scene(
             f"--uncertainty needs a sampling method (sar-dps), not the classical {method!r}"
         )
     bands, facts = _band_facts(in_path, count, units=units, looks=looks, sensor=sensor)
-    if uncertainty:
-        options["uncertainty"] = True
-    fns = [
-        build(method, looks=f.looks, units=f.units, window=window, sample=(f.intensity, f.valid), **options)
-        for f in bands
-    ]
+    fns = _band_functions(method, bands, facts, window, {**options, "uncertainty": uncertainty or None})
     fn = fns[0]
-    if hasattr(fn, "scale"):  # a sampler's scene scale s in I = s a^2, per band
-        facts["scale"] = fn.scale
-        facts["scale_per_band"] = [f.scale for f in fns]
     halo = m.halo(window)
     plan_args = _plan_args(m.kind, tile, overlap, height, width)
     record = _record(method, m.kind, fns, facts, window, plan_args, halo, seed, uncertainty)

@@ -26,12 +26,12 @@ DESPECKLE_METHODS = (
     ("gamma-map", "Gamma-MAP filter"),
     ("boxcar", "Boxcar (mean) filter"),
 )
-#: The stored SAR quantity -> the CLI's generic sensor profile (auto: detected from the metadata).
+#: The stored SAR quantity (the CLI's --units; auto: from the metadata, else decisive values).
 UNITS = (
-    ("auto", "Auto (from the file's metadata and values)"),
-    ("sar-intensity", "Intensity (linear power, e.g. sigma0 / gamma0)"),
-    ("sar-amplitude", "Amplitude (linear, sqrt of intensity)"),
-    ("sar-db", "dB (10 log10 intensity)"),
+    ("auto", "Auto (from the file's metadata, else its values)"),
+    ("intensity", "Intensity (linear power, e.g. sigma0 / gamma0)"),
+    ("amplitude", "Amplitude (linear, sqrt of intensity)"),
+    ("db", "dB (10 log10 intensity)"),
 )
 DEVICES = (("auto", "Auto (CUDA GPU when present, else CPU)"), ("cpu", "CPU"), ("cuda", "CUDA GPU"))
 FUSION_METHODS = (
@@ -97,6 +97,11 @@ class GeodiffAlgorithm(QgsProcessingAlgorithm):
     def choice(self, parameters, name: str, choices: tuple, context) -> str:  # noqa: ANN001
         """The CLI value of an enum parameter."""
         return choices[self.parameterAsEnum(parameters, name, context)][0]
+
+    def units_args(self, parameters, context) -> list[str]:  # noqa: ANN001
+        """``--units U`` of the UNITS parameter; nothing for auto (the CLI's default)."""
+        units = self.choice(parameters, "UNITS", UNITS, context)
+        return [] if units == "auto" else ["--units", units]
 
     def optional_number(self, parameters, name: str, context, kind=float):  # noqa: ANN001, ANN201
         """An optional number parameter, None when left empty."""

@@ -26,8 +26,8 @@ posterior-standard-deviation band per input band. The <b>classical filters</b> (
 Frost, Gamma-MAP, boxcar) take a window instead and run in seconds.</p>
 <p><b>Units</b>: auto reads the file's metadata and values; say intensity, amplitude or dB when it guesses
 wrong. <b>Looks</b> (equivalent number of looks L): empty estimates it from the scene; Sentinel-1 GRD
-is about 4.4. <b>Sensor profile</b> (advanced) overrides the units with a named profile such as
-s1-grd-db (see <code>geodiff info</code>).</p>
+is about 4.4. <b>Sensor profile</b> (advanced) names the product's convention, e.g. s1-grd-db (see
+<code>geodiff info</code>).</p>
 <p><b>Time</b>: a filter takes seconds; SAR-DPS with the default 5 steps x 4 samples on the shipped
 <code>gray</code> prior needs about 1.5 min per 512x512 px on 2 CPU cores and seconds on a GPU; time
 grows with steps x samples x pixels. The PROTOCOL section 2 QA (ratio mean, L var(ratio), bias dB,
@@ -72,7 +72,7 @@ class DespeckleAlgorithm(GeodiffAlgorithm):
         )
         self.add(
             QgsProcessingParameterString(
-                "SENSOR", "Sensor profile (overrides the units; e.g. s1-grd-db)", "", optional=True
+                "SENSOR", "Sensor profile (e.g. s1-grd-db; empty: auto)", "", optional=True
             ),
             advanced=True,
         )
@@ -83,10 +83,18 @@ class DespeckleAlgorithm(GeodiffAlgorithm):
     def cli_args(self, parameters, context, in_path: str, out_path: str) -> list[str]:  # noqa: ANN001
         """The `geodiff despeckle` argument list of these parameters (``in_path`` -> ``out_path``)."""
         method = self.choice(parameters, "METHOD", DESPECKLE_METHODS, context)
-        sensor = self.parameterAsString(parameters, "SENSOR", context).strip() or self.choice(
-            parameters, "UNITS", UNITS, context
-        )
-        args = ["despeckle", in_path, out_path, "--method", method, "--sensor", sensor, "--json"]
+        sensor = self.parameterAsString(parameters, "SENSOR", context).strip()
+        args = [
+            "despeckle",
+            in_path,
+            out_path,
+            "--method",
+            method,
+            "--json",
+            *self.units_args(parameters, context),
+        ]
+        if sensor:
+            args += ["--sensor", sensor]
         looks = self.optional_number(parameters, "LOOKS", context)
         if looks is not None:
             args += ["--looks", repr(looks)]

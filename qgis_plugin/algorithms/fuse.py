@@ -14,7 +14,7 @@ from qgis.core import (
 )
 
 from ..runner import run_geodiff, staged_output
-from .base import DESPECKLE_METHODS, DEVICES, FUSION_METHODS, GeodiffAlgorithm
+from .base import DESPECKLE_METHODS, DEVICES, FUSION_METHODS, UNITS, GeodiffAlgorithm
 
 HELP = """<p>Fuses an optical scene with a SAR scene on the optical grid: the SAR is warped onto the optical
 CRS and pixels when needed, and the output keeps the optical georeferencing, bands and dtype.</p>
@@ -45,6 +45,7 @@ class FuseAlgorithm(GeodiffAlgorithm):
         self.add(QgsProcessingParameterRasterLayer("OPTICAL", "Optical scene"))
         self.add(QgsProcessingParameterRasterLayer("SAR", "SAR scene"))
         self.add_int("SAR_BAND", "SAR band (1 = first, e.g. VV)", 1, minimum=1)
+        self.add_enum("UNITS", "Units of the SAR values", UNITS)
         self.add_enum("METHOD", "Method", FUSION_METHODS)
         self.add_enum("DESPECKLE_SAR", "Despeckle the SAR first", DESPECKLE_FIRST)
         looks = QgsProcessingParameterNumber(
@@ -95,6 +96,7 @@ class FuseAlgorithm(GeodiffAlgorithm):
             args += [f"--{name.lower()}", str(self.parameterAsInt(parameters, name, context))]
         args += ["--prior", self.parameterAsString(parameters, "PRIOR", context).strip() or "gray"]
         args += ["--device", self.choice(parameters, "DEVICE", DEVICES, context)]
+        args += self.units_args(parameters, context)
         first = self.choice(parameters, "DESPECKLE_SAR", DESPECKLE_FIRST, context)
         if first:
             args += ["--despeckle-sar", first]

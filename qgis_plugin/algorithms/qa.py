@@ -116,7 +116,7 @@ class QaAlgorithm(GeodiffAlgorithm):
             "--band",
             str(self.parameterAsInt(parameters, "BAND", context)),
         ]
-        args += ["--sensor", self.choice(parameters, "UNITS", UNITS, context)]
+        args += self.units_args(parameters, context)
         looks = self.optional_number(parameters, "LOOKS", context)
         if looks is not None:
             args += ["--looks", repr(looks)]

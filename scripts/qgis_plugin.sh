@@ -2,6 +2,7 @@
 # Package or install the QGIS plugin (qgis_plugin/, installed as the plugin folder "geodiff_qgis").
 #
 #   scripts/qgis_plugin.sh zip OUT.zip            # the zip for Plugins > Manage and Install > Install from ZIP
+#   scripts/qgis_plugin.sh screenshot OUT.png     # the Despeckle dialog in real QGIS under Xvfb (docs/)
 #   scripts/qgis_plugin.sh install PROFILE_DIR    # copy into a QGIS profile and enable it, e.g.
 #       ~/.local/share/QGIS/QGIS3/profiles/default   (Linux)
 #       ~/Library/Application Support/QGIS/QGIS3/profiles/default   (macOS)
@@ -14,7 +15,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 NAME=geodiff_qgis
 PY=${PYTHON:-python3}
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 case "${1:-}" in
   zip)
@@ -58,6 +59,18 @@ else:
 ini.write_text("\n".join(lines) + "\n")
 EOF
     echo "$DEST: installed and enabled (restart QGIS; Processing Toolbox > geodiff)"
+    ;;
+  screenshot)
+    [ $# -eq 2 ] || usage
+    OUT=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+    HOME_DIR=$(mktemp -d)
+    trap 'rm -rf "$HOME_DIR"' EXIT
+    "$0" install "$HOME_DIR/.local/share/QGIS/QGIS3/profiles/default" >/dev/null
+    HOME="$HOME_DIR" SHOT_OUT="$OUT" SHOT_SCENE="$ROOT/geodiff/data/sample_s1_vv_gamma0.tif" \
+      timeout 180 xvfb-run -a -s "-screen 0 1400x1000x24" \
+      qgis --nologo --noversioncheck --code "$ROOT/scripts/qgis_dialog_screenshot.py" >/dev/null 2>&1 || true
+    [ -s "$OUT" ] || { echo "no screenshot written (needs qgis and xvfb)" >&2; exit 1; }
+    echo "$OUT"
     ;;
   *) usage ;;
 esac

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from qgis.core import (
@@ -67,7 +68,8 @@ class GeodiffAlgorithm(QgsProcessingAlgorithm):
         return self.GROUP_ID
 
     def shortHelpString(self) -> str:
-        return self.HELP
+        # the help panel turns every newline into a line break: keep line breaks to the HTML tags
+        return re.sub(r"\s*\n\s*", " ", self.HELP).strip()
 
     def icon(self) -> QIcon:
         return QIcon(ICON)

@@ -38,3 +38,24 @@ def test_install_copies_and_enables_once(tmp_path: Path) -> None:
     ini = (profile / "QGIS" / "QGIS3.ini").read_text().splitlines()
     assert ini.count("geodiff_qgis=true") == 1 and "something=1" in ini and "other=true" in ini
     assert ini.index("geodiff_qgis=true") > ini.index("[PythonPlugins]")
+
+
+def test_plugin_only_talks_to_the_cli() -> None:
+    """QGIS's Python has no torch: the plugin imports only qgis, processing, the standard library and
+    itself, and starts processes only through QgsBlockingProcess (an argument list, never a shell)."""
+    import ast
+    import sys
+
+    allowed = {"qgis", "processing", *sys.stdlib_module_names}
+    for path in (REPO / "qgis_plugin").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                roots = {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                roots = {node.module.split(".")[0]}
+            else:
+                continue
+            assert roots <= allowed, f"{path.name} imports {roots - allowed}"
+            assert not roots & {"subprocess", "geodiff", "torch", "tiling", "sensors"}, path.name
+        assert "shell=True" not in path.read_text() and "os.system" not in path.read_text(), path.name

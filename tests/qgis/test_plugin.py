@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, crop_geotiff
 
+# Every test here starts QGIS (one session for all processing.run jobs, ~20 s on 2 cores) or qgis_process.
+pytestmark = [pytest.mark.qgis, pytest.mark.slow]
+
 HERE = Path(__file__).resolve().parent
 #: The venv's geodiff: the executable the plugin runs in these tests.
 GEODIFF = str(Path(sys.executable).parent / "geodiff")
@@ -193,7 +196,6 @@ def assert_same_raster(path: Path, ref: Path, src: Path, nodata_corner: bool = T
             assert out.read_masks(1)[:6, :10].max() == 0  # the nodata corner stays nodata
 
 
-@pytest.mark.qgis
 def test_provider_lists_every_algorithm_and_parameter(jobs: dict[str, dict]) -> None:
     reg = jobs["registry"]
     assert reg["provider"] == "geodiff"
@@ -214,7 +216,6 @@ def test_provider_lists_every_algorithm_and_parameter(jobs: dict[str, dict]) -> 
         assert len(alg["help"]) > 200 and ("Time" in alg["help"] or "second" in alg["help"])
 
 
-@pytest.mark.qgis
 def test_enum_choices_are_the_clis() -> None:
     """The plugin's method lists are the CLI's choices (the plugin cannot import geodiff)."""
     from geodiff.apps.despeckle import METHODS
@@ -225,7 +226,6 @@ def test_enum_choices_are_the_clis() -> None:
         assert f'("{name}", ' in text, name
 
 
-@pytest.mark.qgis
 @pytest.mark.parametrize("method", ["lee", "dps"])
 def test_despeckle_through_processing_run_equals_the_cli(
     jobs: dict[str, dict], work: Path, cli_refs: dict[str, Path], method: str
@@ -241,7 +241,6 @@ def test_despeckle_through_processing_run_equals_the_cli(
     assert json.loads(job["results"]["SUMMARY"])["method"] == ("lee" if method == "lee" else "sar-dps")
 
 
-@pytest.mark.qgis
 def test_cancel_stops_the_child_and_leaves_nothing(jobs: dict[str, dict], work: Path) -> None:
     job = jobs["cancel"]
     assert job["children"], "no geodiff child was running at the first progress report"
@@ -251,7 +250,6 @@ def test_cancel_stops_the_child_and_leaves_nothing(jobs: dict[str, dict], work: 
     assert list((work / "cancel").iterdir()) == []  # no output, no staging folder, no temporary file
 
 
-@pytest.mark.qgis
 def test_bad_inputs_give_clear_errors(jobs: dict[str, dict], work: Path) -> None:
     err = jobs["not_raster"]["error"]
     assert "notes.txt" in err and "not a raster layer GDAL can open" in err
@@ -265,7 +263,6 @@ def test_bad_inputs_give_clear_errors(jobs: dict[str, dict], work: Path) -> None
     assert sorted(p.name for p in (work / "qgis").iterdir() if p.suffix == ".tif") == ["dps.tif", "lee.tif"]
 
 
-@pytest.mark.qgis
 @pytest.mark.parametrize("name, aoi", [("plan", False), ("plan_aoi", True)])
 def test_tile_plan_equals_geodiff_plan(jobs: dict[str, dict], work: Path, name: str, aoi: bool) -> None:
     import geopandas as gpd
@@ -286,7 +283,6 @@ def test_tile_plan_equals_geodiff_plan(jobs: dict[str, dict], work: Path, name: 
         assert 0 < len(got) < len(full)
 
 
-@pytest.mark.qgis
 def test_qa_writes_html_and_the_clis_json(
     jobs: dict[str, dict], work: Path, cli_refs: dict[str, Path]
 ) -> None:
@@ -303,7 +299,6 @@ def test_qa_writes_html_and_the_clis_json(
     assert job["results"]["RATIO_MEAN"] == want["ratio_mean"]
 
 
-@pytest.mark.qgis
 def test_check_runs_geodiff_version(jobs: dict[str, dict]) -> None:
     job = jobs["check"]
     assert job["results"]["PATH"] == GEODIFF
@@ -311,7 +306,6 @@ def test_check_runs_geodiff_version(jobs: dict[str, dict]) -> None:
 
 
 # ----- qgis_process ------------------------------------------------------------------------------------
-@pytest.mark.qgis
 def test_qgis_process_lists_the_installed_plugin(qgis_env: dict[str, str]) -> None:
     proc = run_qgis_process(qgis_env, "list")
     assert proc.returncode == 0, proc.stderr
@@ -319,7 +313,6 @@ def test_qgis_process_lists_the_installed_plugin(qgis_env: dict[str, str]) -> No
     assert listed == ALGORITHMS
 
 
-@pytest.mark.qgis
 @pytest.mark.parametrize("method", ["lee", "dps"])
 def test_despeckle_through_qgis_process_equals_the_cli(
     qgis_env: dict[str, str], work: Path, cli_refs: dict[str, Path], method: str
@@ -335,7 +328,6 @@ def test_despeckle_through_qgis_process_equals_the_cli(
     assert_same_raster(out, cli_refs[method], work / "in.tif")
 
 
-@pytest.mark.qgis
 def test_fuse_through_qgis_process_equals_the_cli(
     qgis_env: dict[str, str], shared_data: Path, tmp_path: Path
 ) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, crop_geotiff
 
-# Every test here starts QGIS (one session for all processing.run jobs, ~20 s on 2 cores) or qgis_process.
+# Every test here starts QGIS (one QGIS start for all processing.run jobs, ~20 s on 2 cores) or qgis_process.
 pytestmark = [pytest.mark.qgis, pytest.mark.slow]
 
 HERE = Path(__file__).resolve().parent
@@ -135,7 +135,7 @@ ALGORITHMS = {"geodiff:despeckle", "geodiff:fuse", "geodiff:qa", "geodiff:plan",
 
 @pytest.fixture(scope="module")
 def jobs(qgis_env: dict[str, str], work: Path, cli_refs: dict[str, Path]) -> dict[str, dict]:
-    """Every ``processing.run`` job of this module, run in one QGIS session; results by job name."""
+    """Every ``processing.run`` job of this module, run in one QGIS start; results by job name."""
     import geopandas as gpd
     from shapely.geometry import box
 

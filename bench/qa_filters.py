@@ -25,7 +25,7 @@ import rasterio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sensors.detect import detect_dataset  # noqa: E402
+from geodiff.apps.facts import detect_raster  # noqa: E402
 from sensors.looks import estimate_looks  # noqa: E402
 from sensors.quality import quality_report  # noqa: E402
 from sensors.speckle_filters import FILTERS, apply_filter  # noqa: E402
@@ -47,7 +47,7 @@ def load_sets(data: Path) -> dict[str, list[dict]]:
     items = []
     for p in sorted((data / "s1_rtc_geotiff").glob("*.tif")):
         with rasterio.open(p) as ds:
-            prof = detect_dataset(ds, kind="sar")
+            prof = detect_raster(ds, kind="sar")
             y, mask = prof.decode(ds.read(1), ds.nodata)
         est = estimate_looks(y, mask)
         items.append(
@@ -65,7 +65,7 @@ def load_sets(data: Path) -> dict[str, list[dict]]:
     items = []
     for p in sorted((data / "bigearthnet_s1s2_pairs").glob("*/s1_VV_VH_db.tif")):
         with rasterio.open(p) as ds:
-            prof = detect_dataset(ds, kind="sar")
+            prof = detect_raster(ds, kind="sar")
             for b, pol in ((1, "VV"), (2, "VH")):
                 y, mask = prof.decode(ds.read(b), ds.nodata)
                 est = estimate_looks(y, mask)

@@ -20,16 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["despeckle", "fuse"]
 
-_SAMPLE = 1024
-
-
-def _central_sample(arr: xr.DataArray) -> np.ndarray:
-    """A central window (at most 1024 x 1024) of a 2-D DataArray, computed."""
-    h, w = arr.sizes["y"], arr.sizes["x"]
-    sh, sw = min(_SAMPLE, h), min(_SAMPLE, w)
-    r0, c0 = (h - sh) // 2, (w - sw) // 2
-    return np.asarray(arr.isel(y=slice(r0, r0 + sh), x=slice(c0, c0 + sw)).values, dtype=np.float64)
-
 
 def _as_dataarray(data: Any) -> tuple[xr.DataArray, bool]:
     """(DataArray with y/x dims, was_numpy)."""
@@ -72,7 +62,9 @@ def despeckle(
         method: "sar-dps" (default) or a classical filter: lee, refined-lee, frost, gamma-map, boxcar.
         looks: equivalent number of looks L (> 0); None estimates it per band.
         units: stored units of ``data``: "intensity" (linear power), "amplitude" (sqrt of it) or "db"
-            (10 log10); the result comes back in the same units. None: from the metadata, else the values.
+            (10 log10); the result comes back in the same units. None or "auto": from the metadata (a
+            DataArray's ``attrs["units"]``, ``GEODIFF_UNITS``, file tags and names), else from the values
+            where they are decisive; otherwise AmbiguousUnitsError asks for ``units=``.
         sensor: a sensor profile (``geodiff info``) that fixes the units of a file; "auto" detects it.
         uncertainty: also return the per-pixel posterior standard deviation (sampling methods only):
             numpy (mean, std), xarray a Dataset with ``despeckled`` and ``uncertainty``, files one extra
@@ -103,8 +95,6 @@ def despeckle(
         raise InputError("pass one DataArray (e.g. ds['VV']) or use ds.geodiff.despeckle(...)")
     get(method)  # an unknown method fails before any work
     arr, was_numpy = _as_dataarray(data)
-    if was_numpy and units is None:  # no metadata to go by: negative values mean dB, else intensity
-        units = "db" if float(np.nanmin(arr.values)) < 0 else "intensity"
     if "y" not in arr.dims or "x" not in arr.dims:
         raise InputError(f"the DataArray needs 'y' and 'x' dims; it has {arr.dims}")
     band_dims = [d for d in arr.dims if d not in ("y", "x")]
@@ -118,7 +108,13 @@ def despeckle(
     means = [r[0] for r in results]
     mean = means[0] if not band_dims else xr.concat(means, dim=arr[band_dims[0]])
     mean = mean.transpose(*arr.dims)
-    mean.attrs = {**arr.attrs, "geodiff_method": method, "geodiff_looks": results[0][2]}
+    # the units travel with the result, so despeckling it again (or writing it) never asks
+    mean.attrs = {
+        **arr.attrs,
+        "geodiff_method": method,
+        "geodiff_looks": results[0][2],
+        "geodiff_units": results[0][3],
+    }
     mean.name = arr.name
     if not uncertainty:
         return mean.values if was_numpy else mean
@@ -130,7 +126,7 @@ def despeckle(
 
 
 def _despeckle_band(band, method, looks, units, uncertainty, seed, tile, overlap, window, options):  # noqa: ANN001, ANN202, PLR0913
-    """One 2-D band -> (lazy mean, lazy std or None, looks)."""
+    """One 2-D band -> (lazy mean, lazy std or None, looks, units)."""
     from geodiff.apps.despeckle.methods import build, get
     from geodiff.apps.facts import array_band_facts
     from tiling.plan import TileSpec
@@ -138,7 +134,7 @@ def _despeckle_band(band, method, looks, units, uncertainty, seed, tile, overlap
 
     m = get(method)
     facts = array_band_facts(
-        _central_sample(band), units=units, looks=looks, nodata=resolve_nodata(band), attrs=dict(band.attrs)
+        band, units=units, looks=looks, nodata=resolve_nodata(band), attrs=dict(band.attrs)
     )
     if uncertainty:
         options = {**options, "uncertainty": True}
@@ -147,13 +143,13 @@ def _despeckle_band(band, method, looks, units, uncertainty, seed, tile, overlap
         **options,
     )  # fmt: skip
     if m.kind == "array":
-        return map_overlap(band, fn, m.halo(window)), None, facts.looks
+        return map_overlap(band, fn, m.halo(window)), None, facts.looks, facts.units
     stacked = band.expand_dims("_out")
     spec = TileSpec(tile=tile or 288, overlap=32 if overlap is None else overlap, block_tiles=4)
     res = map_tiles(stacked, fn, spec, seed=seed, out_channels=fn.outputs)
     mean = res.isel(_out=0, drop=True)
     std = res.isel(_out=1, drop=True) if uncertainty else None
-    return mean, std, facts.looks
+    return mean, std, facts.looks, facts.units
 
 
 def fuse(

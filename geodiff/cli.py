@@ -94,11 +94,18 @@ def cli(debug: bool, verbose: bool) -> None:
 @click.option(
     "--sensor", default="auto", show_default=True, help="Sensor profile (e.g. s1-grd-db); auto: detect."
 )
-def info(scene: str, as_json: bool, sensor: str) -> None:
-    """Print size, georeferencing, value ranges, units, sensor and (SAR) looks of SCENE."""
+@click.option(
+    "--units",
+    type=click.Choice(["auto", "intensity", "amplitude", "db"], case_sensitive=False),
+    default="auto",
+    show_default=True,
+    help="SAR units of SCENE; auto: from its metadata, else its values where decisive (else: ambiguous).",
+)
+def info(scene: str, as_json: bool, sensor: str, units: str) -> None:
+    """Print size, georeferencing, value ranges, units and their evidence, sensor and looks of SCENE."""
     from geodiff.apps.info import format_info, scene_info
 
-    facts = scene_info(scene, sensor=sensor)
+    facts = scene_info(scene, sensor=sensor, units=units)
     if as_json:
         emit_json(facts)
     else:

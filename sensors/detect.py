@@ -19,7 +19,9 @@ from typing import Literal
 
 import numpy as np
 
+from sensors.errors import AmbiguousUnitsError
 from sensors.profiles import PROFILES, Profile, get_profile
+from sensors.unit_detection import UnitsEvidence, units_from_values
 from sensors.units import words
 
 log = logging.getLogger(__name__)
@@ -101,31 +103,39 @@ def _valid_sample(sample: np.ndarray | None, nodata: float | None) -> np.ndarray
     return v[keep]
 
 
-def _sar_units_from_values(vals: np.ndarray, source: str, sentinel1: bool = False) -> str:
-    """dB or linear from values alone; raises when they cannot tell (and it matters)."""
-    if vals.size == 0 or not np.any(vals != 0):
-        raise ValueError(
-            f"{source}: the scene holds no valid non-zero pixels (all zero or nodata): there is nothing to "
-            "measure or process; check the band (--band) and the file's nodata value"
+def _sar_units(
+    toks: set[str],
+    dt: np.dtype,
+    vals: np.ndarray,
+    sample: np.ndarray | None,
+    nodata: float | None,
+    source: str,
+    evidence: UnitsEvidence | None,
+) -> str:
+    """SAR units by the one detector (:mod:`sensors.unit_detection`): words, integer DN, then values.
+
+    ``evidence`` (the caller's :func:`~sensors.unit_detection.detect_units` on its units sample,
+    metadata included) decides alone where given, so a profile never disagrees with the jobs'
+    units. Raises AmbiguousUnitsError naming --units / --sensor where nothing decides.
+    """
+    if evidence is None:
+        units = _sar_units_from_words(toks) or ("amplitude" if dt.kind in "iu" else None)
+        if units is not None:
+            return units
+        if vals.size == 0 or not np.any(vals != 0):
+            raise ValueError(
+                f"{source}: the scene holds no valid non-zero pixels (all zero or nodata): there is nothing "
+                "to measure or process; check the band (--band) and the file's nodata value"
+            )
+        evidence = units_from_values(filled_sample(sample, nodata), nodata)
+    if evidence.units is None:
+        raise AmbiguousUnitsError(
+            f"{source}: cannot tell whether the values are SAR intensity, amplitude or dB "
+            f"({evidence.evidence}): pass --units intensity|amplitude|db (units=... in the Python API) "
+            "or a --sensor profile (sar-intensity, sar-amplitude, sar-db, s1-grd-intensity, ...)",
+            evidence,
         )
-    if (vals < 0).mean() > 0.05:
-        return "db"
-    pos = vals[vals > 0]
-    med = float(np.median(pos)) if pos.size else 0.0
-    tail = float(np.percentile(pos, 99.5)) / med if med > 0 else 0.0
-    skewed = pos.size > 0 and float(pos.mean()) > 1.05 * med
-    if (tail > 3.0 and skewed) or med < 1.0:
-        # Linear speckle has a heavy right tail, and dB values of a real scene are never all
-        # non-negative with a median below 1 (0 dB). Intensity has the heavier tail; a calibrated
-        # Sentinel-1 float product is σ0/γ0 intensity by convention.
-        units = "intensity" if tail > 8.0 or sentinel1 else "amplitude"
-        log.warning("%s: units guessed from the values: linear %s (pass --sensor to be sure)", source, units)
-        return units
-    raise ValueError(
-        f"{source}: cannot tell whether the values are dB or linear (all non-negative, median {med:.3g}, "
-        "no heavy speckle tail) and the metadata does not say: pass --sensor sar-db, sar-intensity or "
-        "sar-amplitude (or s1-grd-db / s1-grd-intensity for Sentinel-1 GRD)"
-    )
+    return evidence.units
 
 
 def _s2_profile(level: str, text: str, tags: Mapping[str, str], vals: np.ndarray) -> tuple[str, str]:
@@ -172,12 +182,18 @@ def detect_profile(
     sensor: str = "auto",
     kind: Kind | None = None,
     check: bool = True,
+    units: UnitsEvidence | None = None,
 ) -> Profile:
     """The profile a raster follows; ``sensor`` other than "auto" names it explicitly.
 
-    ``sample`` is a (decimated) read of the values, ``kind`` what the caller needs ("sar" for
-    despeckling and QA) where the data leaves it open. With ``check`` the profile is also checked
-    against the band count, dtype and values (raising ValueError with the fix).
+    ``sample`` is a read of the values ((bands, h, w) or (h, w), masked or plain), ``kind`` what the
+    caller needs ("sar" for despeckling and QA) where the data leaves it open. The SAR units come
+    from the one units detector: ``units`` is the caller's evidence for them (from
+    :func:`sensors.unit_detection.detect_units` on its units sample), else it runs on ``sample``.
+    With ``check`` the profile is also checked against the band count, dtype and values.
+
+    Raises ValueError (with the fix) for a contradicting ``sensor``/``kind``, and
+    :class:`~sensors.errors.AmbiguousUnitsError` where the SAR units cannot be told.
     """
     tags = dict(tags or {})
     source = Path(path).name if path is not None else "the raster"
@@ -185,7 +201,7 @@ def detect_profile(
         profile = get_profile(sensor)
         reason = "--sensor"
     else:
-        profile, reason = _auto(dtype, count, descriptions, tags, path, sample, nodata, kind, source)
+        profile, reason = _auto(dtype, count, descriptions, tags, path, sample, nodata, kind, source, units)
     log.info("%s: sensor profile %s (%s)", source, profile.name, reason)
     if kind is not None and profile.kind != kind:
         raise ValueError(
@@ -211,6 +227,7 @@ def _auto(
     nodata: float | None,
     kind: Kind | None,
     source: str,
+    evidence: UnitsEvidence | None = None,
 ) -> tuple[Profile, str]:
     dt = np.dtype(dtype)
     p = Path(path) if path is not None else None
@@ -234,8 +251,7 @@ def _auto(
         if s1_here and (m := _S1_PRODUCT.search(text)):
             if dt.kind == "c" or m.group(1) == "slc":
                 return PROFILES["s1-slc"], f"Sentinel-1 SLC product name in {where}"
-            units = _sar_units_from_words(toks) or ("amplitude" if dt.kind in "iu" else None)
-            units = units or _sar_units_from_values(vals, source, sentinel1=True)
+            units = _sar_units(toks, dt, vals, sample, nodata, source, evidence)
             return PROFILES[f"s1-grd-{units}"], f"Sentinel-1 GRD product name in {where}, {units}"
         if optical_here and (m := _S2_PRODUCT.search(text)):
             if dt.kind == "f":
@@ -252,9 +268,8 @@ def _auto(
     if "sentinel1" in toks and dt.kind in "iu":
         return PROFILES["s1-grd-amplitude"], "Sentinel-1 integer DN"
     if sar_words and not optical_words:
-        units = _sar_units_from_words(toks) or ("amplitude" if dt.kind in "iu" else None)
         prefix = "s1-grd" if toks & {"sentinel1", "s1"} else "sar"
-        units = units or _sar_units_from_values(vals, source, sentinel1=prefix == "s1-grd")
+        units = _sar_units(toks, dt, vals, sample, nodata, source, evidence)
         return PROFILES[f"{prefix}-{units}"], f"SAR words in name/metadata, {units}"
     if optical_words and not sar_words:
         level = next((lv for lv in ("1c", "2a") if toks & {f"l{lv}", f"msil{lv}"}), None)
@@ -280,8 +295,8 @@ def _auto(
             f"{source}: cannot tell whether this {dt} raster is SAR amplitude DN or an optical band: "
             "pass --sensor sar-amplitude (or s1-grd-amplitude) or --sensor optical"
         )
-    units = _sar_units_from_values(vals, source)
-    return PROFILES[f"sar-{units}"], f"values look like SAR {units}"
+    units = _sar_units(set(), dt, vals, sample, nodata, source, evidence)
+    return PROFILES[f"sar-{units}"], f"SAR {units} ({evidence.evidence if evidence else 'values'})"
 
 
 def filled_sample(sample: np.ndarray, nodata: float | None) -> np.ndarray:
@@ -295,63 +310,3 @@ def filled_sample(sample: np.ndarray, nodata: float | None) -> np.ndarray:
 
 def _has_bands(toks: set[str]) -> bool:
     return any(_OPTICAL_BAND.match(t) for t in toks)
-
-
-def sample_dataset(ds, max_size: int = 512, band: int | None = None) -> np.ma.MaskedArray:  # noqa: ANN001
-    """Decimated masked read (nearest) of a rasterio dataset: enough values to tell units apart."""
-    import rasterio.enums
-
-    step = max(1, int(np.ceil(max(ds.width, ds.height) / max_size)))
-    shape = (max(1, ds.height // step), max(1, ds.width // step))
-    indexes = [band] if band else list(range(1, ds.count + 1))
-    return ds.read(
-        indexes, out_shape=(len(indexes), *shape), masked=True, resampling=rasterio.enums.Resampling.nearest
-    )
-
-
-def detect_dataset(
-    ds,  # noqa: ANN001 - rasterio dataset
-    sensor: str = "auto",
-    kind: Kind | None = None,
-    check: bool = True,
-    sample: np.ndarray | None = None,
-) -> Profile:
-    """:func:`detect_profile` for an open rasterio dataset (reads a decimated sample if none given)."""
-    if sample is None:
-        sample = sample_dataset(ds)
-    return detect_profile(
-        dtype=ds.dtypes[0],
-        count=ds.count,
-        descriptions=ds.descriptions,
-        tags=ds.tags(),
-        path=ds.name,
-        sample=sample,
-        nodata=ds.nodata,
-        sensor=sensor,
-        kind=kind,
-        check=check,
-    )
-
-
-def sample_blocks(ds, band: int = 1, window: int = 192, grid: int = 6) -> np.ndarray:  # noqa: ANN001
-    """Full-resolution windows spread over the scene, tiled into one mosaic (for looks estimation).
-
-    Decimating by pixels would keep the marginal statistics but spread every 8×8 block over a
-    large, textured area; reading a grid×grid set of window×window blocks keeps neighbourhoods
-    intact and bounds the read (about 1.3 Mpx) whatever the scene size. ``window`` is a multiple
-    of 8·{1,2,3,4} so that the looks blocks never straddle two windows. Small scenes are read whole.
-    """
-    from rasterio.windows import Window
-
-    if ds.width * ds.height <= (window * grid) ** 2 or ds.width < window or ds.height < window:
-        return ds.read(band)
-    ny, nx = min(grid, ds.height // window), min(grid, ds.width // window)
-    rows = np.linspace(0, ds.height - window, ny).astype(int)
-    cols = np.linspace(0, ds.width - window, nx).astype(int)
-    out = np.empty((ny * window, nx * window), dtype=ds.dtypes[band - 1])
-    for i, r in enumerate(rows):
-        for j, c in enumerate(cols):
-            out[i * window : (i + 1) * window, j * window : (j + 1) * window] = ds.read(
-                band, window=Window(int(c), int(r), window, window)
-            )
-    return out

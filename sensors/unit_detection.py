@@ -81,6 +81,7 @@ _POWERS = np.linspace(-2.5, 2.0, 46)  # log2 p grid on which the consistency cur
 _HYP3 = re.compile(r"_rtc\d+_[a-z]_([gs])([pad])[uw][nf][ec][dm](?:_|\.|$)")
 _HYP3_SCALE = {"p": "intensity", "a": "amplitude", "d": "db"}
 _S1_GRD = re.compile(r"s1[abcd][-_](?:iw|ew|sm|wv|s\d)[-_]grd")
+_SAR_TOKENS = {"vv", "vh", "hh", "hv", "sar", "grd", "grdh", "sentinel1"}
 _DB_TOKENS = {"db", "decibel", "decibels"}
 _AMP_TOKENS = {"amplitude", "amp", "magnitude"}
 _INT_TOKENS = {"intensity", "power", "linear", "sigma0", "gamma0", "beta0", "σ0", "γ0", "β0"}
@@ -162,10 +163,11 @@ def units_from_metadata(
     units = _units_from_words(words(text))
     if units is not None:
         return UnitsEvidence(units, "metadata", f"the words of the name/descriptions/tags say {units}")
-    if dtype is not None and np.dtype(dtype).kind in "iu" and _S1_GRD.search(base):
-        return UnitsEvidence(
-            "amplitude", "metadata", "Sentinel-1 GRD product name with integer DN (amplitude)"
-        )
+    if dtype is not None and np.dtype(dtype).kind in "iu":
+        if _S1_GRD.search(base):
+            return UnitsEvidence("amplitude", "metadata", "Sentinel-1 GRD name with integer DN (amplitude)")
+        if words(text) & _SAR_TOKENS:
+            return UnitsEvidence("amplitude", "metadata", "SAR words, integer DN (amplitude by convention)")
     return None
 
 

@@ -12,7 +12,6 @@ and device out); torch is never imported here, tensors are recognised by duck ty
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,59 +62,6 @@ _TINY = float(np.finfo(np.float32).tiny)
 def _is_tensor(values: Any) -> bool:  # noqa: ANN401
     """True for a torch tensor, told without importing torch."""
     return type(values).__module__.split(".")[0] == "torch" and hasattr(values, "device")
-
-
-_DB_WORDS = ("db", "decibel")
-_AMP_WORDS = ("amplitude", "amp", "dn_amplitude")
-_INT_WORDS = ("intensity", "power", "gamma0", "sigma0", "beta0", "γ0", "σ0", "linear")
-_REFL_WORDS = ("reflectance", "boa", "toa")
-
-
-def _mentions(tokens: set[str], vocabulary: Sequence[str]) -> bool:
-    """Whole-word match; long words also match as a prefix ("sigma0vv"), short ones ("db", "amp")
-    only whole, so that "sample" or "database" do not count."""
-    return any(t == w or (len(w) >= 4 and t.startswith(w)) for t in tokens for w in vocabulary)
-
-
-def guess_units(
-    dtype: str,
-    sample: np.ndarray,
-    descriptions: Sequence[str | None] = (),
-    tags: Mapping[str, str] | None = None,
-    band_count: int = 1,
-) -> str:
-    """Best guess of the units of a raster: one of :data:`UNITS`.
-
-    Metadata words win over value statistics; values decide only when metadata is silent.
-    ``sample`` is a (possibly decimated) array of valid pixel values.
-    """
-    toks = words(" ".join([*(d or "" for d in descriptions), *(f"{k} {v}" for k, v in (tags or {}).items())]))
-    if np.dtype(dtype).kind == "c" or _mentions(toks, ("complex", "slc")):
-        return "complex"
-    if _mentions(toks, _DB_WORDS):
-        return "db"
-    if _mentions(toks, _AMP_WORDS):
-        return "amplitude"
-    if _mentions(toks, _REFL_WORDS) or any(t.startswith("sr_b") for t in toks):
-        return "reflectance"
-    if _mentions(toks, _INT_WORDS):
-        return "intensity"
-    kind = np.dtype(dtype).kind
-    vals = np.asarray(sample, dtype=np.float64)
-    vals = vals[np.isfinite(vals)]
-    if kind in "iu":
-        return "dn"
-    if vals.size == 0:
-        return "intensity"
-    if (vals < 0).mean() > 0.05:
-        return "db"
-    if band_count >= 3 and vals.max() <= 1.5:
-        return "reflectance"
-    # Fully developed speckle: intensity has coefficient of variation ~1/sqrt(L) >= amplitude's.
-    # A heavy right tail (max/median large) points to intensity rather than amplitude.
-    med = float(np.median(vals)) or 1e-12
-    tail = float(np.percentile(vals, 99.5)) / med
-    return "intensity" if tail > 8.0 else "amplitude"
 
 
 # --- conversions between SAR conventions -------------------------------------------------------

@@ -9,35 +9,33 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from sensors.profiles import PROFILES
-from sensors.units import guess_units
+from geodiff.apps.facts import dataset_units_evidence, declared, detect_raster
+from sensors.unit_detection import UnitsEvidence
+from sensors.units import parse_units
 from tiling.raster_io import open_raster
+from tiling.sampling import read_blocks, read_decimated
 
 log = logging.getLogger(__name__)
 
 _MAX_SAMPLE = 1024  # decimated read: info stays fast on a 25k x 17k scene
 
 
-def _decimated(ds: rasterio.io.DatasetReader) -> np.ndarray:
-    step = max(1, int(np.ceil(max(ds.width, ds.height) / _MAX_SAMPLE)))
-    shape = (ds.count, max(1, ds.height // step), max(1, ds.width // step))
-    return ds.read(out_shape=shape, masked=True, resampling=rasterio.enums.Resampling.nearest)
-
-
-def scene_info(path: str | os.PathLike, sensor: str = "auto") -> dict[str, Any]:
+def scene_info(path: str | os.PathLike, sensor: str = "auto", units: str | None = None) -> dict[str, Any]:
     """The facts `geodiff info` prints, as a JSON-ready dict, from a decimated read (<= 1024 px a side).
 
     Keys: path, driver, width, height, count, dtype, crs, transform (6 affine terms, None for GCP-only
     scenes), gcp_count, nodata, nodata_is_nan, descriptions, tags, bands (index, description, min,
-    max, mean, valid_fraction_sampled), units, sensor (a profile name or None), looks_estimate and
-    looks_interval (SAR band 1, on full-resolution blocks). ``sensor``: a profile name or "auto".
+    max, mean, valid_fraction_sampled), units (None where ambiguous), units_source ("metadata", "values",
+    "ambiguous", "sensor"), units_guess, units_evidence (the one units detector on band 1, as every
+    job sees it), sensor (a profile name or None), looks_estimate and looks_interval (SAR band 1, on
+    full-resolution blocks). ``sensor``: a profile name or "auto"; ``units``: declared units or None.
 
     Raises:
         tiling's RasterNotFoundError / RasterOpenError (FileNotFoundError / ValueError): unreadable path.
         ValueError: an explicit ``sensor`` that contradicts the file.
     """
     with open_raster(path) as ds:
-        data = _decimated(ds)
+        data = read_decimated(ds, _MAX_SAMPLE)
         gcps, gcp_crs = ds.gcps
         bands = []
         for i in range(ds.count):
@@ -56,13 +54,15 @@ def scene_info(path: str | os.PathLike, sensor: str = "auto") -> dict[str, Any]:
                     "valid_fraction_sampled": float(valid.size / max(1, np.ravel(band).size)),
                 }
             )
-        sample = data.compressed() if np.ma.isMaskedArray(data) else np.ravel(data)
         crs = ds.crs or gcp_crs
-        units = guess_units(ds.dtypes[0], sample, ds.descriptions, ds.tags(), ds.count)
-        profile_name, looks = _sensor_and_looks(ds, data, sensor)
-        if profile_name is not None and PROFILES[profile_name].kind == "sar":
-            # The profile also reads file names (…_sigma0_VV…, S1A_IW_GRDH…): it knows better.
-            units = PROFILES[profile_name].units
+        given = parse_units(units) if units not in (None, "auto") else None
+        evidence = declared(given) if given else dataset_units_evidence(ds, 1)
+        profile, looks = _sensor_and_looks(ds, data, sensor, given)
+        if profile is not None and (profile.kind != "sar" or sensor.lower() != "auto"):
+            # an optical product, or an explicit --sensor: the profile states the units
+            evidence = UnitsEvidence(
+                profile.units, "metadata", f"sensor profile {profile.name}", profile.units
+            )
         return {
             "path": str(path),
             "driver": ds.driver,
@@ -78,38 +78,40 @@ def scene_info(path: str | os.PathLike, sensor: str = "auto") -> dict[str, Any]:
             "descriptions": list(ds.descriptions),
             "tags": ds.tags(),
             "bands": bands,
-            "units": units,
-            "sensor": profile_name,
+            "units": evidence.units,
+            "units_source": evidence.source,
+            "units_guess": evidence.guess,
+            "units_evidence": evidence.evidence,
+            "sensor": None if profile is None else profile.name,
             "looks_estimate": None if looks is None else round(looks.looks, 3),
             "looks_interval": None if looks is None else [round(looks.low, 3), round(looks.high, 3)],
         }
 
 
 def _sensor_and_looks(
-    ds: rasterio.io.DatasetReader, data: np.ndarray, sensor: str = "auto"
-) -> tuple[str | None, Any]:
-    """Detected sensor profile (None where it cannot be told) and, for SAR, the looks of band 1
-    estimated on full-resolution blocks spread over the scene. With auto detection info never
-    fails on these; an explicit ``sensor`` that contradicts the file is an error."""
-    from sensors.detect import detect_dataset, sample_blocks
+    ds: rasterio.io.DatasetReader, data: np.ndarray, sensor: str, units: str | None
+) -> tuple[Any, Any]:
+    """Detected sensor profile (None where it cannot be told, e.g. ambiguous units) and, for SAR, the
+    looks of band 1 estimated on full-resolution blocks spread over the scene. With auto detection
+    info never fails on these; an explicit ``sensor`` that contradicts the file is an error."""
     from sensors.looks import estimate_looks
 
     if sensor.lower() != "auto":
-        profile = detect_dataset(ds, sensor=sensor, sample=data)
+        profile = detect_raster(ds, sensor=sensor, sample=data)
     else:
         try:
-            profile = detect_dataset(ds, sample=data)
+            profile = detect_raster(ds, sample=data, units=units)
         except ValueError as exc:
             log.info("%s: sensor not detected: %s", ds.name, exc)
             return None, None
     if profile.kind != "sar":
-        return profile.name, None
+        return profile, None
     try:
-        intensity, mask = profile.decode(sample_blocks(ds, 1), ds.nodata)
-        return profile.name, estimate_looks(intensity, mask)
+        intensity, mask = profile.decode(read_blocks(ds, 1), ds.nodata)
+        return profile, estimate_looks(intensity, mask)
     except ValueError as exc:
         log.info("%s: looks not estimated: %s", ds.name, exc)
-        return profile.name, None
+        return profile, None
 
 
 def format_info(info: dict[str, Any]) -> str:
@@ -125,7 +127,12 @@ def format_info(info: dict[str, Any]) -> str:
         lines.append(f"  gcps        {info['gcp_count']}")
     nod = "nan" if info["nodata_is_nan"] else info["nodata"]
     lines.append(f"  nodata      {nod}")
-    lines.append(f"  units       {info['units']} (guessed)")
+    if info["units"] is None:
+        guess = f", best guess {info['units_guess']}" if info.get("units_guess") else ""
+        lines.append(f"  units       ambiguous{guess}: {info['units_evidence']}")
+        lines.append("              jobs on this scene need --units intensity|amplitude|db")
+    else:
+        lines.append(f"  units       {info['units']} ({info['units_source']}: {info['units_evidence']})")
     for extra in ("sensor", "looks_estimate"):
         if extra in info:
             lines.append(f"  {extra:<11} {info[extra]}")

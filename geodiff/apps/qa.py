@@ -71,12 +71,14 @@ def qa_files(
     band: int = 1,
     sensor: str = "auto",
     strip: int = 1024,
+    units: str | None = None,
 ) -> dict[str, Any]:
     """The QA report of PROCESSED against ORIGINAL (one band), as a JSON-ready dict.
 
     Both files are decoded to linear intensity through ORIGINAL's sensor profile (a processed file
     keeps its input's convention). Looks not given are estimated on full-resolution blocks spread
-    over ORIGINAL (as `geodiff info` does).
+    over ORIGINAL (as `geodiff info` does). ``units``: ORIGINAL's declared units (None: the one
+    units detector, as every job).
 
     Returns the ratio-image figures (ratio mean, L·var(ratio), bias dB, ENL in/out, windows) with
     the looks, band, sensor profile and units used.
@@ -84,18 +86,23 @@ def qa_files(
     Raises:
         InvalidSettingError: ``band`` missing in either file, looks <= 0.
         GridMismatchError: PROCESSED is not the size of ORIGINAL.
-        ValueError (sensors): the units cannot be told (pass ``sensor=``), or contradict the values.
+        AmbiguousUnitsError (ValueError): the units cannot be told (pass ``units=`` / --units).
+        ValueError (sensors): the units contradict the values.
     """
-    from sensors.detect import detect_dataset, filled_sample, sample_blocks, sample_dataset
+    from geodiff.apps.facts import detect_raster
+    from sensors.detect import filled_sample
     from sensors.looks import estimate_looks
     from sensors.profiles import get_profile
     from tiling.raster_io import open_raster
+    from tiling.sampling import read_blocks, read_decimated
 
     if looks is not None and not looks > 0:
         raise InvalidSettingError(f"--looks must be positive, got {looks}")
     with open_raster(original) as dy, open_raster(processed) as dx:
         _check_band(dy, band, "ORIGINAL")
-        profile = detect_dataset(dy, sensor=sensor, kind="sar", sample=sample_dataset(dy, band=band))
+        profile = detect_raster(
+            dy, sensor=sensor, kind="sar", sample=read_decimated(dy, band=band), units=units, band=band
+        )
         if (dx.height, dx.width) != (dy.height, dy.width):
             raise GridMismatchError(
                 f"PROCESSED {processed} is {dx.width}x{dx.height} px but ORIGINAL is "
@@ -107,10 +114,10 @@ def qa_files(
         out_profile = profile
         if profile.units == "complex" and not np.dtype(dx.dtypes[band_x - 1]).kind == "c":
             out_profile = get_profile("sar-intensity")
-        out_profile.check_values(filled_sample(sample_dataset(dx, band=band_x), dx.nodata), dx.nodata)
+        out_profile.check_values(filled_sample(read_decimated(dx, band=band_x), dx.nodata), dx.nodata)
         estimate = None
         if looks is None:
-            intensity, mask = profile.decode(sample_blocks(dy, band), dy.nodata)
+            intensity, mask = profile.decode(read_blocks(dy, band), dy.nodata)
             estimate = estimate_looks(intensity, mask)
             looks = estimate.looks
         acc = accumulate_quality(

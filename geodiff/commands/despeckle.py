@@ -19,6 +19,13 @@ from geodiff.apps.despeckle.sar_dps import DEFAULTS
     help="sar-dps (diffusion posterior sampling) or a classical filter.",
 )
 @click.option("--sensor", default="auto", show_default=True, help="Sensor profile (see `geodiff info`).")
+@click.option(
+    "--units",
+    type=click.Choice(["auto", "intensity", "amplitude", "db"], case_sensitive=False),
+    default="auto",
+    show_default=True,
+    help="Units of IN (OUT keeps them); auto: its metadata, else its values where they are decisive.",
+)
 @click.option("--looks", type=float, default=None, help="Equivalent number of looks L (default: estimated).")
 @click.option("--prior", default=DEFAULTS["prior"], show_default=True, help="sar-dps: prior name or path.")
 @click.option("--steps", type=int, default=DEFAULTS["steps"], show_default=True, help="sar-dps: steps.")
@@ -40,6 +47,7 @@ def command(
     out_path: str,
     method: str,
     sensor: str,
+    units: str,
     looks: float | None,
     prior: str,
     steps: int,
@@ -68,6 +76,7 @@ def command(
         out_path,
         method,
         looks=looks,
+        units=None if units.lower() == "auto" else units,
         sensor=sensor,
         window=window,
         tile=tile,

@@ -70,6 +70,14 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
     "--sar-band", type=click.IntRange(min=1), default=1, show_default=True, help="SAR band (e.g. 1 = VV)."
 )
 @click.option(
+    "--units",
+    "sar_units",
+    type=click.Choice(["auto", "intensity", "amplitude", "db"], case_sensitive=False),
+    default="auto",
+    show_default=True,
+    help="Units of the SAR file; auto: from its metadata, else its values where they are decisive.",
+)
+@click.option(
     "--tile",
     type=click.IntRange(min=8),
     default=FusionConfig.tile,
@@ -101,6 +109,7 @@ def command(
     prior: str,
     looks: float | None,
     sar_band: int,
+    sar_units: str,
     tile: int,
     overlap: int,
     device: str,
@@ -115,6 +124,7 @@ def command(
     config = FusionConfig(
         method=method, weights=weights, steps=steps, t0=t0, prior=prior, tile=tile, overlap=overlap,
         seed=seed, device=device, despeckle_sar=despeckle_sar, looks=looks,
+        sar_units=None if sar_units.lower() == "auto" else sar_units,
     )  # fmt: skip
     summary = fuse_scene(
         optical, sar, out_path, config, sar_band=sar_band, overwrite=overwrite, progress=True

@@ -58,14 +58,21 @@ def format_report(r: dict[str, Any]) -> str:
     show_default=True,
     help="Sensor profile of ORIGINAL (e.g. s1-grd-db, sar-intensity); auto: from the metadata.",
 )
+@click.option(
+    "--units",
+    type=click.Choice(["auto", "intensity", "amplitude", "db"], case_sensitive=False),
+    default="auto",
+    show_default=True,
+    help="SAR units of ORIGINAL (PROCESSED keeps them); auto: metadata, else decisive values.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def command(
-    original: str, processed: str, looks: float | None, band: int, sensor: str, as_json: bool
+    original: str, processed: str, looks: float | None, band: int, sensor: str, units: str, as_json: bool
 ) -> None:
     """No-reference quality of PROCESSED (despeckled) against ORIGINAL (PROTOCOL.md §2)."""
     from geodiff.apps.qa import qa_files
 
-    report = qa_files(original, processed, looks=looks, band=band, sensor=sensor)
+    report = qa_files(original, processed, looks=looks, band=band, sensor=sensor, units=units)
     if as_json:
         from geodiff.cli import emit_json
 

@@ -34,13 +34,14 @@ def test_dataarray_accessor_is_lazy_on_the_same_grid_and_matches_the_file_path(s
 
 
 def test_numpy_in_numpy_out_with_uncertainty(scene) -> None:
-    y = scene.values.astype(np.float64)
-    mean, std = geodiff.despeckle(y, uncertainty=True, **FAST)
+    y = scene.values.astype(np.float64)  # a bare array: no metadata, so the units are declared
+    mean, std = geodiff.despeckle(y, uncertainty=True, units="intensity", **FAST)
     assert isinstance(mean, np.ndarray) and mean.shape == y.shape and std.shape == y.shape
     assert np.isfinite(mean).all() and (std >= 0).all() and std.mean() > 0
-    again = geodiff.despeckle(y, **FAST)
+    again = geodiff.despeckle(y, units="intensity", **FAST)
     assert np.allclose(again, mean)  # same seed, same result
-    stack = geodiff.despeckle(np.stack([y, 2 * y]), **FAST)  # band by band; the scale follows each band
+    # band by band; the scale follows each band
+    stack = geodiff.despeckle(np.stack([y, 2 * y]), units="intensity", **FAST)
     assert stack.shape == (2, *y.shape) and np.allclose(stack[1], 2 * stack[0], rtol=2e-3)
 
 
@@ -48,7 +49,7 @@ def test_classical_method_through_the_api(scene) -> None:
     from sensors.speckle_filters import apply_filter
 
     y = scene.values.astype(np.float64)
-    out = geodiff.despeckle(y, method="lee", looks=4.0)
+    out = geodiff.despeckle(y, method="lee", looks=4.0, units="intensity")
     ref = apply_filter("lee", np.pad(y, 3, mode="reflect"), None, 4.0, 7)[3:-3, 3:-3]
     assert np.allclose(out, ref, rtol=1e-5)
 

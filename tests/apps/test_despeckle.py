@@ -45,6 +45,7 @@ def test_cli_despeckle_each_method(method: str, scene: Path, tmp_path: Path) -> 
         tags = b.tags()
         qa = json.loads(tags.pop("GEODIFF_QA"))  # PROTOCOL §2 figures stored with the output
         record = DespeckleRecord.from_tags({"GEODIFF_DESPECKLE": tags.pop("GEODIFF_DESPECKLE")})
+        assert tags.pop("GEODIFF_UNITS") == "intensity" and b.units == ("intensity",)  # round trip never asks
         assert (record.method, record.looks, record.window, record.units) == (method, (4.0,), 7, "intensity")
         assert (record.tile, record.halo, record.sampler) == (64, 3, None)
         assert (b.crs, b.transform, tags, b.descriptions) == (

@@ -178,8 +178,10 @@ def test_units_cannot_be_told_with_auto(tmp_path: Path) -> None:
     """Positive float values, no metadata, no speckle tail: dB or linear? We refuse to guess."""
     scene = (20.0 + 5.0 * _smooth_scene()).astype(np.float32)
     path = _write(tmp_path / "scene.tif", scene)
-    _one_line_error(_qa(path, path), "cannot tell whether the values are dB or linear")
-    res = _qa(path, path, "--sensor", "sar-intensity", "--looks", "1")  # the fix the message names
+    _one_line_error(_qa(path, path), "--units intensity|amplitude|db")
+    res = _qa(path, path, "--sensor", "sar-intensity", "--looks", "1")  # a fix the message names
+    assert res.exit_code == 0, res.output
+    res = _qa(path, path, "--units", "intensity", "--looks", "1")  # the other
     assert res.exit_code == 0, res.output
 
 

@@ -11,8 +11,9 @@ import rasterio
 from affine import Affine
 from click.testing import CliRunner
 
+from geodiff.apps.facts import detect_raster
 from geodiff.cli import cli
-from sensors.detect import detect_dataset, detect_profile
+from sensors.detect import detect_profile
 
 SHARED_EXPECTED = {
     "s1_rtc_geotiff/sentinel1_rtc_vv_gamma0_epsg32632.tif": "s1-grd-intensity",
@@ -29,7 +30,7 @@ SHARED_EXPECTED = {
 @pytest.mark.parametrize("rel", sorted(SHARED_EXPECTED))
 def test_shared_data_profiles(shared_data: Path, rel: str) -> None:
     with rasterio.open(shared_data / rel) as ds:
-        assert detect_dataset(ds).name == SHARED_EXPECTED[rel]
+        assert detect_raster(ds).name == SHARED_EXPECTED[rel]
 
 
 def _write(path: Path, data: np.ndarray, descriptions=None, tags=None) -> Path:  # noqa: ANN001
@@ -102,17 +103,17 @@ def _speckle(shape=(64, 64), looks=4.4, seed=0) -> np.ndarray:  # noqa: ANN001
 )
 def test_product_names(tmp_path: Path, name: str, data: np.ndarray, expected: str) -> None:
     with rasterio.open(_write(tmp_path / name, data)) as ds:
-        assert detect_dataset(ds).name == expected
+        assert detect_raster(ds).name == expected
 
 
 def test_band_descriptions_and_tags_decide(tmp_path: Path) -> None:
     lin = _speckle().astype(np.float32)
     with rasterio.open(_write(tmp_path / "a.tif", lin, descriptions=("Gamma0_VV",))) as ds:
-        assert detect_dataset(ds).name == "sar-intensity"
+        assert detect_raster(ds).name == "sar-intensity"
     with rasterio.open(_write(tmp_path / "b.tif", np.sqrt(lin), descriptions=("Amplitude_HH",))) as ds:
-        assert detect_dataset(ds).name == "sar-amplitude"
+        assert detect_raster(ds).name == "sar-amplitude"
     with rasterio.open(_write(tmp_path / "c.tif", lin, tags={"MISSION": "Sentinel-1", "POL": "VV"})) as ds:
-        assert detect_dataset(ds).name == "s1-grd-intensity"
+        assert detect_raster(ds).name == "s1-grd-intensity"
 
 
 def test_values_decide_when_metadata_is_silent(tmp_path: Path) -> None:

@@ -35,9 +35,14 @@ def _tags_hook(
     def hook(tmp_path: str) -> None:
         import rasterio
 
-        if not qa:
-            with rasterio.open(tmp_path, "r+") as dst:
+        from sensors.unit_detection import band_unit_type, units_tags
+
+        with rasterio.open(tmp_path, "r+") as dst:  # the units travel with the output: reading it never asks
+            dst.update_tags(**units_tags(units))
+            dst.units = [band_unit_type(units)] * dst.count
+            if not qa:
                 dst.update_tags(**{TAG: record.to_json()})
+        if not qa:
             return
 
         from geodiff.apps.qa import accumulate_quality

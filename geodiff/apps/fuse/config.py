@@ -46,6 +46,8 @@ class FusionConfig:
         despeckle_sar: a despeckling method (``geodiff.apps.despeckle.METHODS``) run on the SAR in its own
             geometry before fusion, or None.
         looks: equivalent number of looks of the SAR for ``despeckle_sar`` (None: estimated).
+        sar_units: the SAR file's units, "intensity", "amplitude" or "db" (``--units``); None: the one
+            units detector (metadata, then decisive values; ambiguous stops with AmbiguousUnitsError).
 
     Raises:
         InvalidSettingError (a ValueError): a field out of its range (the message names the fix).
@@ -64,6 +66,7 @@ class FusionConfig:
     device: str = "auto"
     despeckle_sar: str | None = None
     looks: float | None = None
+    sar_units: str | None = None
 
     def __post_init__(self) -> None:
         from geodiff.apps.despeckle.methods import get as get_despeckler
@@ -87,6 +90,10 @@ class FusionConfig:
             raise InvalidSettingError(
                 f"looks={self.looks!r} must be > 0 (e.g. --looks 4.4) or None (estimated)"
             )
+        if self.sar_units is not None:
+            from sensors.units import parse_units
+
+            object.__setattr__(self, "sar_units", parse_units(self.sar_units, allow_complex=False))
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "device", str(self.device))
 

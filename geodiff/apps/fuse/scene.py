@@ -85,10 +85,9 @@ def estimate_sar_looks(ds: Any, band: int, profile: Any, size: int = 1024) -> fl
     """Looks of the SAR in its own geometry (what the despeckler needs), from a central window of at
     most ``size`` px decoded by ``profile``; L = 1 with a warning where they cannot be estimated."""
     from geodiff.apps.facts import array_band_facts
+    from tiling.sampling import read_central
 
-    h, w = min(size, ds.height), min(size, ds.width)
-    win = Window((ds.width - w) // 2, (ds.height - h) // 2, w, h)
-    intensity, valid = profile.decode(ds.read(band, window=win), ds.nodata)
+    intensity, valid = profile.decode(np.ma.getdata(read_central(ds, band, size)), ds.nodata)
     return array_band_facts(np.where(valid, intensity, np.nan), units="intensity").looks
 
 
@@ -171,15 +170,15 @@ class _Opened:
 
 
 def _open_pair(opt: Any, sar: Any, optical_path: Any, sar_band: int, config: FusionConfig) -> _Opened:
-    from sensors.detect import detect_dataset
+    from geodiff.apps.facts import detect_raster
     from tiling.raster_io import read_meta
 
     check_pair(opt, sar, sar_band)
     meta = read_meta(opt)
     grid, sar_grid = Grid.of(opt), Grid.of(sar)
     coverage = check_overlap(grid, sar_grid)
-    sar_profile = detect_dataset(sar, kind="sar")
-    opt_profile = detect_dataset(opt, kind="optical")
+    sar_profile = detect_raster(sar, kind="sar", units=config.sar_units, band=sar_band)
+    opt_profile = detect_raster(opt, kind="optical")
     if config.despeckle_sar and config.looks is None:
         config = dataclasses.replace(config, looks=estimate_sar_looks(sar, sar_band, sar_profile))
     rgb = rgb_band_indices(meta.descriptions, meta.count, Path(optical_path).name)

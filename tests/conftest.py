@@ -162,3 +162,43 @@ def invoke():  # noqa: ANN201 - (*args) -> click.testing.Result
         return CliRunner().invoke(cli, [str(a) for a in args], env={"GEODIFF_PROGRESS": "none"})
 
     return run
+
+
+#: Clean grey aerial images of the shared data (virtual SAR "clean" set), for synthetic-speckle tests.
+CLEAN_GRAY = "virtual_sar_clean_gray"
+
+
+def clean_reflectivity(path: Path, index: int, size: int = 128):  # noqa: ANN201 - (size, size) float64
+    """A clean reflectivity map on a realistic SAR intensity scale: the central ``size`` px of an 8-bit
+    grey image, (g + 1) / 256, scaled so that its median lies in 0.05 … 0.3 (drawn from ``index``)."""
+    import numpy as np
+    from PIL import Image
+
+    grey = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+    r0, c0 = (grey.shape[0] - size) // 2, (grey.shape[1] - size) // 2
+    crop = (grey[r0 : r0 + size, c0 : c0 + size] + 1.0) / 256.0
+    median = np.random.default_rng(index).uniform(0.05, 0.3)
+    return crop * (median / np.median(crop))
+
+
+@pytest.fixture(scope="session")
+def clean_scenes(shared_data: Path):  # noqa: ANN201 - list of (128, 128) float64
+    """40 clean reflectivity maps (see :func:`clean_reflectivity`) from every 19th shared clean image."""
+    files = sorted((shared_data / CLEAN_GRAY).glob("*.jpg"))[::19][:40]
+    if len(files) < 40:
+        pytest.skip(f"{CLEAN_GRAY} holds fewer than 760 images")
+    return [clean_reflectivity(f, i) for i, f in enumerate(files)]
+
+
+def write_untagged(path: Path, data) -> Path:  # noqa: ANN001
+    """A single-band float32 GeoTIFF of ``data`` (H, W) with a CRS and transform but no units metadata:
+    no tags, no band description, no unit type, a neutral file name chosen by the caller."""
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    h, w = data.shape
+    prof = dict(driver="GTiff", width=w, height=h, count=1, dtype="float32", crs="EPSG:32632")
+    with rasterio.open(path, "w", transform=Affine(10, 0, 500000, 0, -10, 5000000), **prof) as d:
+        d.write(np.asarray(data, dtype=np.float32)[None])
+    return path

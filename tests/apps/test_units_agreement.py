@@ -1,0 +1,137 @@
+"""Units are never silently wrong: every front agrees with the one detector, on a grid of untagged scenes.
+
+40 shared clean images x looks L in {1, 2, 4, 8} x stored units {intensity, amplitude, dB}: the
+clean reflectivity (median 0.05 … 0.3) times Γ(L, 1/L) speckle, stored as I, √I or 10·log10 I in a
+float32 GeoTIFF with no units metadata and a neutral name. `geodiff info`, `geodiff qa`,
+`geodiff despeckle --method lee`, the numpy API and the xarray accessor must
+
+- agree with each other (the same units, or all of them asking),
+- be right whenever they decide,
+- and otherwise stop naming ``--units`` (exit 2) or raise AmbiguousUnitsError naming ``units=``.
+
+The counts (decided right / asked / wrong per units and L) are printed (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import write_untagged
+
+import geodiff
+from sensors.errors import AmbiguousUnitsError
+from sensors.speckle_filters import apply_filter
+from sensors.units import from_intensity, to_intensity
+
+UNITS = ("intensity", "amplitude", "db")
+LOOKS = (1, 2, 4, 8)
+ASKED = "asked"
+
+
+def _stored(clean: np.ndarray, looks: int, units: str, seed: int) -> np.ndarray:
+    speckle = np.random.default_rng(seed).gamma(looks, 1.0 / looks, clean.shape)
+    return from_intensity(clean * speckle, units).astype(np.float32)
+
+
+def _cli_units(res, key: str = "units") -> str:  # noqa: ANN001
+    """Units a command used (from its JSON), or ASKED when it stopped (exit 2) naming --units."""
+    if res.exit_code == 2:
+        assert "--units intensity|amplitude|db" in res.output, res.output
+        return ASKED
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)[key]
+
+
+def _api_units(stored: np.ndarray) -> str:
+    """Units the numpy API used: its Lee result matches the filter run in exactly one convention."""
+    try:
+        out = geodiff.despeckle(stored, method="lee", looks=4.0)
+    except AmbiguousUnitsError as exc:
+        assert "units=" in str(exc) and "--units" in str(exc)
+        return ASKED
+    padded = np.pad(stored.astype(np.float64), 3, mode="reflect")
+    for units in UNITS:
+        ref = from_intensity(apply_filter("lee", to_intensity(padded, units), None, 4.0, 7), units)[
+            3:-3, 3:-3
+        ]
+        if np.allclose(out, ref, rtol=1e-4, atol=1e-4):
+            return units
+    raise AssertionError("the numpy API's result matches no units convention")
+
+
+def _accessor_units(stored: np.ndarray) -> str:
+    try:
+        out = xr.DataArray(stored, dims=("y", "x")).geodiff.despeckle(method="lee", looks=4.0)
+    except AmbiguousUnitsError as exc:
+        assert "units=" in str(exc)
+        return ASKED
+    return out.attrs["geodiff_units"]
+
+
+@pytest.mark.slow
+def test_every_front_agrees_and_no_guess_is_wrong(clean_scenes, invoke, tmp_path: Path) -> None:  # noqa: ANN001
+    counts: dict[tuple[str, int], collections.Counter] = collections.defaultdict(collections.Counter)
+    disagreements, wrong = [], []
+    for i, clean in enumerate(clean_scenes):
+        for looks in LOOKS:
+            for units in UNITS:
+                stored = _stored(clean, looks, units, seed=1000 * i + looks)
+                path = write_untagged(tmp_path / f"scene_{i:02d}_{looks}_{units[0]}.tif", stored)
+                out = tmp_path / f"out_{i:02d}_{looks}_{units[0]}.tif"
+                verdicts = {
+                    "info": _cli_units(invoke("info", path, "--json")) or ASKED,
+                    "qa": _cli_units(invoke("qa", path, path, "--looks", looks, "--json")),
+                    "despeckle": _cli_units(
+                        invoke("despeckle", path, out, "--method", "lee", "--looks", 4, "--json")
+                    ),
+                    "numpy": _api_units(stored),
+                    "xarray": _accessor_units(stored),
+                }
+                seen = set(verdicts.values())
+                if len(seen) != 1:
+                    disagreements.append((path.name, verdicts))
+                verdict = verdicts["despeckle"]
+                kind = "asked" if verdict == ASKED else "right" if verdict == units else "wrong"
+                counts[(units, looks)][kind] += 1
+                if any(v not in (ASKED, units) for v in verdicts.values()):
+                    wrong.append((path.name, verdicts))
+    lines = ["units       L  right asked wrong"]
+    for units in UNITS:
+        for looks in LOOKS:
+            c = counts[(units, looks)]
+            lines.append(f"{units:<10} {looks:>2}  {c['right']:>5} {c['asked']:>5} {c['wrong']:>5}")
+    total = sum(counts.values(), collections.Counter())
+    lines.append(f"{'all':<13}  {total['right']:>5} {total['asked']:>5} {total['wrong']:>5}")
+    print("\n" + "\n".join(lines))
+    assert not wrong, wrong[:5]
+    assert not disagreements, disagreements[:5]
+    assert total["right"] + total["asked"] == 40 * len(LOOKS) * len(UNITS)
+    # the detector is useful, not only careful: dB always, and most linear scenes, are decided
+    assert all(counts[("db", looks)]["right"] == 40 for looks in LOOKS)
+    assert total["right"] >= 0.8 * 40 * len(LOOKS) * len(UNITS)
+
+
+def test_a_round_trip_never_asks(clean_scenes, invoke, tmp_path: Path) -> None:  # noqa: ANN001
+    """Units the detector cannot decide, declared once, are recorded in the output's tags: its
+    despeckled output is read back without asking."""
+    stored = np.sqrt(clean_scenes[0]).astype(np.float32)  # amplitude without speckle: values cannot tell
+    path = write_untagged(tmp_path / "scene.tif", stored)
+    res = invoke("despeckle", path, tmp_path / "o.tif", "--method", "lee", "--looks", 4)
+    assert res.exit_code == 2 and "--units" in res.output
+    res = invoke(
+        "despeckle", path, tmp_path / "o.tif", "--method", "lee", "--looks", 4, "--units", "amplitude"
+    )
+    assert res.exit_code == 0, res.output
+    info = json.loads(invoke("info", tmp_path / "o.tif", "--json").stdout)
+    assert (info["units"], info["units_source"]) == ("amplitude", "metadata")
+    res = invoke("qa", path, tmp_path / "o.tif", "--units", "amplitude", "--json")
+    assert res.exit_code == 0, res.output
+    again = invoke(
+        "despeckle", tmp_path / "o.tif", tmp_path / "o2.tif", "--method", "lee", "--looks", 4, "--json"
+    )
+    assert again.exit_code == 0 and json.loads(again.stdout)["units"] == "amplitude"

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sensors.units import from_intensity, to_intensity
+
 if TYPE_CHECKING:  # torch loads when a tile is processed, not when the method registers
     import torch
 
@@ -38,26 +40,6 @@ DEFAULTS = {
     # PSNR on the synthetic L = 1 dev images (bench/README.md)
     "zeta": 0.3,
 }
-
-
-def to_intensity_t(x: torch.Tensor, units: str) -> torch.Tensor:
-    import torch
-
-    if units == "db":
-        return torch.pow(10.0, x / 10.0)
-    if units == "amplitude":
-        return x * x
-    return x
-
-
-def from_intensity_t(y: torch.Tensor, units: str) -> torch.Tensor:
-    import torch
-
-    if units == "db":
-        return 10.0 * torch.log10(y)
-    if units == "amplitude":
-        return y.clamp_min(0).sqrt()
-    return y
 
 
 @dataclass
@@ -114,7 +96,7 @@ class SarDpsTiles:
         dev = torch.device(self.device)
         prior = load_cached(self.prior, dev)
         x = tiles.to(dev, torch.float32)
-        inten = to_intensity_t(x, self.units)
+        inten = to_intensity(x, self.units)
         valid = ctx.valid.to(dev) & torch.isfinite(inten) & (inten >= 0)
         floor = self.scale * A_MIN * A_MIN
         median = prior.amplitude_median or 0.3
@@ -131,9 +113,9 @@ class SarDpsTiles:
             blend=ctx.blend,
             return_samples=self.uncertainty,
         )
-        out[:, :1] = from_intensity_t(res.mean.clamp_min(floor), self.units)
+        out[:, :1] = from_intensity(res.mean.clamp_min(floor), self.units)
         if self.uncertainty:
-            draws = from_intensity_t(res.samples.clamp_min(floor), self.units)  # (B, K, C, H, W)
+            draws = from_intensity(res.samples.clamp_min(floor), self.units)  # (B, K, C, H, W)
             out[:, 1:] = draws.std(1, correction=1) if draws.shape[1] > 1 else torch.zeros_like(out[:, 1:])
         return out.cpu()
 

@@ -135,3 +135,47 @@ def test_a_round_trip_never_asks(clean_scenes, invoke, tmp_path: Path) -> None: 
         "despeckle", tmp_path / "o.tif", tmp_path / "o2.tif", "--method", "lee", "--looks", 4, "--json"
     )
     assert again.exit_code == 0 and json.loads(again.stdout)["units"] == "amplitude"
+
+
+def _untagged_copy(src: Path, dst: Path, transform) -> Path:  # noqa: ANN001
+    """Band 1 of ``src`` (dB) as linear amplitude, same grid, no tags/descriptions/unit type."""
+    import rasterio
+
+    with rasterio.open(src) as s:
+        db = s.read(1).astype(np.float64)
+        prof = dict(driver="GTiff", width=s.width, height=s.height, count=1, dtype="float32", crs=s.crs)
+        with rasterio.open(dst, "w", transform=s.transform, **prof) as d:
+            d.write(transform(db).astype(np.float32)[None])
+    return dst
+
+
+def test_fuse_asks_for_the_sar_units_and_takes_them(fusion_pair, invoke, tmp_path: Path) -> None:  # noqa: ANN001
+    opt, sar = fusion_pair
+    amp = _untagged_copy(sar, tmp_path / "sar.tif", lambda db: np.sqrt(10 ** (db / 10)))
+    res = invoke("fuse", opt, amp, tmp_path / "f.tif", "--method", "average", "--json")
+    assert res.exit_code == 2 and "--units intensity|amplitude|db" in res.output, res.output
+    res = invoke(
+        "fuse", opt, amp, tmp_path / "f.tif", "--method", "average", "--units", "amplitude", "--json"
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["sar_units"] == "amplitude"
+    # the same scene declared as intensity is decoded differently: --units is not ignored
+    res2 = invoke(
+        "fuse", opt, amp, tmp_path / "g.tif", "--method", "average", "--units", "intensity", "--json"
+    )
+    assert res2.exit_code == 0 and json.loads(res2.stdout)["sar_units"] == "intensity"
+    import rasterio
+
+    with rasterio.open(tmp_path / "f.tif") as a, rasterio.open(tmp_path / "g.tif") as b:
+        assert not np.allclose(a.read(), b.read())
+
+
+def test_info_prints_the_guess_the_evidence_and_ambiguous(clean_scenes, invoke, tmp_path: Path) -> None:  # noqa: ANN001
+    path = write_untagged(tmp_path / "scene.tif", np.sqrt(clean_scenes[0]).astype(np.float32))
+    text = invoke("info", path).stdout
+    assert "ambiguous" in text and "--units intensity|amplitude|db" in text
+    info = json.loads(invoke("info", path, "--json").stdout)
+    assert info["units"] is None and info["units_source"] == "ambiguous" and info["units_evidence"]
+    info = json.loads(invoke("info", path, "--units", "amplitude", "--json").stdout)
+    assert info["units"] == "amplitude" and "declared" in info["units_evidence"]
+    assert info["sensor"] == "sar-amplitude"

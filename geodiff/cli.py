@@ -12,6 +12,7 @@ import importlib.util
 import json
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -20,6 +21,22 @@ from geodiff import __version__
 from geodiff.errors import exit_code
 
 log = logging.getLogger("geodiff")
+
+
+#: --units choices: the SAR units a user may declare, or auto (the one units detector).
+UNITS_CHOICES = ("auto", "intensity", "amplitude", "db")
+
+
+def units_option(what: str, *param_decls: str) -> Callable[[Callable], Callable]:
+    """The ``--units`` option of a command that reads SAR ``what`` (e.g. "IN (OUT keeps them)")."""
+    return click.option(
+        "--units",
+        *param_decls,
+        type=click.Choice(UNITS_CHOICES, case_sensitive=False),
+        default="auto",
+        show_default=True,
+        help=f"SAR units of {what}; auto: from the metadata, else the values where they are decisive.",
+    )
 
 
 def emit_json(obj: Any) -> None:
@@ -94,13 +111,7 @@ def cli(debug: bool, verbose: bool) -> None:
 @click.option(
     "--sensor", default="auto", show_default=True, help="Sensor profile (e.g. s1-grd-db); auto: detect."
 )
-@click.option(
-    "--units",
-    type=click.Choice(["auto", "intensity", "amplitude", "db"], case_sensitive=False),
-    default="auto",
-    show_default=True,
-    help="SAR units of SCENE; auto: from its metadata, else its values where decisive (else: ambiguous).",
-)
+@units_option("SCENE (else: ambiguous)")
 def info(scene: str, as_json: bool, sensor: str, units: str) -> None:
     """Print size, georeferencing, value ranges, units and their evidence, sensor and looks of SCENE."""
     from geodiff.apps.info import format_info, scene_info

@@ -6,6 +6,7 @@ import click
 
 from geodiff.apps.despeckle import METHODS
 from geodiff.apps.despeckle.sar_dps import DEFAULTS
+from geodiff.cli import units_option
 
 
 @click.command("despeckle")
@@ -19,13 +20,7 @@ from geodiff.apps.despeckle.sar_dps import DEFAULTS
     help="sar-dps (diffusion posterior sampling) or a classical filter.",
 )
 @click.option("--sensor", default="auto", show_default=True, help="Sensor profile (see `geodiff info`).")
-@click.option(
-    "--units",
-    type=click.Choice(["auto", "intensity", "amplitude", "db"], case_sensitive=False),
-    default="auto",
-    show_default=True,
-    help="Units of IN (OUT keeps them); auto: its metadata, else its values where they are decisive.",
-)
+@units_option("IN (OUT keeps them)")
 @click.option("--looks", type=float, default=None, help="Equivalent number of looks L (default: estimated).")
 @click.option("--prior", default=DEFAULTS["prior"], show_default=True, help="sar-dps: prior name or path.")
 @click.option("--steps", type=int, default=DEFAULTS["steps"], show_default=True, help="sar-dps: steps.")

@@ -6,6 +6,7 @@ import click
 
 from geodiff.apps.fuse.config import FusionConfig
 from geodiff.apps.fuse.methods import FUSION_METHODS
+from geodiff.cli import units_option
 
 
 def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float, float, float]:
@@ -69,14 +70,7 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
 @click.option(
     "--sar-band", type=click.IntRange(min=1), default=1, show_default=True, help="SAR band (e.g. 1 = VV)."
 )
-@click.option(
-    "--units",
-    "sar_units",
-    type=click.Choice(["auto", "intensity", "amplitude", "db"], case_sensitive=False),
-    default="auto",
-    show_default=True,
-    help="Units of the SAR file; auto: from its metadata, else its values where they are decisive.",
-)
+@units_option("the SAR file", "sar_units")
 @click.option(
     "--tile",
     type=click.IntRange(min=8),

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from geodiff.cli import units_option
+
 
 def qa_line(name: str, r: dict[str, Any]) -> str:
     """PROTOCOL §2 of one band in one line (ratio mean ~1, L·var(r) ~1, bias ~0 dB, ENL gain), as
@@ -58,13 +60,7 @@ def format_report(r: dict[str, Any]) -> str:
     show_default=True,
     help="Sensor profile of ORIGINAL (e.g. s1-grd-db, sar-intensity); auto: from the metadata.",
 )
-@click.option(
-    "--units",
-    type=click.Choice(["auto", "intensity", "amplitude", "db"], case_sensitive=False),
-    default="auto",
-    show_default=True,
-    help="SAR units of ORIGINAL (PROCESSED keeps them); auto: metadata, else decisive values.",
-)
+@units_option("ORIGINAL (PROCESSED keeps them)")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def command(
     original: str, processed: str, looks: float | None, band: int, sensor: str, units: str, as_json: bool

@@ -21,7 +21,7 @@ import numpy as np
 
 from sensors.errors import AmbiguousUnitsError
 from sensors.profiles import PROFILES, Profile, get_profile
-from sensors.unit_detection import UnitsEvidence, units_from_values
+from sensors.unit_detection import DB_TOKENS, UnitsEvidence, units_from_values, units_from_words
 from sensors.units import words
 
 log = logging.getLogger(__name__)
@@ -73,23 +73,10 @@ _OPTICAL_TOKENS = {
     "sr",
 }
 _OPTICAL_BAND = re.compile(r"^(b\d{1,2}a?|sr_b\d|b\d_\w+)$")
-_DB_TOKENS = {"db", "decibel", "decibels"}
-_AMP_TOKENS = {"amplitude", "amp", "magnitude"}
-_INT_TOKENS = {"intensity", "power", "linear", "sigma0", "gamma0", "beta0", "σ0", "γ0", "β0"}
 
 
 def _tokens(text: str) -> set[str]:
     return words(text)
-
-
-def _sar_units_from_words(toks: set[str]) -> str | None:
-    if toks & _DB_TOKENS:
-        return "db"
-    if toks & _AMP_TOKENS:
-        return "amplitude"
-    if toks & _INT_TOKENS:
-        return "intensity"
-    return None
 
 
 def _valid_sample(sample: np.ndarray | None, nodata: float | None) -> np.ndarray:
@@ -119,7 +106,7 @@ def _sar_units(
     units. Raises AmbiguousUnitsError naming --units / --sensor where nothing decides.
     """
     if evidence is None:
-        units = _sar_units_from_words(toks) or ("amplitude" if dt.kind in "iu" else None)
+        units = units_from_words(toks) or ("amplitude" if dt.kind in "iu" else None)
         if units is not None:
             return units
         if vals.size == 0 or not np.any(vals != 0):
@@ -240,7 +227,7 @@ def _auto(
 
     # 1. product names: the file itself first, then its metadata, then the folders it sits in
     #    (a BigEarthNet folder named after the S2 product also holds the S1 file).
-    sar_words = bool(toks & _SAR_TOKENS) or (bool(toks & _DB_TOKENS) and dt.kind == "f")
+    sar_words = bool(toks & _SAR_TOKENS) or (bool(toks & DB_TOKENS) and dt.kind == "f")
     optical_words = bool(toks & _OPTICAL_TOKENS) or _has_bands(toks)
     for text, where in ((fname, "file name"), (meta, "metadata"), (folder, "folder names")):
         if not text:

@@ -87,7 +87,7 @@ _HYP3 = re.compile(r"_rtc\d+_[a-z]_([gs])([pad])[uw][nf][ec][dm](?:_|\.|$)")
 _HYP3_SCALE = {"p": "intensity", "a": "amplitude", "d": "db"}
 _S1_GRD = re.compile(r"s1[abcd][-_](?:iw|ew|sm|wv|s\d)[-_]grd")
 _SAR_TOKENS = {"vv", "vh", "hh", "hv", "sar", "grd", "grdh", "sentinel1"}
-_DB_TOKENS = {"db", "decibel", "decibels"}
+DB_TOKENS = {"db", "decibel", "decibels"}
 _AMP_TOKENS = {"amplitude", "amp", "magnitude"}
 _INT_TOKENS = {"intensity", "power", "linear", "sigma0", "gamma0", "beta0", "σ0", "γ0", "β0"}
 
@@ -145,7 +145,7 @@ def units_from_metadata(
     stated += [(f"tag {k}={v!r}", v) for k, v in tags.items() if k.lower() in ("units", "unit", "unittype")]
     stated += [(f"band unit type {u!r}", u) for u in band_units if u]
     for why, text in stated:
-        units = _units_from_words(words(str(text)))
+        units = units_from_words(words(str(text)))
         if units is not None:
             return UnitsEvidence(units, "metadata", why)
     base = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
@@ -165,7 +165,7 @@ def units_from_metadata(
             *(f"{k} {v}" for k, v in attrs.items() if isinstance(v, str) and not _own_tag(k)),
         ]
     )
-    units = _units_from_words(words(text))
+    units = units_from_words(words(text))
     if units is not None:
         return UnitsEvidence(units, "metadata", f"the words of the name/descriptions/tags say {units}")
     if dtype is not None and np.dtype(dtype).kind in "iu":
@@ -181,8 +181,9 @@ def _own_tag(key: str) -> bool:
     return str(key).upper().startswith("GEODIFF_")
 
 
-def _units_from_words(toks: set[str]) -> str | None:
-    if toks & _DB_TOKENS:
+def units_from_words(toks: set[str]) -> str | None:
+    """SAR units named by metadata word tokens (dB before amplitude before intensity), or None."""
+    if toks & DB_TOKENS:
         return "db"
     if toks & _AMP_TOKENS:
         return "amplitude"

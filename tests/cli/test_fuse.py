@@ -166,3 +166,22 @@ def test_bad_option_values_exit_2(invoke, pair, tmp_path) -> None:
         res = invoke("fuse", *pair, out, *args)
         assert res.exit_code == 2, (args, res.output)
     assert not out.exists()
+
+
+def test_units_declare_the_sar_units(invoke, pair, tmp_path) -> None:
+    """An untagged linear SAR: --units says how to read it (recorded; amplitude != intensity pixels)."""
+    with rasterio.open(pair[1]) as s:
+        prof = dict(driver="GTiff", width=s.width, height=s.height, count=1, dtype="float32", crs=s.crs)
+        lin = (10 ** (s.read(1).astype(np.float64) / 10)).astype(np.float32)
+        with rasterio.open(tmp_path / "sar.tif", "w", transform=s.transform, **prof) as d:
+            d.write(lin[None])
+    runs = {}
+    for units in ("intensity", "amplitude"):
+        res = invoke("fuse", pair[0], tmp_path / "sar.tif", tmp_path / f"{units}.tif", "--method", "average",
+                     "--units", units, "--json")  # fmt: skip
+        assert res.exit_code == 0, res.output
+        with rasterio.open(tmp_path / f"{units}.tif") as f:
+            runs[units] = (json.loads(res.stdout), f.read(), FusionConfig.from_tags(f.tags()))
+    for units, (summary, _, config) in runs.items():
+        assert summary["sar_units"] == units == config.sar_units
+    assert not np.array_equal(runs["intensity"][1], runs["amplitude"][1])

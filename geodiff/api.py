@@ -101,10 +101,12 @@ def despeckle(
     if len(band_dims) > 1:
         raise InputError(f"at most one band dimension is supported; got {band_dims}")
     bands = [arr] if not band_dims else [arr.isel({band_dims[0]: i}) for i in range(arr.sizes[band_dims[0]])]
-    results = [
-        _despeckle_band(b, method, looks, units, uncertainty, seed, tile, overlap, window, options)
-        for b in bands
-    ]
+    results = []
+    for b in bands:  # units from the first band, as for files; looks and scene scale per band
+        results.append(
+            _despeckle_band(b, method, looks, units, uncertainty, seed, tile, overlap, window, options)
+        )
+        units = results[0][3]
     means = [r[0] for r in results]
     mean = means[0] if not band_dims else xr.concat(means, dim=arr[band_dims[0]])
     mean = mean.transpose(*arr.dims)

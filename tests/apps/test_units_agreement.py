@@ -179,3 +179,27 @@ def test_info_prints_the_guess_the_evidence_and_ambiguous(clean_scenes, invoke, 
     info = json.loads(invoke("info", path, "--units", "amplitude", "--json").stdout)
     assert info["units"] == "amplitude" and "declared" in info["units_evidence"]
     assert info["sensor"] == "sar-amplitude"
+
+
+def test_arrays_take_units_from_attrs_or_units_and_ask_otherwise(clean_scenes) -> None:  # noqa: ANN001
+    amp = np.sqrt(clean_scenes[1]).astype(np.float32)  # no speckle: the values cannot tell
+    with pytest.raises(AmbiguousUnitsError, match=r"units="):
+        geodiff.despeckle(amp, method="lee", looks=4.0)
+    da = xr.DataArray(amp, dims=("y", "x"), attrs={"units": "amplitude"})
+    out = da.geodiff.despeckle(method="lee", looks=4.0)
+    assert out.attrs["geodiff_units"] == "amplitude"
+    again = out.geodiff.despeckle(method="lee", looks=4.0)  # the result carries its units
+    assert again.attrs["geodiff_units"] == "amplitude"
+    ref = geodiff.despeckle(amp, method="lee", looks=4.0, units="amplitude")
+    np.testing.assert_allclose(out.values, ref, rtol=1e-6)
+    as_db = geodiff.despeckle(amp, method="lee", looks=4.0, units="db")
+    assert not np.allclose(as_db, ref)  # units= changes the convention the filter runs in
+    # bands of one array share the first band's units (as the bands of a file do): a smooth second
+    # band that could not tell its own units on its own is read as the first band says
+    speckled = _stored(clean_scenes[1], 1, "intensity", seed=3)
+    smooth = clean_scenes[1].astype(np.float32)
+    with pytest.raises(AmbiguousUnitsError):
+        geodiff.despeckle(smooth, method="lee", looks=4.0)
+    stack = geodiff.despeckle(np.stack([speckled, smooth]), method="lee", looks=4.0)
+    alone = geodiff.despeckle(smooth, method="lee", looks=4.0, units="intensity")
+    np.testing.assert_allclose(stack[1], alone, rtol=1e-6)

@@ -87,16 +87,20 @@ class Profile:
                 "measure or process; check the band (--band) and the file's nodata value"
             )
         if self.units == "db":
+            from sensors.unit_detection import units_from_values
+
             stored = np.asarray(sample, dtype=np.float64)
             keep = np.isfinite(stored)
             if nodata is not None and np.isfinite(nodata):
                 keep &= stored != nodata
-            stored = stored[keep]
-            if stored.size and _looks_linear(stored):
+            evidence = units_from_values(np.where(keep, stored, np.nan), nodata)
+            linear = evidence.source == "values" and evidence.units in ("intensity", "amplitude")
+            if linear or (stored[keep].size and _plainly_linear(stored[keep])):
+                why = evidence.evidence if linear else f"none negative, median {np.median(stored[keep]):.3g}"
                 raise ValueError(
-                    f"sensor profile {self.name!r} says dB, but the values look linear (none negative, "
-                    f"median {np.median(stored):.3g}, heavy right tail): pass --sensor sar-intensity or "
-                    "sar-amplitude, or convert the file to dB"
+                    f"sensor profile {self.name!r} says dB, but the values look linear ({why}): pass "
+                    "--units intensity or amplitude (or --sensor sar-intensity / sar-amplitude), or convert "
+                    "the file to dB"
                 )
 
     # ----- decode / encode ---------------------------------------------------------------------
@@ -178,13 +182,11 @@ def _gain_for(dtype: np.dtype | str) -> float:
     return 1.0
 
 
-def _looks_linear(stored: np.ndarray) -> bool:
-    """True when values declared dB look like linear power/amplitude instead.
-
-    σ0/γ0 in dB mostly lie in −40…+10 dB with a left-skewed histogram. Values that are all
-    non-negative with either a large median (DN) or a small median and a heavy right tail
-    (linear speckle) are not dB.
-    """
+def _plainly_linear(stored: np.ndarray) -> bool:
+    """True when values declared dB are plainly linear without any speckle statistics: σ0/γ0 in dB mostly
+    lie in -40…+10 dB with a left-skewed histogram, so all non-negative values with a large median (DN)
+    or a small median and a heavy right tail are not dB. The speckle test of
+    :func:`sensors.unit_detection.units_from_values` catches the rest."""
     if np.any(stored < 0):
         return False
     med = float(np.median(stored))

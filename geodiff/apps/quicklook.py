@@ -16,15 +16,24 @@ from tiling.raster_io import open_raster
 _MAX_SIDE = 768
 
 
-def _read_display(path: str | os.PathLike, band: int, max_side: int) -> np.ndarray:
-    """Decimated read of one band as float64 with nodata as NaN."""
+def _read_display(
+    path: str | os.PathLike, band: int, max_side: int, units: str | None
+) -> tuple[np.ndarray, str]:
+    """Decimated read of one band as linear intensity (float64, nodata as NaN) and the units it was
+    stored in: ``units`` if given, else the one units detector (AmbiguousUnitsError names --units)."""
+    from geodiff.apps.facts import dataset_units_evidence
+    from sensors.unit_detection import resolve_units
+    from sensors.units import to_intensity
+
     with open_raster(path) as ds:
         if not 1 <= band <= ds.count:
             raise InvalidSettingError(f"{path}: --band {band} does not exist (the file has {ds.count})")
+        evidence = None if units not in (None, "auto") else dataset_units_evidence(ds, band)
+        stored_units = resolve_units(units, evidence, str(path))
         step = max(1, int(np.ceil(max(ds.width, ds.height) / max_side)))
         shape = (max(1, ds.height // step), max(1, ds.width // step))
         arr = ds.read(band, out_shape=shape, masked=True, resampling=Resampling.average)
-    return np.ma.filled(arr.astype("float64"), np.nan)
+    return to_intensity(np.ma.filled(arr.astype("float64"), np.nan), stored_units), stored_units
 
 
 def to_db_display(intensity: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -43,17 +52,27 @@ def before_after_png(
     band: int = 1,
     labels: tuple[str, str] = ("input", "geodiff"),
     max_side: int = _MAX_SIDE,
+    units: str | None = None,
 ) -> Path:
-    """Write a side-by-side PNG of band ``band`` of two linear-intensity rasters on one shared dB
-    stretch (the 1st-99th percentiles of AFTER), each decimated to at most ``max_side`` px and captioned
-    with ``labels``; written atomically. Returns the PNG path.
+    """Write a side-by-side PNG of band ``band`` of two SAR rasters on one shared dB stretch (the
+    1st-99th percentiles of AFTER), each decimated to at most ``max_side`` px and captioned with
+    ``labels``; written atomically. Returns the PNG path.
+
+    ``units``: BEFORE's units (intensity, amplitude or db; None: detected). AFTER is read in the units
+    its own metadata states (a geodiff output records them), else in BEFORE's.
 
     Raises:
         tiling's RasterNotFoundError / RasterOpenError: an unreadable raster.
         InvalidSettingError (a ValueError): no such band.
+        AmbiguousUnitsError (a ValueError): BEFORE's units cannot be told (pass --units).
     """
-    a = _read_display(before, band, max_side)
-    b = _read_display(after, band, max_side)
+    from geodiff.apps.facts import dataset_units_evidence
+
+    a, before_units = _read_display(before, band, max_side, units)
+    with open_raster(after) as ds:
+        own = dataset_units_evidence(ds, band) if 1 <= band <= ds.count else None
+    after_units = own.units if own is not None and own.source == "metadata" else before_units
+    b, _ = _read_display(after, band, max_side, after_units)
     with np.errstate(divide="ignore", invalid="ignore"):
         ref = 10 * np.log10(b[np.isfinite(b) & (b > 0)])
     lo, hi = np.percentile(ref, [1, 99]) if ref.size else (-25.0, 5.0)

@@ -13,8 +13,15 @@ import click
 @click.option(
     "--labels", nargs=2, default=("input", "geodiff"), show_default=True, help="Captions of the two panels."
 )
-def command(before: str, after: str, png: str, band: int, labels: tuple[str, str]) -> None:
-    """Write PNG: BEFORE and AFTER (linear intensity) side by side on one shared dB stretch."""
+@click.option(
+    "--units",
+    type=click.Choice(["auto", "intensity", "amplitude", "db"], case_sensitive=False),
+    default="auto",
+    show_default=True,
+    help="Units of BEFORE (AFTER: its own metadata, else the same); auto: metadata, else decisive values.",
+)
+def command(before: str, after: str, png: str, band: int, labels: tuple[str, str], units: str) -> None:
+    """Write PNG: BEFORE and AFTER side by side on one shared dB stretch of their intensity."""
     from geodiff.apps.quicklook import before_after_png
 
-    click.echo(before_after_png(before, after, png, band=band, labels=tuple(labels)))
+    click.echo(before_after_png(before, after, png, band=band, labels=tuple(labels), units=units))

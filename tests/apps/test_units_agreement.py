@@ -203,3 +203,23 @@ def test_arrays_take_units_from_attrs_or_units_and_ask_otherwise(clean_scenes) -
     stack = geodiff.despeckle(np.stack([speckled, smooth]), method="lee", looks=4.0)
     alone = geodiff.despeckle(smooth, method="lee", looks=4.0, units="intensity")
     np.testing.assert_allclose(stack[1], alone, rtol=1e-6)
+
+
+def test_quicklook_reads_db_as_db(clean_scenes, invoke, tmp_path: Path) -> None:  # noqa: ANN001
+    """The same scene stored as intensity and as dB gives the same picture (units detected or given)."""
+    intensity = _stored(clean_scenes[2], 2, "intensity", seed=5).astype(np.float64)
+    lin = write_untagged(tmp_path / "lin.tif", intensity)
+    db = write_untagged(tmp_path / "db.tif", from_intensity(intensity, "db"))
+    from PIL import Image
+
+    pictures = []
+    for path, extra in ((lin, ()), (db, ()), (db, ("--units", "db"))):
+        png = tmp_path / f"{path.stem}{len(extra)}.png"
+        res = invoke("quicklook", path, path, png, *extra)
+        assert res.exit_code == 0, res.output
+        pictures.append(np.asarray(Image.open(png)))
+    head = 22  # captions
+    assert np.abs(pictures[0][head:].astype(int) - pictures[1][head:]).max() <= 1
+    np.testing.assert_array_equal(pictures[1], pictures[2])
+    res = invoke("quicklook", lin, lin, tmp_path / "x.png", "--units", "db")  # misrouted units show
+    assert res.exit_code == 0 and not np.array_equal(np.asarray(Image.open(tmp_path / "x.png")), pictures[0])

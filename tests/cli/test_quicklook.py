@@ -26,14 +26,17 @@ def _png(invoke, *args) -> np.ndarray:  # noqa: ANN001
 
 def test_band_and_labels(invoke, sar_crop, tmp_path) -> None:
     scene = _two_band(sar_crop, tmp_path / "two.tif")
-    b1 = _png(invoke, scene, scene, tmp_path / "b1.png")
-    b2 = _png(invoke, scene, scene, tmp_path / "b2.png", "--band", "2")
+    # the two-band copy has no units metadata and real speckle does not tell: declare them
+    b1 = _png(invoke, scene, scene, tmp_path / "b1.png", "--units", "intensity")
+    b2 = _png(invoke, scene, scene, tmp_path / "b2.png", "--band", "2", "--units", "intensity")
     head = 22  # caption strip above the panels
     assert b1.shape == b2.shape
     # the panels of band 2 are those of band 1 upside down (the stretch is the same: same values)
     w = (b1.shape[1] - 8) // 2
     np.testing.assert_array_equal(b2[head:, :w], b1[head:, :w][::-1])
-    labelled = _png(invoke, scene, scene, tmp_path / "l.png", "--labels", "raw", "filtered")
+    labelled = _png(
+        invoke, scene, scene, tmp_path / "l.png", "--labels", "raw", "filtered", "--units", "intensity"
+    )
     np.testing.assert_array_equal(labelled[head:], b1[head:])
     assert not np.array_equal(labelled[:head], b1[:head])  # other captions
 

@@ -165,9 +165,12 @@ def units_from_metadata(
             *(f"{k} {v}" for k, v in attrs.items() if isinstance(v, str) and not _own_tag(k)),
         ]
     )
-    units = units_from_words(words(text))
+    toks = words(text)
+    units = units_from_words(toks)
     if units is not None:
-        return UnitsEvidence(units, "metadata", f"the words of the name/descriptions/tags say {units}")
+        vocabulary = {"db": DB_TOKENS, "amplitude": _AMP_TOKENS, "intensity": _INT_TOKENS}[units]
+        said = ", ".join(sorted(toks & vocabulary))
+        return UnitsEvidence(units, "metadata", f"name/descriptions/tags say {said!r}: {units}")
     if dtype is not None and np.dtype(dtype).kind in "iu":
         if _S1_GRD.search(base):
             return UnitsEvidence("amplitude", "metadata", "Sentinel-1 GRD name with integer DN (amplitude)")

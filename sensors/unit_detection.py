@@ -21,8 +21,16 @@ Order of evidence:
      1/CV²(I), agree. Stored values X = I^p (p = 1 intensity, p = ½ amplitude) satisfy that
      consistency only after the transform X^(1/p); we solve for the power p̂ that makes the
      two estimates agree (pooled over the most homogeneous 8×8 blocks) and bootstrap it over the
-     blocks. Values decide only when p̂ and its 90 % interval sit clearly near 1 or near ½, and
-     the values are right-skewed like linear speckle (dB values of a bright scene are not).
+     blocks. Values decide only when every check holds: p̂ and its 90 % interval sit clearly near
+     1 (and the speckle has at most 10 looks read as intensity: amplitude of L looks reads as
+     intensity of about 4L looks, where the two models differ less than texture moves them) or
+     near ½; the values are right-skewed like linear speckle (dB values of a bright scene are
+     not); neighbours in the blocks are uncorrelated (texture can mimic either model); and the
+     third log-cumulant, which gives L whatever the power, agrees with the fit.
+
+   On synthetic Γ(L) speckle over 950 clean aerial images (bench/units_detection.py) this decides
+   96 % of the intensity/amplitude cases and is never wrong; on the shared real SAR scenes
+   (correlated speckle, heavy-tailed texture) it mostly asks, and is never wrong either.
 
 Otherwise the units stay ``None`` (ambiguous) with the best guess and the evidence in words, and
 :func:`resolve_units` raises :class:`~sensors.errors.AmbiguousUnitsError` naming ``--units``.

@@ -25,10 +25,11 @@ def scene_info(path: str | os.PathLike, sensor: str = "auto", units: str | None 
 
     Keys: path, driver, width, height, count, dtype, crs, transform (6 affine terms, None for GCP-only
     scenes), gcp_count, nodata, nodata_is_nan, descriptions, tags, bands (index, description, min,
-    max, mean, valid_fraction_sampled), units (None where ambiguous), units_source ("metadata", "values",
-    "ambiguous", "sensor"), units_guess, units_evidence (the one units detector on band 1, as every
-    job sees it), sensor (a profile name or None), looks_estimate and looks_interval (SAR band 1, on
-    full-resolution blocks). ``sensor``: a profile name or "auto"; ``units``: declared units or None.
+    max, mean, valid_fraction_sampled), units (None where ambiguous), units_source ("metadata",
+    which includes declared units and --sensor profiles, "values" or "ambiguous"), units_guess,
+    units_evidence (the one units detector on band 1, as every job sees it), sensor (a profile name
+    or None), looks_estimate and looks_interval (SAR band 1, on full-resolution blocks). ``sensor``: a
+    profile name or "auto"; ``units``: declared units or None/"auto".
 
     Raises:
         tiling's RasterNotFoundError / RasterOpenError (FileNotFoundError / ValueError): unreadable path.

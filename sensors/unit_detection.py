@@ -9,7 +9,8 @@ Order of evidence:
 1. dtype: complex values are SLC (``complex``);
 2. geodiff's own output tag ``GEODIFF_UNITS``, an xarray ``attrs["units"]`` or a band unit type;
 3. product names: ASF HyP3 RTC names carry a scale letter (``…_RTC30_G_gpuned_…``: g/s for γ0/σ0,
-   then p/a/d for power/amplitude/dB), Sentinel-1 GRD file names with integer DN (amplitude);
+   then p/a/d for power/amplitude/dB), OPERA RTC-S1 names (γ0 linear power), Sentinel-1 GRD file
+   names with integer DN (amplitude);
 4. words in the file name, band descriptions and tags (dB, amplitude, σ0/γ0/power/intensity);
 5. values, only where decisive:
 
@@ -92,6 +93,7 @@ _TABLE_L = np.logspace(-3, 5, 2000)
 _TABLE_LOG_PSI1 = np.log(polygamma(1, _TABLE_L))
 
 _HYP3 = re.compile(r"_rtc\d+_[a-z]_([gs])([pad])[uw][nf][ec][dm](?:_|\.|$)")
+_OPERA_RTC = re.compile(r"opera_l2_rtc-s1_")
 _HYP3_SCALE = {"p": "intensity", "a": "amplitude", "d": "db"}
 _S1_GRD = re.compile(r"s1[abcd][-_](?:iw|ew|sm|wv|s\d)[-_]grd")
 _SAR_TOKENS = {"vv", "vh", "hh", "hv", "sar", "grd", "grdh", "sentinel1"}
@@ -165,6 +167,8 @@ def units_from_metadata(
         return UnitsEvidence(
             units, "metadata", f"ASF HyP3 RTC name: {nought}, scale letter {scale!r} ({units})"
         )
+    if _OPERA_RTC.search(base):
+        return UnitsEvidence("intensity", "metadata", "OPERA RTC-S1 name: γ0 in linear power")
     text = " ".join(
         [
             base,

@@ -33,6 +33,7 @@ def _scene(looks: float, seed: int = 0, shape: tuple[int, int] = (128, 128)) -> 
         ("S1A_IW_20230101T000000_DVP_RTC30_G_gduned_1234_VH.tif", "db"),
         ("S1A_IW_GRDH_1SDV_20230101T054523_VV_dB.tif", "db"),
         ("scene_sigma0_vv.tif", "intensity"),
+        ("OPERA_L2_RTC-S1_T069-147170-IW1_20231005T134451Z_20231006T022502Z_S1A_30_v1.0_VV.tif", "intensity"),
     ],
 )
 def test_product_names(name: str, expected: str) -> None:

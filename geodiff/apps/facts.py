@@ -62,13 +62,20 @@ class BandFacts:
 
 
 # ---- units -------------------------------------------------------------------------------------
-def dataset_units_evidence(ds: Any, band: int = 1, sample: np.ndarray | None = None) -> UnitsEvidence:  # noqa: ANN401
+def dataset_units_evidence(
+    ds: Any,  # noqa: ANN401 - rasterio dataset
+    band: int = 1,
+    sample: np.ndarray | None = None,
+    values: bool = True,
+) -> UnitsEvidence:
     """The units detector on band ``band`` (1-based) of an open rasterio dataset: its metadata
-    (dataset and band tags, band description and unit type, file name) and its central window
-    (``sample``: that window if already read)."""
-    if sample is None:
+    (dataset and band tags, band description and unit type, file name) and, with ``values``, its
+    central window (``sample``: that window if already read)."""
+    if not values:
+        sample = None
+    elif sample is None:
         sample = read_central(ds, band)
-    if not _has_values(sample, ds.nodata):  # a scene with a nodata centre: look all over it
+    if sample is not None and not _has_values(sample, ds.nodata):  # a nodata centre: look all over
         sample = np.ma.masked_invalid(read_blocks(ds, band).astype(np.float64))
         if not _has_values(sample, ds.nodata):
             whole = block_origins(ds.height, ds.width) is None

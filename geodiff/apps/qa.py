@@ -63,6 +63,17 @@ def _check_band(ds: Any, band: int, what: str) -> None:
         )
 
 
+def _units_stated_by(dx: Any, band_x: int, dy: Any, band: int) -> str | None:  # noqa: ANN401
+    """PROCESSED's stated units (a geodiff output records them in GEODIFF_UNITS) where ORIGINAL's own
+    evidence cannot tell them: a despeckle run with --units, then qa, asks only once."""
+    from geodiff.apps.facts import dataset_units_evidence
+
+    stated = dataset_units_evidence(dx, band_x, values=False)
+    if stated.units is None or stated.units == "complex":
+        return None
+    return stated.units if dataset_units_evidence(dy, band).units is None else None
+
+
 def qa_files(
     original: str | os.PathLike,
     processed: str | os.PathLike,
@@ -100,6 +111,8 @@ def qa_files(
         raise InvalidSettingError(f"--looks must be positive, got {looks}")
     with open_raster(original) as dy, open_raster(processed) as dx:
         _check_band(dy, band, "ORIGINAL")
+        if units in (None, "auto") and (sensor or "auto").lower() == "auto":
+            units = _units_stated_by(dx, band if dx.count >= band else 1, dy, band)
         profile = detect_raster(
             dy, sensor=sensor, kind="sar", sample=read_decimated(dy, band=band), units=units, band=band
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from geodiff.cli import units_option
+
 
 @click.command("quicklook")
 @click.argument("before", type=click.Path(dir_okay=False))
@@ -13,13 +15,7 @@ import click
 @click.option(
     "--labels", nargs=2, default=("input", "geodiff"), show_default=True, help="Captions of the two panels."
 )
-@click.option(
-    "--units",
-    type=click.Choice(["auto", "intensity", "amplitude", "db"], case_sensitive=False),
-    default="auto",
-    show_default=True,
-    help="Units of BEFORE (AFTER: its own metadata, else the same); auto: metadata, else decisive values.",
-)
+@units_option("BEFORE (AFTER: its own metadata, else the same)")
 def command(before: str, after: str, png: str, band: int, labels: tuple[str, str], units: str) -> None:
     """Write PNG: BEFORE and AFTER side by side on one shared dB stretch of their intensity."""
     from geodiff.apps.quicklook import before_after_png

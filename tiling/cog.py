@@ -10,6 +10,7 @@ they are (``rio_cogeo.cogeo.cog_validate`` checks the result in the tests).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import warnings
@@ -21,13 +22,23 @@ import rasterio
 import rasterio.shutil
 from rasterio.errors import NotGeoreferencedWarning
 
-from tiling.atomic import atomic_path, remove_quietly, scratch_path
+from tiling.atomic import (
+    atomic_path,
+    check_free_space,
+    free_bytes,
+    remove_leftovers,
+    remove_quietly,
+    scratch_path,
+    write_error,
+)
 from tiling.errors import (
     OutputExistsError,
     OutputFolderError,
     OutputIsFolderError,
     OutputIsInputError,
     OutputNotWritableError,
+    OutputSuffixError,
+    OutputVerifyError,
     TileFunctionError,
 )
 from tiling.geometry import PixelWindow
@@ -35,17 +46,27 @@ from tiling.raster_io import RasterMeta, is_gdal_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CogWriter", "check_output_path"]
+__all__ = ["CogWriter", "check_output_path", "verify_raster"]
+
+#: Accepted output file extensions (GeoTIFF; the writer always writes a COG).
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
 
-def check_output_path(out_path: str | os.PathLike, overwrite: bool, inputs: tuple = ()) -> Path:
+def check_output_path(
+    out_path: str | os.PathLike,
+    overwrite: bool,
+    inputs: tuple = (),
+    suffixes: tuple[str, ...] | None = None,
+) -> Path:
     """The output path as a Path, after refusing every output that cannot or must not be written.
 
     ``inputs`` are the job's input paths (GDAL path strings among them are skipped: they are never
-    local files an output could clobber).
+    local files an output could clobber); ``suffixes``: the accepted extensions (lower case), if any
+    (:data:`GEOTIFF_SUFFIXES` for rasters).
 
     Raises:
         OutputIsInputError (ValueError): the output is one of the inputs.
+        OutputSuffixError (ValueError): the extension is not one of ``suffixes``.
         OutputIsFolderError (IsADirectoryError): the output path is a folder.
         OutputExistsError (FileExistsError): it exists and ``overwrite`` is False.
         OutputFolderError (FileNotFoundError): its folder does not exist.
@@ -59,6 +80,12 @@ def check_output_path(out_path: str | os.PathLike, overwrite: bool, inputs: tupl
             raise OutputIsInputError(
                 f"{out}: the output is the input; choose another output path (inputs are never modified)"
             )
+    if suffixes and out.suffix.lower() not in suffixes and not out.is_dir():
+        got = f"'{out.suffix}'" if out.suffix else "no extension"
+        raise OutputSuffixError(
+            f"{out}: has {got}, but the output is a Cloud-Optimized GeoTIFF; name it with one of "
+            f"{', '.join(suffixes)} (e.g. {out.with_suffix(suffixes[0]).name})"
+        )
     if out.is_dir():
         raise OutputIsFolderError(f"{out}: is a folder; give an output file name such as {out / 'out.tif'}")
     if out.exists() and not overwrite:
@@ -71,6 +98,72 @@ def check_output_path(out_path: str | os.PathLike, overwrite: bool, inputs: tupl
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputNotWritableError(f"{folder}: output folder is not writable; choose another output folder")
     return out
+
+
+def verify_raster(
+    path: str | os.PathLike,
+    *,
+    width: int,
+    height: int,
+    count: int,
+    dtype: str,
+    crs: object = None,
+    transform: object = None,
+    gcps: int = 0,
+    final: str | os.PathLike | None = None,
+) -> None:
+    """Re-open a just-written raster and check it before it gets its final name.
+
+    Checks the header (size, band count, dtype, CRS, geotransform or the number of GCPs), that the
+    file size on disk matches what the file system reports, and that every block of every band and
+    every overview level decodes.
+
+    Raises:
+        OutputVerifyError (OSError): any check failed; the message names ``final`` (else ``path``)
+        and what was wrong.
+    """
+    name = final or path
+
+    def fail(what: str) -> OutputVerifyError:
+        return OutputVerifyError(
+            f"{name}: the written file failed verification ({what}); nothing was written under this "
+            "name. Check the disk (space, errors) and rerun"
+        )
+
+    size = os.path.getsize(path)
+    if size == 0:
+        raise fail("it is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                got = (src.width, src.height, src.count, src.dtypes[0])
+                if got != (width, height, count, np.dtype(dtype).name):
+                    raise fail(
+                        f"{got[0]}x{got[1]} px, {got[2]} band(s) of {got[3]}; expected "
+                        f"{width}x{height} px, {count} band(s) of {np.dtype(dtype).name}"
+                    )
+                if gcps:
+                    if len(src.gcps[0]) != gcps:
+                        raise fail(f"{len(src.gcps[0])} GCPs instead of {gcps}")
+                else:
+                    if crs is not None and src.crs != crs:
+                        raise fail(f"CRS {src.crs} instead of {crs}")
+                    if transform is not None and not src.transform.almost_equals(transform):
+                        raise fail(
+                            f"geotransform {tuple(src.transform)[:6]} instead of {tuple(transform)[:6]}"
+                        )
+                for _, win in src.block_windows(1):
+                    src.read(window=win)
+                levels = len(src.overviews(1))
+            for level in range(levels):
+                with rasterio.open(path, overview_level=level) as ovr:
+                    for _, win in ovr.block_windows(1):
+                        ovr.read(window=win)
+    except OutputVerifyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to decode means a broken file
+        raise fail(f"{type(exc).__name__}: {str(exc).strip() or 'unreadable'}") from exc
 
 
 class CogWriter:
@@ -113,7 +206,7 @@ class CogWriter:
         descriptions: list[str] | None = None,
         before_cog: Callable[[str], None] | None = None,
     ) -> None:
-        self.out = check_output_path(out_path, overwrite, inputs)
+        self.out = check_output_path(out_path, overwrite, inputs, GEOTIFF_SUFFIXES)
         self.descriptions = descriptions
         self.before_cog = before_cog
         self.meta = meta
@@ -125,6 +218,14 @@ class CogWriter:
         self.overviews = overviews
         self.tmp = scratch_path(self.out)
         self._dst: rasterio.io.DatasetWriter | None = None
+        self.folder = self.out.parent if str(self.out.parent) else Path(".")
+        remove_leftovers(self.out)
+        # scratch GeoTIFF (fast compression: at most about the raw size) + the COG with its overviews
+        raw = meta.width * meta.height * self.count * np.dtype(dtype).itemsize
+        self.needed = int(raw * (1 + 4 / 3))
+        self.free_before = free_bytes(self.folder)
+        check_free_space(self.folder, self.needed)
+        self._block_bytes = blocksize * blocksize * self.count * np.dtype(dtype).itemsize
 
     def _profile(self) -> dict:
         m = self.meta
@@ -154,10 +255,17 @@ class CogWriter:
         return prof
 
     def __enter__(self) -> CogWriter:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            self._dst = rasterio.open(self.tmp, "w", **self._profile())
-        self._copy_metadata(self._dst)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._dst = rasterio.open(self.tmp, "w", **self._profile())
+            self._copy_metadata(self._dst)
+        except Exception as exc:
+            err = self._translated(exc)
+            self._cleanup()
+            if err is exc:
+                raise
+            raise err from exc
         return self
 
     def _copy_metadata(self, dst: rasterio.io.DatasetWriter) -> None:
@@ -207,14 +315,42 @@ class CogWriter:
                 f"expected ({len(idx)}, {window.height}, {window.width})"
             )
         win = window.to_rasterio()
-        self._dst.write(data.astype(self.dtype, copy=False), idx, window=win)
-        if valid is not None and self.meta.uses_masks and idx[0] == 1:
-            self._dst.write_mask(np.where(valid[0], 255, 0).astype(np.uint8), window=win)
+        try:
+            self._dst.write(data.astype(self.dtype, copy=False), idx, window=win)
+            if valid is not None and self.meta.uses_masks and idx[0] == 1:
+                self._dst.write_mask(np.where(valid[0], 255, 0).astype(np.uint8), window=win)
+        except Exception as exc:
+            err = self._translated(exc)
+            if err is exc:
+                raise
+            raise err from exc
+
+    def _translated(self, exc: Exception) -> BaseException:
+        """``exc`` as a named OutputWriteError where it is a write failure (disk full, I/O error).
+
+        Called while this writer's temporary files still exist. Room a failed step needed: two blocks
+        while the scratch file is written; once it is closed, the whole COG (GDAL removes a COG it
+        could not finish): the scratch file's size plus a third for the overviews.
+        """
+        room = 2 * self._block_bytes
+        if self._dst is None and self.tmp.exists():
+            room = max(room, self.tmp.stat().st_size * 4 // 3)
+        space = (self.folder, self.needed, self.free_before, room)
+        if isinstance(exc, OutputVerifyError):  # a silently failed write: full disk is the usual cause
+            full = write_error(OSError("verification failed"), *space)
+            return full if full is not None and full.errno == errno.ENOSPC else exc
+        return write_error(exc, *space) or exc
 
     def _finish(self) -> None:
         assert self._dst is not None
-        self._dst.close()
-        self._dst = None
+        dst, self._dst = self._dst, None
+        try:
+            dst.close()
+        except Exception as exc:
+            err = self._translated(exc)
+            if err is exc:
+                raise
+            raise err from exc
         if self.before_cog is not None:
             self.before_cog(str(self.tmp))
         predictor = "FLOATING_POINT" if np.dtype(self.dtype).kind == "f" else "YES"
@@ -227,9 +363,36 @@ class CogWriter:
             "BIGTIFF": "IF_SAFER",
             "NUM_THREADS": "ALL_CPUS",
         }
-        with warnings.catch_warnings(), atomic_path(self.out) as tmp_cog:
+        # scratch GeoTIFF -> COG beside the final name, fsynced, re-opened and verified, then renamed
+        with warnings.catch_warnings(), atomic_path(self.out, verify=self._verify) as tmp_cog:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            rasterio.shutil.copy(str(self.tmp), str(tmp_cog), driver="COG", **opts)
+            try:
+                rasterio.shutil.copy(str(self.tmp), str(tmp_cog), driver="COG", **opts)
+            except Exception as exc:
+                err = self._translated(exc)
+                if err is exc:
+                    raise
+                raise err from exc
+
+    def _verify(self, path: Path) -> None:
+        m = self.meta
+        try:
+            verify_raster(
+                path,
+                width=m.width,
+                height=m.height,
+                count=self.count,
+                dtype=self.dtype,
+                crs=None if m.gcps else m.crs,
+                transform=None if m.gcps else m.transform,
+                gcps=len(m.gcps or ()),
+                final=self.out,
+            )
+        except OutputVerifyError as exc:
+            err = self._translated(exc)
+            if err is exc:
+                raise
+            raise err from exc
 
     def _cleanup(self) -> None:
         if self._dst is not None:

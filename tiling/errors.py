@@ -15,6 +15,9 @@ __all__ = [
     "OutputIsFolderError",
     "OutputIsInputError",
     "OutputNotWritableError",
+    "OutputSuffixError",
+    "OutputVerifyError",
+    "OutputWriteError",
     "RasterIsFolderError",
     "RasterNotFoundError",
     "RasterOpenError",
@@ -70,6 +73,22 @@ class OutputFolderError(TilingError, FileNotFoundError):
 
 class OutputNotWritableError(TilingError, PermissionError):
     """The folder that should hold the output is not writable."""
+
+
+class OutputSuffixError(TilingError, ValueError):
+    """The output's file extension is not one the writer produces (e.g. ``.png`` for a GeoTIFF)."""
+
+
+class OutputWriteError(TilingError, OSError):
+    """Writing the output failed (disk full, I/O error, permission lost mid-run): exit code 1.
+
+    ``errno`` is the cause's (``errno.ENOSPC`` for a full disk) when known; nothing was written under
+    the final name."""
+
+
+class OutputVerifyError(OutputWriteError):
+    """The written file, re-opened before its rename, is not what was written (size, bands, dtype,
+    georeferencing, or a block that cannot be read): exit code 1, nothing under the final name."""
 
 
 # ---- plans and runs -----------------------------------------------------------------------------

@@ -245,3 +245,41 @@ def test_before_cog_failure_leaves_no_output(scene: Path, tmp_path: Path) -> Non
         with CogWriter(tmp_path / "o.tif", meta, before_cog=boom) as writer:
             writer.write(np.ones((1, 64, 80), np.float32), PixelWindow(0, 0, 64, 80))
     assert _only(tmp_path) == {"in.tif"}
+
+
+def test_verify_raster_refuses_a_truncated_or_different_file(tmp_path: Path) -> None:
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from tiling.cog import verify_raster
+    from tiling.errors import OutputVerifyError
+
+    path = tmp_path / "x.tif"
+    tr = from_origin(0, 100, 1, 1)
+    prof = dict(driver="GTiff", width=64, height=64, count=1, dtype="float32", crs="EPSG:32631", transform=tr)
+    prof.update(tiled=True, blockxsize=16, blockysize=16)
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(np.random.default_rng(0).random((1, 64, 64), dtype=np.float32))
+    good = dict(
+        width=64, height=64, count=1, dtype="float32", crs=rasterio.crs.CRS.from_epsg(32631), transform=tr
+    )
+    verify_raster(path, **good)
+    with pytest.raises(OutputVerifyError, match="2 band"):
+        verify_raster(path, **{**good, "count": 2})
+    with pytest.raises(OutputVerifyError, match="geotransform"):
+        verify_raster(path, **{**good, "transform": from_origin(5, 100, 1, 1)})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])  # lose the last blocks
+    with pytest.raises(OutputVerifyError, match="failed verification"):
+        verify_raster(path, **good, final=tmp_path / "final.tif")
+
+
+@pytest.mark.parametrize("name", ["out.png", "out.jpg", "out.nc", "out", "out.tif.gz"])
+def test_output_must_be_a_geotiff_name(tmp_path: Path, name: str) -> None:
+    from tiling.cog import GEOTIFF_SUFFIXES, check_output_path
+    from tiling.errors import OutputSuffixError
+
+    with pytest.raises(OutputSuffixError, match=r"\.tif, \.tiff"):
+        check_output_path(tmp_path / name, False, suffixes=GEOTIFF_SUFFIXES)
+    assert check_output_path(tmp_path / "OUT.TIFF", False, suffixes=GEOTIFF_SUFFIXES).name == "OUT.TIFF"

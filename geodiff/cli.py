@@ -47,6 +47,7 @@ def emit_json(obj: Any) -> None:
 # Subcommands live in geodiff/commands/<module>.py, each exposing a click command named `command`.
 # They are imported lazily so that `geodiff info` does not pay for importing torch.
 LAZY_COMMANDS: dict[str, str] = {
+    "batch": "geodiff.commands.batch",
     "despeckle": "geodiff.commands.despeckle",
     "fuse": "geodiff.commands.fuse",
     "qa": "geodiff.commands.qa",
@@ -75,13 +76,17 @@ class GeodiffGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; an exception becomes a one-line error and :func:`geodiff.errors.exit_code`."""
         debug = bool(ctx.params.get("debug")) or "--debug" in sys.argv
+        from tiling.atomic import handle_termination
+
         try:
-            return super().invoke(ctx)
+            with handle_termination():  # SIGTERM / SIGHUP unwind like Ctrl-C: temporary files go
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
-            click.echo("geodiff: interrupted; no output was written under the final name", err=True)
-            ctx.exit(exit_code(KeyboardInterrupt()))
+        except KeyboardInterrupt as exc:  # Ctrl-C, or tiling.atomic.Terminated (SIGTERM, SIGHUP)
+            how = str(exc) if getattr(exc, "signum", None) else "interrupted"
+            click.echo(f"geodiff: {how}; no output was written under the final name", err=True)
+            ctx.exit(exit_code(exc))
         except Exception as exc:  # noqa: BLE001 - the CLI boundary reports everything in one line
             if debug:
                 raise

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -57,9 +58,12 @@ __all__ = [
     "run_array",
     "run_blocks",
     "run_raster",
+    "scheduler_address",
 ]
 
 KINDS = ("tiles", "array")
+#: retries of a block task that raised on a worker (a lost worker's blocks are rescheduled anyway)
+RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -284,7 +288,7 @@ def _distributed(
     todo = iter(enumerate(blocks))
 
     def submit(i: int, b: Block) -> Any:
-        return client.submit(task, b, key=f"geodiff-block-{token}-{i}", pure=False)
+        return client.submit(task, b, key=f"geodiff-block-{token}-{i}", pure=False, retries=RETRIES)
 
     queue = as_completed([submit(i, b) for i, b in _take(todo, 2 * n_workers)])
     for fut in queue:
@@ -329,11 +333,54 @@ def run_blocks(
     return n_valid, n_bad
 
 
+def scheduler_address(scheduler: str | None = None) -> str | None:
+    """The dask scheduler to connect to, by the usual dask conventions: ``scheduler`` (e.g.
+    ``tcp://10.0.0.5:8786`` or a scheduler JSON file's path), else the ``DASK_SCHEDULER_ADDRESS``
+    environment variable, else the dask config key ``scheduler-address`` (``~/.config/dask/*.yaml``);
+    None when none is set (run in-process or on a LocalCluster)."""
+    if scheduler:
+        return str(scheduler)
+    env = os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if env:
+        return env
+    try:
+        import dask
+
+        return dask.config.get("scheduler-address", None) or None
+    except ImportError:  # pragma: no cover - dask is a dependency
+        return None
+
+
 @contextlib.contextmanager
-def dask_client(client: Any = None, workers: int | None = None) -> Iterator[Any]:
-    """The given client; else a process-based LocalCluster for ``workers > 1``; else None (in-process)."""
-    if client is not None or not workers or workers <= 1:
+def dask_client(
+    client: Any = None, workers: int | None = None, scheduler: str | None = None
+) -> Iterator[Any]:
+    """The dask client a run uses, chosen in this order: the given ``client``; a client connected to
+    an existing cluster at ``scheduler`` (see :func:`scheduler_address`: argument, then
+    ``DASK_SCHEDULER_ADDRESS``, then the dask config) unless ``workers`` is given; a process-based
+    LocalCluster for ``workers > 1``; else None (in-process). Clients opened here are closed on exit;
+    an existing cluster is left running.
+
+    Raises:
+        OSError: no scheduler answers at the address (distributed's own timeout and message).
+    """
+    if client is not None:
         yield client
+        return
+    address = scheduler_address(scheduler) if scheduler or not workers else None
+    if address:
+        from distributed import Client
+
+        if os.path.isfile(address):  # a scheduler file written by `dask scheduler --scheduler-file`
+            ctx = Client(scheduler_file=address)
+        else:
+            ctx = Client(address)
+        with ctx as remote:
+            log.info("dask cluster %s (%d workers)", address, len(remote.scheduler_info().get("workers", {})))
+            yield remote
+        return
+    if not workers or workers <= 1:
+        yield None
         return
     from distributed import Client, LocalCluster
 

@@ -35,6 +35,12 @@ from geodiff.cli import units_option
 @click.option("--overlap", type=int, default=None, help="Tile overlap in px (sar-dps, default 32).")
 @click.option("--batch", type=int, default=None, help="sar-dps: network batch (tiles x samples), default 16.")
 @click.option("--workers", type=int, default=None, help="Dask worker processes (default: run in-process).")
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Run on an existing dask cluster: scheduler address (tcp://host:8786) or scheduler file; "
+    "default: DASK_SCHEDULER_ADDRESS or the dask config's scheduler-address.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def command(
@@ -55,6 +61,7 @@ def command(
     overlap: int | None,
     batch: int | None,
     workers: int | None,
+    scheduler: str | None,
     overwrite: bool,
     as_json: bool,
 ) -> None:
@@ -62,26 +69,31 @@ def command(
     from geodiff.apps.despeckle import despeckle_scene
     from geodiff.cli import emit_json
     from geodiff.commands.qa import qa_line
+    from tiling.runner import dask_client
+
+    if scheduler and workers:
+        raise click.UsageError("pass either --scheduler (an existing cluster) or --workers (a local one)")
 
     options = {}
     if METHODS[method].kind == "tiles":
         options = dict(prior=prior, steps=steps, samples=samples, device=device, max_batch=batch)
-    summary = despeckle_scene(
-        in_path,
-        out_path,
-        method,
-        looks=looks,
-        units=None if units.lower() == "auto" else units,
-        sensor=sensor,
-        window=window,
-        tile=tile,
-        overlap=overlap,
-        workers=workers,
-        overwrite=overwrite,
-        seed=seed,
-        uncertainty=uncertainty,
-        **options,
-    )
+    with dask_client(workers=workers, scheduler=scheduler) as client:
+        summary = despeckle_scene(
+            in_path,
+            out_path,
+            method,
+            looks=looks,
+            units=None if units.lower() == "auto" else units,
+            sensor=sensor,
+            window=window,
+            tile=tile,
+            overlap=overlap,
+            client=client,
+            overwrite=overwrite,
+            seed=seed,
+            uncertainty=uncertainty,
+            **options,
+        )
     if as_json:
         emit_json(summary)
         return

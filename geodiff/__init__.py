@@ -22,7 +22,7 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562: the API loads on first us
     """``geodiff.despeckle`` / ``geodiff.fuse`` are :func:`geodiff.api.despeckle` / :func:`geodiff.api.fuse`
     themselves (real signatures and docstrings for ``help()``), imported on first access so that
     ``geodiff --version`` and ``geodiff info`` never import torch."""
-    if name in ("despeckle", "fuse"):
+    if name in ("batch", "despeckle", "fuse"):
         from geodiff import api
 
         return getattr(api, name)
@@ -30,7 +30,7 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562: the API loads on first us
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), "despeckle", "fuse"])
+    return sorted([*globals(), "batch", "despeckle", "fuse"])
 
 
 try:  # registers da.geodiff / ds.geodiff; xarray is a core dependency
@@ -38,4 +38,4 @@ try:  # registers da.geodiff / ds.geodiff; xarray is a core dependency
 except ImportError:  # pragma: no cover - a broken install; the CLI still works
     pass
 
-__all__ = ["__version__", "sample_scene", "SAMPLE_SCENE", "despeckle", "fuse"]
+__all__ = ["__version__", "sample_scene", "SAMPLE_SCENE", "batch", "despeckle", "fuse"]

@@ -18,7 +18,7 @@ from geodiff.errors import GridMismatchError, InputError, InvalidSettingError
 if TYPE_CHECKING:
     from geodiff.apps.fuse.config import FusionConfig
 
-__all__ = ["despeckle", "fuse"]
+__all__ = ["batch", "despeckle", "fuse"]
 
 
 def _as_dataarray(data: Any) -> tuple[xr.DataArray, bool]:
@@ -207,3 +207,48 @@ def fuse(
         res.name = "fused"
         return res
     return fuse_arrays(np.asarray(optical), np.asarray(sar), config, **options)
+
+
+def batch(
+    inputs: str | os.PathLike | list[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    job: str = "despeckle",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    client: Any = None,
+    name: str = "{stem}.tif",
+    overwrite: bool = False,
+    force: bool = False,
+    **options: Any,
+) -> list[dict]:
+    """Despeckle (``job="despeckle"``) or fuse (``job="fuse"``) many scenes into ``out_dir``, resumably;
+    the Python face of ``geodiff batch`` (:func:`geodiff.apps.batch.run_batch`).
+
+    Args:
+        inputs: paths, globs, folders or .txt/.csv lists (fuse: "optical,sar" pairs), one or a list.
+        out_dir: output folder; one COG per scene named by ``name`` ({stem}, {name}, {index}) and the
+            run manifest ``geodiff-batch.jsonl`` (a rerun skips scenes done with the same input and
+            options).
+        scheduler, workers, client: where blocks run: an existing dask cluster (address or scheduler
+            file; default ``DASK_SCHEDULER_ADDRESS`` / the dask config), a LocalCluster of ``workers``,
+            a ``distributed.Client``; in-process without any.
+        overwrite: replace outputs the manifest did not write; force: recompute up-to-date scenes.
+        options: the job's options for every scene (those of :func:`despeckle` on paths, e.g.
+            ``method="lee"``; fuse: :class:`~geodiff.apps.fuse.config.FusionConfig` fields).
+
+    Returns:
+        One record (dict) per scene: scene, inputs, output, status ("done", "skipped", "failed"),
+        error, seconds, output_sha256, qa ...; ``pandas.DataFrame(records)`` makes a table of it.
+
+    Raises:
+        InvalidSettingError, UnknownMethodError (ValueError): bad inputs or options, before any scene.
+        A failing scene does not raise: its record has status "failed" and the error.
+    """
+    from geodiff.apps.batch import run_batch
+
+    items = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
+    return run_batch(
+        items, out_dir, job, scheduler=scheduler, workers=workers, client=client, name=name,
+        overwrite=overwrite, force=force, **options,
+    )  # fmt: skip

@@ -128,3 +128,13 @@ def test_batch_rejects_bad_settings_before_any_scene(crops: Path, tmp_path: Path
     with pytest.raises(InvalidSettingError, match="either"):
         run_batch([str(crops)], tmp_path, scheduler="tcp://127.0.0.1:1", workers=2)
     assert not (tmp_path / MANIFEST).exists()
+
+
+def test_python_api_batch_returns_the_records(crops: Path, tmp_path: Path) -> None:
+    import geodiff
+
+    recs = geodiff.batch(crops / "c*.tif", tmp_path, method="lee", tile=128)
+    assert [(r["scene"], r["status"]) for r in recs] == [(f"c{i}.tif", "done") for i in range(3)]
+    again = geodiff.batch(str(crops), tmp_path, method="lee", tile=128)
+    assert [r["status"] for r in again] == ["skipped"] * 3
+    assert "batch" in dir(geodiff)

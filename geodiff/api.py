@@ -93,7 +93,14 @@ def despeckle(
         )  # fmt: skip
     if isinstance(data, xr.Dataset):
         raise InputError("pass one DataArray (e.g. ds['VV']) or use ds.geodiff.despeckle(...)")
-    get(method)  # an unknown method fails before any work
+    from geodiff.apps.despeckle.methods import check_count, check_looks, check_options
+
+    get(method)  # an unknown method or setting fails before any work
+    looks = check_looks(looks)
+    check_options(method, {k: v for k, v in {**options, "uncertainty": uncertainty}.items() if v is not None})
+    for name, value, low in (("tile", tile, 1), ("overlap", overlap, 0)):
+        if value is not None:
+            check_count(name, value, low)
     arr, was_numpy = _as_dataarray(data)
     if "y" not in arr.dims or "x" not in arr.dims:
         raise InputError(f"the DataArray needs 'y' and 'x' dims; it has {arr.dims}")

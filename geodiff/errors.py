@@ -87,9 +87,10 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def exit_code(exc: BaseException) -> int:
-    """The command line's exit code for ``exc``: 2 bad input or request, 1 processing failed, 130 Ctrl-C."""
+    """The command line's exit code for ``exc``: 2 bad input or request, 1 processing failed, 130 Ctrl-C,
+    128 + the signal's number for SIGTERM (143) and SIGHUP (129) (:class:`tiling.atomic.Terminated`)."""
     if isinstance(exc, KeyboardInterrupt):
-        return 130
+        return 128 + int(getattr(exc, "signum", 2))
     if isinstance(exc, ProcessingError):
         return 1
     return 2 if isinstance(exc, USER_ERRORS) else 1

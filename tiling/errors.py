@@ -50,8 +50,10 @@ class RasterOpenError(TilingError, ValueError):
     """The input is empty or not a raster GDAL can open (bad input: exit code 2)."""
 
 
-class RasterReadError(TilingError, OSError):
-    """A raster opened but a window of it could not be read (e.g. a truncated GeoTIFF)."""
+class RasterReadError(TilingError, OSError, ValueError):
+    """A raster opened but a window of it could not be read (a truncated GeoTIFF, a VRT with a missing
+    source, a corrupt block): bad input, exit code 2 (also a ValueError); the message names the file,
+    the window and the fix."""
 
 
 # ---- outputs ------------------------------------------------------------------------------------

@@ -47,7 +47,28 @@ def read_central(ds: rasterio.io.DatasetReader, band: int = 1, size: int = CENTR
     """Masked (h, w) read of the central window of band ``band`` (1-based) of an open dataset."""
     rows, cols = central_slices(ds.height, ds.width, size)
     win = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-    return ds.read(band, window=win, masked=True)
+    return _read(ds, band, window=win, masked=True)
+
+
+def _read(ds: rasterio.io.DatasetReader, band: Any, window: Window | None = None, **kwargs: Any) -> Any:  # noqa: ANN401
+    """``ds.read`` that turns GDAL's late failures (truncated file, missing VRT source, corrupt block)
+    into a RasterReadError (bad input, exit code 2) naming the file, the window and the fix."""
+    from rasterio.errors import RasterioError
+
+    from tiling.errors import RasterReadError
+    from tiling.raster_io import _reason
+
+    try:
+        return ds.read(band, window=window, **kwargs)
+    except RasterioError as exc:
+        where = "the raster"
+        if window is not None:
+            r, c, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
+            where = f"rows {r}-{r + h - 1}, cols {c}-{c + w - 1}"
+        raise RasterReadError(
+            f"{ds.name}: {where} could not be read ({_reason(exc)}); the file may be truncated or damaged "
+            "(or a VRT source is missing): copy or download it again"
+        ) from exc
 
 
 def central_of(values: Any, size: int = CENTRAL_SIZE, y_dim: str = "y", x_dim: str = "x") -> np.ndarray:  # noqa: ANN401
@@ -74,8 +95,12 @@ def read_decimated(
     step = max(1, int(np.ceil(max(ds.width, ds.height) / max_size)))
     shape = (max(1, ds.height // step), max(1, ds.width // step))
     indexes = [band] if band else list(range(1, ds.count + 1))
-    return ds.read(
-        indexes, out_shape=(len(indexes), *shape), masked=True, resampling=rasterio.enums.Resampling.nearest
+    return _read(
+        ds,
+        indexes,
+        out_shape=(len(indexes), *shape),
+        masked=True,
+        resampling=rasterio.enums.Resampling.nearest,
     )
 
 
@@ -109,8 +134,8 @@ def read_blocks(ds: rasterio.io.DatasetReader, band: int = 1, window: int = 192,
     """
     origins = block_origins(ds.height, ds.width, window, grid)
     if origins is None:
-        return ds.read(band)
-    parts = [ds.read(band, window=Window(c, r, window, window)) for r, c in origins]
+        return _read(ds, band)
+    parts = [_read(ds, band, window=Window(c, r, window, window)) for r, c in origins]
     return _mosaic(parts, origins, window)
 
 

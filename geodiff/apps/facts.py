@@ -62,6 +62,12 @@ class BandFacts:
 
 
 # ---- units -------------------------------------------------------------------------------------
+def _numpy_dtype(gdal_dtype: str) -> np.dtype:
+    """The numpy dtype of a rasterio dtype name; GDAL's complex integers (CInt16 "complex_int16",
+    CInt32), which numpy lacks, as the complex64 they are read as."""
+    return np.dtype(np.complex64) if str(gdal_dtype).startswith("complex_int") else np.dtype(gdal_dtype)
+
+
 def dataset_units_evidence(
     ds: Any,  # noqa: ANN401 - rasterio dataset
     band: int = 1,
@@ -87,7 +93,7 @@ def dataset_units_evidence(
     tags = {**ds.tags(), **ds.tags(band)}
     return detect_units(
         sample,
-        dtype=ds.dtypes[band - 1],
+        dtype=_numpy_dtype(ds.dtypes[band - 1]),
         descriptions=(ds.descriptions[band - 1],),
         tags=tags,
         name=str(ds.name),
@@ -153,10 +159,10 @@ def detect_raster(
     evidence = None
     if sensor is None or sensor.lower() == "auto":
         evidence = declared(resolve_units(units, None)) if units not in (None, "auto") else None
-        if evidence is None and np.dtype(ds.dtypes[0]).kind != "c":
+        if evidence is None and _numpy_dtype(ds.dtypes[0]).kind != "c":
             evidence = dataset_units_evidence(ds, band)
     return detect_profile(
-        dtype=ds.dtypes[0],
+        dtype=_numpy_dtype(ds.dtypes[0]),
         count=ds.count,
         descriptions=ds.descriptions,
         tags=ds.tags(),

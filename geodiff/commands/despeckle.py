@@ -73,6 +73,10 @@ def command(
 
     if scheduler and workers:
         raise click.UsageError("pass either --scheduler (an existing cluster) or --workers (a local one)")
+    if workers is not None:
+        from geodiff.apps.despeckle.methods import check_count
+
+        check_count("workers", workers, 1)
 
     options = {}
     if METHODS[method].kind == "tiles":
@@ -100,7 +104,8 @@ def command(
     how = f"window {window}" if METHODS[method].kind == "array" else f"{steps} steps x {samples} samples"
     click.echo(
         f"{summary['output']}: {method}, L={summary['looks']:.3g}, {how}, "
-        f"{summary['width']}x{summary['height']} px, {summary['bands']} band(s) ({summary['units']})"
+        f"{summary['width']}x{summary['height']} px, {summary['bands']} band(s)"
+        f"{' + as many posterior-std bands' if uncertainty else ''} ({summary['units']})"
     )
     for i, report in enumerate(summary.get("qa", [])):
         click.echo(qa_line(f"band {i + 1}", report))

@@ -19,6 +19,11 @@ def qa_line(name: str, r: dict[str, Any]) -> str:
     `geodiff despeckle` prints it; a report that could not be made shows its error."""
     if "error" in r:
         return f"  QA {name}: {r['error']}"
+    figures = {"ratio mean": "ratio_mean", "L·var(r)": "ratio_var_times_looks", "bias": "bias_db"}
+    figures.update({"ENL input": "enl_input", "ENL output": "enl_output"})
+    missing = [label for label, key in figures.items() if r.get(key) is None]
+    if missing:  # e.g. a scene smaller than one ENL window: the output is fine, the QA has nothing to measure
+        return f"  QA {name}: not measurable ({', '.join(missing)}: too few valid pixels or no variation)"
     return (
         f"  QA {name}: ratio mean {r['ratio_mean']:.3f}, L·var(r) {r['ratio_var_times_looks']:.2f}, "
         f"bias {r['bias_db']:+.2f} dB, ENL {r['enl_input']:.1f} -> {r['enl_output']:.1f}"

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tests.reliability.scenes import leftovers, sha256, speckled, write_scene
+from reliability.scenes import leftovers, sha256, speckled, write_scene
 
 
 # 1050 px: the scratch GeoTIFF fits and the COG conversion runs out of space;

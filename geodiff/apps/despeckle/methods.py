@@ -15,7 +15,12 @@ method fixes its scene-wide scale from it, so one scene gets one scale whatever 
 
 from __future__ import annotations
 
+import difflib
 import functools
+import logging
+import math
+import numbers
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +32,14 @@ from geodiff.errors import InvalidSettingError, UncertaintyNotSupportedError
 from sensors.speckle_filters import FILTERS, apply_filter, filter_radius
 from sensors.units import from_intensity, to_intensity
 
+log = logging.getLogger(__name__)
+
 #: Window of the classical filters (odd, pixels) where the caller does not choose one.
 DEFAULT_WINDOW = 7
+#: Above this many looks the speckle is negligible: a filter returns (almost) its input.
+LOOKS_WARN = 1000.0
+#: Keywords every method takes besides its own options (for "did you mean" suggestions).
+_COMMON = ("looks", "units", "window", "sensor", "uncertainty", "seed", "tile", "overlap", "overwrite")
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,92 @@ METHODS: Registry[Method] = Registry("despeckling method", ("array", "tiles"))
 register = METHODS.register
 #: The method of a name; UnknownMethodError (a ValueError, listing the choices) otherwise.
 get = METHODS.method
+
+
+def check_looks(looks: Any) -> float | None:
+    """``looks`` as a float (None stays None: estimate it), after refusing what cannot be L.
+
+    Warns (UserWarning) above :data:`LOOKS_WARN`: with that many looks the result equals the input.
+
+    Raises:
+        InvalidSettingError (ValueError): not a real number (e.g. the string "4"), not finite, or <= 0.
+    """
+    if looks is None:
+        return None
+    if isinstance(looks, bool) or not isinstance(looks, numbers.Real):
+        raise InvalidSettingError(
+            f"looks={looks!r} must be a number > 0, not {type(looks).__name__} (e.g. looks=4.4, --looks 4.4)"
+        )
+    value = float(looks)
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidSettingError(f"looks={looks} must be a finite number > 0 (e.g. looks=4.4, --looks 4.4)")
+    if value > LOOKS_WARN:
+        warnings.warn(
+            f"looks={value:g} > {LOOKS_WARN:g}: so many looks mean no speckle; the result will equal the "
+            "input (pass the scene's real looks, or omit them to estimate them)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return value
+
+
+def check_count(name: str, value: Any, low: int) -> int:
+    """``value`` as an int after refusing a non-integer or one below ``low`` (tile, workers, steps...).
+
+    Raises:
+        InvalidSettingError (ValueError): e.g. "--tile 0 must be an integer >= 1".
+    """
+    flag = "--batch" if name == "max_batch" else f"--{name.replace('_', '-')}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise InvalidSettingError(
+            f"{flag} {value!r} must be an integer >= {low} ({name}={low} or more in Python)"
+        )
+    return int(value)
+
+
+def method_options(name: str) -> tuple[str, ...] | None:
+    """The option keywords method ``name`` accepts besides looks/units/window (None: not checked)."""
+    m = get(name)
+    if m.kind == "array":
+        return ("uncertainty",)
+    if name == "sar-dps":
+        import dataclasses
+
+        from geodiff.apps.despeckle.sar_dps import SarDpsTiles
+
+        return tuple(
+            f.name for f in dataclasses.fields(SarDpsTiles) if f.name not in ("looks", "units", "scale")
+        )
+    return None
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse option keywords method ``name`` does not know (a typo such as ``windw=5``) and an
+    uncertainty band from fewer than 2 posterior samples.
+
+    Raises:
+        InvalidSettingError (ValueError): the message lists the accepted keywords (and the closest one).
+    """
+    known = method_options(name)
+    if known is not None:
+        for key in options:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, [*_COMMON, *known], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InvalidSettingError(
+                f"unknown option {key!r} for method {name!r}{hint}; accepted: "
+                f"{', '.join(sorted({*_COMMON, *known}))}"
+            )
+    for key in ("steps", "samples", "max_batch"):
+        value = options.get(key)
+        if value is not None:
+            check_count(key, value, 1)
+    samples = options.get("samples")
+    if options.get("uncertainty") and samples is not None and int(samples) < 2:
+        raise InvalidSettingError(
+            f"an uncertainty band (posterior std) needs --samples >= 2; got {samples} (e.g. --samples 4)"
+        )
 
 
 def build(
@@ -88,9 +185,10 @@ def build(
         NoValidPixelsError: ``sample`` has too few valid pixels to fix the scene scale.
     """
     m = get(name)
-    if not looks > 0:
-        raise InvalidSettingError(f"looks={looks} must be > 0 (e.g. --looks 4.4)")
+    if check_looks(looks) is None:
+        raise InvalidSettingError("looks=None: a method needs the looks L > 0 (e.g. --looks 4.4)")
     opts = {k: v for k, v in options.items() if v is not None}
+    check_options(name, opts)
     return m.make(looks=float(looks), window=int(window), units=units, sample=sample, **opts)
 
 

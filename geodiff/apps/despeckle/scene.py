@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from geodiff.apps.despeckle.methods import DEFAULT_WINDOW, build, get
+from geodiff.apps.despeckle.methods import DEFAULT_WINDOW, build, check_count, check_looks, check_options, get
 from geodiff.apps.despeckle.record import TAG, DespeckleRecord
 from geodiff.apps.facts import BandFacts, file_band_facts
 from geodiff.errors import UncertaintyNotSupportedError
@@ -67,6 +67,31 @@ def _tags_hook(
         summary["qa"] = reports
 
     return hook
+
+
+def _check_signal(in_path: str, bands: list[BandFacts]) -> None:
+    """Refuse a band whose every valid pixel is zero (all methods alike: nothing to despeckle).
+
+    The central sample decides where it has a non-zero pixel; else a decimated read of the band.
+
+    Raises:
+        NoValidPixelsError (ValueError): the band is all zero or nodata.
+    """
+    from tiling.errors import NoValidPixelsError
+    from tiling.raster_io import open_raster
+    from tiling.sampling import read_decimated
+
+    for b, f in enumerate(bands, 1):
+        if np.any(f.valid & (f.intensity != 0)):
+            continue
+        with open_raster(in_path) as ds:
+            values = read_decimated(ds, band=b)
+        if np.any(np.ma.filled(np.ma.masked_invalid(values.astype(np.float64)), 0) != 0):
+            continue
+        raise NoValidPixelsError(
+            f"{in_path}: band {b}: every pixel is zero or nodata; nothing to despeckle (check the band and "
+            "its nodata value)"
+        )
 
 
 def _band_facts(
@@ -174,23 +199,33 @@ def despeckle_scene(
         tiling's RasterNotFoundError, RasterOpenError, OutputExistsError, OutputIsInputError ...
         (FileNotFoundError / ValueError / FileExistsError / PermissionError): unusable paths.
     """
-    from tiling.cog import check_output_path
+    from tiling.cog import GEOTIFF_SUFFIXES, check_output_path
     from tiling.plan import TileSpec
     from tiling.raster_io import open_raster
     from tiling.runner import RasterOutput, RunOptions, run_raster
 
     m = get(method)
+    looks = check_looks(looks)  # settings are refused before anything is read
+    for name, value, low in (("tile", tile, 1), ("overlap", overlap, 0), ("workers", workers, 1)):
+        if value is not None:
+            check_count(name, value, low)
+    check_options(method, {k: v for k, v in {**options, "uncertainty": uncertainty}.items() if v is not None})
     in_path, out_path = str(in_path), str(out_path)
     with open_raster(in_path) as ds:  # unreadable input: fail before anything else
         count = ds.count
         height, width = ds.height, ds.width
         names = [d or f"band {i + 1}" for i, d in enumerate(ds.descriptions)]
-    check_output_path(out_path, overwrite, inputs=(in_path,))
+    check_output_path(out_path, overwrite, inputs=(in_path,), suffixes=GEOTIFF_SUFFIXES)
     if uncertainty and not m.samples:
         raise UncertaintyNotSupportedError(
             f"--uncertainty needs a sampling method (sar-dps), not the classical {method!r}"
         )
+    if sensor.lower() != "auto":
+        from sensors.profiles import get_profile
+
+        get_profile(sensor)  # an unknown profile is refused even where --units makes it unneeded
     bands, facts = _band_facts(in_path, count, units=units, looks=looks, sensor=sensor)
+    _check_signal(in_path, bands)
     fns = _band_functions(method, bands, facts, window, {**options, "uncertainty": uncertainty or None})
     fn = fns[0]
     halo = m.halo(window)

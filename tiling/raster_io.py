@@ -164,6 +164,7 @@ class RasterMeta:
     objects (identity transform when absent); ``gcps`` rasterio GroundControlPoints; per-band tuples
     (``descriptions``, ``scales``, ``offsets``, ``units``, ``colorinterp``) have ``count`` entries.
     ``uses_masks`` is True when validity comes from an internal mask or alpha band, not nodata.
+    ``nodata`` is band 1's nodata, ``nodatavals`` every band's (see :meth:`band_nodata`).
     """
 
     width: int
@@ -175,6 +176,7 @@ class RasterMeta:
     gcps: list = field(default_factory=list)
     gcp_crs: Any = None
     nodata: float | None = None
+    nodatavals: tuple = ()  # per band (a VRT or GDAL-written file may give each band its own)
     descriptions: tuple = ()
     tags: dict = field(default_factory=dict)
     band_tags: list = field(default_factory=list)
@@ -183,6 +185,16 @@ class RasterMeta:
     units: tuple = ()
     colorinterp: tuple = ()
     uses_masks: bool = False
+
+    def band_nodata(self, band: int) -> float | None:
+        """The nodata value of 1-based ``band`` (its own where the file gives each band one)."""
+        return self.nodatavals[band - 1] if len(self.nodatavals) >= band else self.nodata
+
+    @property
+    def mixed_nodata(self) -> bool:
+        """True when the bands declare different nodata values (a GeoTIFF holds only one)."""
+        vals = {("nan" if v is not None and np.isnan(v) else v) for v in self.nodatavals}
+        return len(vals) > 1
 
     @property
     def georeferenced(self) -> bool:
@@ -205,6 +217,7 @@ def read_meta(ds: rasterio.io.DatasetReader) -> RasterMeta:
         gcps=list(gcps),
         gcp_crs=gcp_crs,
         nodata=ds.nodata,
+        nodatavals=tuple(ds.nodatavals),
         descriptions=tuple(ds.descriptions),
         tags=ds.tags(),
         band_tags=[ds.tags(i + 1) for i in range(ds.count)],

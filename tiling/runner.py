@@ -495,6 +495,17 @@ def run_raster(
         raise TileFunctionError(f"got {len(fns)} functions for {len(groups)} band groups; pass one per group")
     blocks = list(plan.blocks())
     per_band = out_spec.outputs_per_band
+    # each band's own nodata decides its validity (RasterSource); a GeoTIFF holds one nodata value,
+    # so bands that declare different ones (-1 and -2) all get NaN: never a silent merge
+    out_nodata = meta.nodata
+    if meta.mixed_nodata:
+        out_nodata = float("nan")
+        log.warning(
+            "%s: the bands declare different nodata values %s; a GeoTIFF holds one, so the output marks "
+            "every band's nodata pixels with NaN",
+            in_path,
+            ", ".join(str(v) for v in meta.nodatavals),
+        )
     # GDAL's block cache (default 5 % of RAM) would grow with the scene: cap it
     with (
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
@@ -504,13 +515,14 @@ def run_raster(
             out_path,
             meta,
             count=meta.count * per_band,
+            nodata=out_nodata,
             overwrite=out_spec.overwrite,
             inputs=(in_path,),
             descriptions=None if out_spec.descriptions is None else list(out_spec.descriptions),
             before_cog=out_spec.before_cog,
         ) as writer,
     ):
-        fill = meta.nodata if meta.nodata is not None else np.nan
+        fill = out_nodata if out_nodata is not None else np.nan
         n_valid = n_bad = 0
         for bands, group_fn in zip(groups, fns, strict=True):
             source = RasterSource(in_path, bands)

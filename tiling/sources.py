@@ -82,8 +82,9 @@ class RasterSource:
 
     @property
     def nodata(self) -> float | None:
-        """The file's nodata value (None when validity comes from masks or there is none)."""
-        return self.meta.nodata
+        """The nodata value of the first band read (None when validity comes from masks or there is
+        none); every band's own nodata decides its validity in :meth:`read`."""
+        return self.meta.band_nodata(self.bands[0])
 
     def _dataset(self) -> rasterio.io.DatasetReader:
         if self._ds is None or self._ds.closed:
@@ -106,7 +107,7 @@ class RasterSource:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             ds = self._dataset()
             raw = plan.take(read_window(ds, plan.bounds, self.bands))
-            valid = valid_mask(raw, self.nodata)
+            valid = np.stack([valid_mask(raw[i], self.meta.band_nodata(b)) for i, b in enumerate(self.bands)])
             if self.meta.uses_masks:
                 valid &= plan.take(read_window(ds, plan.bounds, self.bands, masks=True)) > 0
         return raw.astype(compute_dtype(self.meta.dtype), copy=False), valid
@@ -129,7 +130,11 @@ class ArraySource:
 
     height = RasterSource.height
     width = RasterSource.width
-    nodata = RasterSource.nodata
+
+    @property
+    def nodata(self) -> float | None:
+        """The array's nodata value (None: none)."""
+        return self.meta.nodata
 
     def close(self) -> None:
         """Nothing to close (kept for the runner's interface)."""

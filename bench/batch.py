@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -70,9 +71,9 @@ def run_one(scenes: list[str], out: str, method: str, workers: int) -> dict:
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
         )
         client = Client(cluster)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     recs = run_batch(scenes, out, client=client, **METHODS[method])
-    seconds = time.perf_counter() - t0
+    seconds, client_cpu = time.perf_counter() - t0, time.process_time() - c0
     worker_rss = []
     if client is not None:
         worker_rss = sorted(round(v / 1024, 1) for v in client.run(_worker_rss).values())
@@ -87,6 +88,7 @@ def run_one(scenes: list[str], out: str, method: str, workers: int) -> dict:
         "seconds": round(seconds, 2),
         "scenes_per_min": round(60 * len(recs) / seconds, 2),
         "mpx_per_s": round(mpx / seconds, 3),
+        "client_cpu_s": round(client_cpu, 2),
         "client_peak_rss_mb": round(_rss_mb(), 1),
         "worker_peak_rss_mb": worker_rss,
         "sha256": [r["output_sha256"] for r in recs],
@@ -146,13 +148,18 @@ def main() -> int:
             if r["method"] == method:
                 r["ratio_2_over_1"] = round(ratio, 3)
                 r["identical_to_in_process"] = same
-    print("\n| method | mode | scenes | s | scenes/min | Mpx/s | client peak RSS MB | worker peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"\n{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(
+        "| method | mode | scenes | s | scenes/min | Mpx/s | client CPU s | client peak RSS MB "
+        "| worker peak RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         wrss = ", ".join(map(str, r["worker_peak_rss_mb"])) or "-"
         print(
             f"| {r['method']} | {r['mode']} | {r['scenes']} x {r['size']}² | {r['seconds']} "
-            f"| {r['scenes_per_min']} | {r['mpx_per_s']} | {r['client_peak_rss_mb']} | {wrss} |"
+            f"| {r['scenes_per_min']} | {r['mpx_per_s']} | {r['client_cpu_s']} "
+            f"| {r['client_peak_rss_mb']} | {wrss} |"
         )
     print("\n" + "\n".join(notes))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

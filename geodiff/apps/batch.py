@@ -28,6 +28,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -298,6 +299,7 @@ def run_batch(
     name: str = DEFAULT_NAME,
     overwrite: bool = False,
     force: bool = False,
+    scenes_in_flight: int | None = None,
     progress: Any = False,
     on_scene: Callable[[int, int, dict], None] | None = None,
     **params: Any,
@@ -310,7 +312,10 @@ def run_batch(
     existing cluster at ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS`` / dask config), else a
     LocalCluster of ``workers``, else in-process (:func:`tiling.runner.dask_client`); the fuse job
     runs in-process on the client. ``overwrite`` replaces outputs the manifest does not know;
-    ``force`` recomputes scenes that are up to date. ``on_scene(i, n, record)`` is called after each.
+    ``force`` recomputes scenes that are up to date. ``scenes_in_flight``: scenes processed at the
+    same time (threads of the client sharing its cluster; default 1 in-process, else the worker count,
+    at least 2); outputs do not depend on it. ``on_scene(i, n, record)`` is called as each finishes
+    (``i`` counts finished scenes); the records come back in input order.
 
     A record: scene, inputs (identities), output, status ("done", "skipped", "failed"), error and
     exit_code (failed), params_hash, params, output_size and output_sha256, seconds, started,
@@ -335,20 +340,35 @@ def run_batch(
     history = manifest.records()
     latest = {r["scene"]: r for r in history if "scene" in r}
     owned = {(r["output"], r.get("output_size")) for r in history if r.get("status") == "done"}
-    records = []
     with dask_client(client, workers, scheduler) as cl:
         where = cluster_info(cl)
         if "dashboard" in where:
             log.info("dask dashboard: %s", where["dashboard"])
         unseen = unseen_inputs(cl, [p for s in scenes for p in s.inputs if os.path.exists(p)])
-        for i, scene in enumerate(scenes):
+        in_flight = scenes_in_flight or (1 if cl is None else max(2, where["workers"]))
+        records: list[dict[str, Any]] = [{}] * len(scenes)
+
+        def one(i: int) -> dict[str, Any]:
+            scene = scenes[i]
             replace = overwrite or _owned(out / scene.name, owned)
             rec = _scene(job, scene, out, params, phash, latest.get(scene.name), cl, unseen, replace, force,
                          progress, manifest, run_id)  # fmt: skip
             rec["cluster"] = where
-            records.append(rec)
-            if on_scene is not None:
-                on_scene(i, len(scenes), rec)
+            return rec
+
+        # several scenes in flight keep every worker busy (a small scene is one block) and overlap the
+        # client's share of a scene (facts, COG, QA) with the workers' blocks of the others
+        pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="geodiff-scene")
+        try:
+            pending = {pool.submit(one, i): i for i in range(len(scenes))}
+            for n, fut in enumerate(as_completed(pending)):
+                records[pending[fut]] = rec = fut.result()
+                if on_scene is not None:
+                    on_scene(n, len(scenes), rec)
+        except BaseException:  # Ctrl-C or a bug: start no further scene (those running finish)
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
     return records
 
 

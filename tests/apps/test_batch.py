@@ -90,6 +90,8 @@ def test_batch_matches_single_runs_and_resumes(crops: Path, tmp_path: Path) -> N
 
     again = run_batch([str(crops)], out, **LEE)
     assert [r["status"] for r in again] == ["skipped"] * 3  # nothing recomputed
+    threads = run_batch([str(crops)], tmp_path / "threads", scenes_in_flight=3, **LEE)
+    assert [r["output_sha256"] for r in threads] == [r["output_sha256"] for r in first]  # in input order
     assert [r["output_sha256"] for r in again] == [r["output_sha256"] for r in first]
 
     # a changed input (mtime), changed parameters and a lost output are redone; the rest skipped

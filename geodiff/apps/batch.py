@@ -302,6 +302,7 @@ def run_batch(
     scenes_in_flight: int | None = None,
     progress: Any = False,
     on_scene: Callable[[int, int, dict], None] | None = None,
+    on_start: Callable[[dict], None] | None = None,
     **params: Any,
 ) -> list[dict[str, Any]]:
     """Run ``job`` on every scene of ``inputs`` into ``out_dir``; return one record per scene.
@@ -315,7 +316,8 @@ def run_batch(
     ``force`` recomputes scenes that are up to date. ``scenes_in_flight``: scenes processed at the
     same time (threads of the client sharing its cluster; default 1 in-process, else the worker count,
     at least 2); outputs do not depend on it. ``on_scene(i, n, record)`` is called as each finishes
-    (``i`` counts finished scenes); the records come back in input order.
+    (``i`` counts finished scenes); ``on_start(info)`` once connected (the :func:`cluster_info` and
+    the scene count); the records come back in input order.
 
     A record: scene, inputs (identities), output, status ("done", "skipped", "failed"), error and
     exit_code (failed), params_hash, params, output_size and output_sha256, seconds, started,
@@ -344,6 +346,8 @@ def run_batch(
         where = cluster_info(cl)
         if "dashboard" in where:
             log.info("dask dashboard: %s", where["dashboard"])
+        if on_start is not None:
+            on_start({**where, "scenes": len(scenes)})
         unseen = unseen_inputs(cl, [p for s in scenes for p in s.inputs if os.path.exists(p)])
         in_flight = scenes_in_flight or (1 if cl is None else max(2, where["workers"]))
         records: list[dict[str, Any]] = [{}] * len(scenes)

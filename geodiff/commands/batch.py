@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import click
 
 from geodiff.apps.batch import DEFAULT_NAME, JOBS
@@ -71,9 +74,36 @@ def command(
         if bad:
             raise click.UsageError(f"--{bad[0].replace('_', '-')} is a despeckle option; not for --job fuse")
 
+    started = time.perf_counter()
+    mpx = 0.0
+
+    def on_start(info: dict) -> None:
+        where = info.get("scheduler", "in-process")
+        msg = f"{info['scenes']} scene(s) on {where}" + (
+            f" ({info['workers']} workers)" if "workers" in info else ""
+        )
+        if "dashboard" in info:
+            msg += f"; dashboard {info['dashboard']}"
+        click.echo(json.dumps({"event": "start", **info}) if as_json else msg, err=True)
+
     def on_scene(i: int, n: int, rec: dict) -> None:
+        nonlocal mpx
+        elapsed = time.perf_counter() - started
+        if rec["status"] == "done":
+            mpx += rec.get("width", 0) * rec.get("height", 0) / 1e6
+        eta = elapsed / (i + 1) * (n - i - 1)
+        if as_json:  # progress as JSON lines on stderr; the report on stdout
+            line = {"event": "scene", "done": i + 1, "of": n, "scene": rec["scene"], "status": rec["status"],
+                    "seconds": rec.get("seconds"), "elapsed_s": round(elapsed, 2), "eta_s": round(eta, 1),
+                    "mpx_per_s": round(mpx / elapsed, 3) if elapsed else None}  # fmt: skip
+            click.echo(json.dumps(line), err=True)
+            return
         what = rec.get("error", "") if rec["status"] == "failed" else f"{rec.get('seconds', 0):.2f} s"
-        click.echo(f"[{i + 1}/{n}] {rec['scene']}: {rec['status']} {what}", err=True)
+        click.echo(
+            f"[{i + 1}/{n}] {rec['scene']}: {rec['status']} {what} "
+            f"({mpx / elapsed if elapsed else 0:.2f} Mpx/s, ETA {eta:.0f} s)",
+            err=True,
+        )
 
     records = run_batch(
         inputs,
@@ -85,6 +115,7 @@ def command(
         overwrite=overwrite,
         force=force,
         on_scene=on_scene,
+        on_start=on_start,
         **params,
     )
     summary = summarize(records)

@@ -222,6 +222,13 @@ def test_killed_client_then_rerun_skips_finished_scenes(scenes, references, tmp_
     r = CliRunner().invoke(cli, ["batch", *inputs, "--out", str(tmp_path), *TILE, "--json"])
     assert r.exit_code == 0, r.output
     status = {s["scene"]: s["status"] for s in json.loads(r.stdout)["scenes"]}
+    events = [json.loads(x) for x in r.stderr.splitlines() if x.startswith("{")]  # progress: JSON lines
+    assert events[0]["event"] == "start" and events[-1] == {
+        **events[-1],
+        "event": "scene",
+        "done": 4,
+        "of": 4,
+    }
     assert {n for n, s in status.items() if s == "skipped"} == done_before
     assert {n for n, s in status.items() if s == "done"} == {f"s{i}.tif" for i in range(4)} - done_before
     _same(tmp_path, references, [f"s{i}.tif" for i in range(4)])

@@ -94,7 +94,9 @@ class RasterOutput:
     outputs_per_band: m planes per input band (e.g. estimate and uncertainty): plane j of input
         band b goes to output band ``b + j * count``.
     descriptions: output band names; before_cog: sees the finished scratch GeoTIFF (see
-        :class:`~tiling.cog.CogWriter`); overwrite: replace an existing output.
+        :class:`~tiling.cog.CogWriter`); overwrite: replace an existing output. input_nodata: the
+        nodata value of an input that declares none (e.g. 0 for a sensor whose zero means no data);
+        it marks the invalid input pixels and becomes the output's nodata.
     """
 
     band_groups: Sequence[Sequence[int]] | None = None
@@ -102,6 +104,7 @@ class RasterOutput:
     descriptions: Sequence[str] | None = None
     before_cog: Callable[[str], None] | None = None
     overwrite: bool = False
+    input_nodata: float | None = None
 
 
 @dataclass
@@ -488,6 +491,12 @@ def run_raster(
     out_spec, opts = output or RasterOutput(), options or RunOptions()
     check_output_path(out_path, out_spec.overwrite, inputs=(in_path,))
     meta = _probe(in_path)
+    nodata_override = None
+    if out_spec.input_nodata is not None and meta.nodata is None and not meta.uses_masks:
+        import dataclasses
+
+        nodata_override = float(out_spec.input_nodata)
+        meta = dataclasses.replace(meta, nodata=nodata_override, nodatavals=(nodata_override,) * meta.count)
     plan = TilePlan(meta.height, meta.width, spec, seed)
     groups = [list(g) for g in out_spec.band_groups or [range(1, meta.count + 1)]]
     fns = fn if isinstance(fn, list) else [fn] * len(groups)
@@ -525,7 +534,7 @@ def run_raster(
         fill = out_nodata if out_nodata is not None else np.nan
         n_valid = n_bad = 0
         for bands, group_fn in zip(groups, fns, strict=True):
-            source = RasterSource(in_path, bands)
+            source = RasterSource(in_path, bands, nodata=nodata_override)
             task = block_function(source, plan, group_fn, kind, **_block_kwargs(kind, opts, fill))
             out_bands = [b + j * meta.count for j in range(per_band) for b in bands]
             sink = functools.partial(_write_block, writer, out_bands)

@@ -9,6 +9,7 @@ an untiled, reflect-padded scene would show.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from typing import Protocol
@@ -58,10 +59,14 @@ class RasterSource:
         RasterReadError (OSError) from :meth:`read` when GDAL fails on a window (truncated file).
     """
 
-    def __init__(self, path: str | os.PathLike, bands: list[int] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, bands: list[int] | None = None, nodata: float | None = None
+    ) -> None:
         self.path = gdal_path(path)
         with open_raster(self.path) as ds:
             self.meta = read_meta(ds)
+        if nodata is not None:  # the caller knows the nodata value the file does not declare
+            self.meta = dataclasses.replace(self.meta, nodata=nodata, nodatavals=(nodata,) * self.meta.count)
         self.bands = list(bands) if bands else list(range(1, self.meta.count + 1))
         self._ds: rasterio.io.DatasetReader | None = None
 

@@ -69,6 +69,21 @@ def _tags_hook(
     return hook
 
 
+def _zero_nodata(in_path: str) -> float | None:
+    """0.0 where the sensor profile says zero is no data (Sentinel-1 GRD borders) and the file declares
+    no nodata and has no mask: the zeros are then invalid pixels, and the output's nodata is 0."""
+    from rasterio.enums import MaskFlags
+
+    from tiling.raster_io import open_raster
+
+    with open_raster(in_path) as ds:
+        masked = any(MaskFlags.per_dataset in f or MaskFlags.alpha in f for f in ds.mask_flag_enums)
+        if ds.nodata is not None or masked:
+            return None
+    log.info("%s: no nodata declared; the sensor profile treats zero as nodata", in_path)
+    return 0.0
+
+
 def _check_signal(in_path: str, bands: list[BandFacts]) -> None:
     """Refuse a band whose every valid pixel is zero (all methods alike: nothing to despeckle).
 
@@ -223,7 +238,10 @@ def despeckle_scene(
     if sensor.lower() != "auto":
         from sensors.profiles import get_profile
 
-        get_profile(sensor)  # an unknown profile is refused even where --units makes it unneeded
+        profile = get_profile(sensor)  # an unknown profile is refused even where --units makes it unneeded
+        input_nodata = _zero_nodata(in_path) if profile.zero_is_nodata else None
+    else:
+        input_nodata = None
     bands, facts = _band_facts(in_path, count, units=units, looks=looks, sensor=sensor)
     _check_signal(in_path, bands)
     fns = _band_functions(method, bands, facts, window, {**options, "uncertainty": uncertainty or None})
@@ -242,6 +260,7 @@ def despeckle_scene(
         descriptions=descriptions,
         before_cog=_tags_hook(in_path, record, count, summary, qa),
         overwrite=overwrite,
+        input_nodata=input_nodata,
     )
     options = RunOptions(client=client, workers=workers, progress=progress, desc=f"despeckle {method}")
     spec = TileSpec(halo=halo, **plan_args)

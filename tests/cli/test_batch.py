@@ -245,3 +245,19 @@ def test_bad_arguments_exit_2(scenes, tmp_path) -> None:
     assert r.exit_code == 2 and "no file matches" in r.output
     r = runner.invoke(cli, ["batch", str(scenes / "s0.tif"), "--out", str(tmp_path), "--method", "nope"])
     assert r.exit_code == 2
+
+
+def test_fuse_batch_from_a_csv_of_pairs_matches_single_runs(fusion_pair, invoke, tmp_path) -> None:
+    opt, sar = fusion_pair
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(f"optical,sar\n{opt.name},{sar.name}\n")  # relative to the list's folder
+    r = invoke("batch", pairs, "--job", "fuse", "--out", tmp_path / "fused", "--method", "wavelet", "--json")
+    assert r.exit_code == 0, r.output
+    (rec,) = json.loads(r.stdout)["scenes"]
+    assert rec["status"] == "done" and rec["scene"] == "s2.tif"
+    assert invoke("fuse", opt, sar, tmp_path / "single.tif", "--method", "wavelet").exit_code == 0
+    assert (tmp_path / "fused" / "s2.tif").read_bytes() == (tmp_path / "single.tif").read_bytes()
+    r = invoke(
+        "batch", pairs, "--job", "fuse", "--out", tmp_path / "fused", "--method", "wavelet", "--looks", "4"
+    )
+    assert r.exit_code == 2 and "despeckle option" in r.output

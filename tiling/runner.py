@@ -374,10 +374,16 @@ def dask_client(
     if address:
         from distributed import Client
 
-        if os.path.isfile(address):  # a scheduler file written by `dask scheduler --scheduler-file`
-            ctx = Client(scheduler_file=address)
-        else:
-            ctx = Client(address)
+        try:
+            if os.path.isfile(address):  # a scheduler file written by `dask scheduler --scheduler-file`
+                ctx = Client(scheduler_file=address)
+            else:
+                ctx = Client(address)
+        except OSError as exc:
+            raise OSError(
+                f"no dask scheduler answers at {address} ({exc}); start one (`dask scheduler`) or fix "
+                "--scheduler / DASK_SCHEDULER_ADDRESS / the dask config's scheduler-address"
+            ) from exc
         with ctx as remote:
             log.info("dask cluster %s (%d workers)", address, len(remote.scheduler_info().get("workers", {})))
             yield remote

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dask
+import distributed  # noqa: F401 - its config defaults must exist before dask.config.set restores them
 import pytest
 
 from tiling.runner import dask_client, scheduler_address
@@ -33,6 +34,9 @@ def test_in_process_without_scheduler_or_workers(no_scheduler) -> None:
 
 
 def test_unreachable_scheduler_fails_with_oserror(no_scheduler) -> None:
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(OSError):
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(OSError, match="no dask scheduler answers"),
+    ):
         with dask_client(scheduler="tcp://127.0.0.1:9"):
             pass

@@ -95,23 +95,56 @@ def _window_stats(y: np.ndarray, x: np.ndarray, valid: np.ndarray, window: int) 
     return cv, enl_y, enl_x
 
 
-class QualityAccumulator:
-    """Streams the §2 figures over strips of a scene, so memory does not grow with its size.
+def _cell_sums(planes: np.ndarray, window: int) -> np.ndarray:
+    """Sums of ``planes`` (P, h, w) over each window×window cell of the block (edge cells padded with
+    zeros), (cells, P) in row-major cell order; each cell is summed as one contiguous run, so its sum
+    does not depend on the block it came in."""
+    p, h, w = planes.shape
+    ph, pw = -(-h // window) * window, -(-w // window) * window
+    if (ph, pw) != (h, w):
+        planes = np.pad(planes, ((0, 0), (0, ph - h), (0, pw - w)))
+    nby, nbx = ph // window, pw // window
+    cells = planes.reshape(p, nby, window, nbx, window).transpose(1, 3, 0, 2, 4)
+    return np.ascontiguousarray(cells).reshape(nby * nbx, p, window * window).sum(axis=2)
 
-    Feed consecutive full-width strips (top to bottom) whose heights are multiples of ``window``
-    (the last one may be shorter); windows are laid on the scene's own grid from its origin.
+
+class QualityAccumulator:
+    """Streams the §2 figures over blocks of a scene, so memory does not grow with its size.
+
+    Feed blocks whose origin (row, col) lies on the ``window`` grid of the scene and whose height
+    and width are multiples of ``window`` (those on the bottom / right edges may be shorter);
+    windows are laid on the scene's own grid from its origin. Without ``origin``, blocks are taken
+    as consecutive full-width strips, top to bottom. The report does not depend on how the scene was
+    cut: sums are kept per window cell (each cell lies in one block) and added exactly
+    (``math.fsum``), and the homogeneous windows are ranked by CV with ties in row-major order.
     """
 
     def __init__(self, window: int = WINDOW, fraction: float = FRACTION) -> None:
         self.window, self.fraction = window, fraction
         self.n = 0
-        self.sum_r = self.sum_rr = self.sum_x = self.sum_y = 0.0
         self.nonzero_y = 0
+        self._next_row = 0
+        self._sums: list[np.ndarray] = []  # (cells, 4): sum r, sum r², sum x, sum y per window cell
         self._cv: list[np.ndarray] = []
         self._enl_y: list[np.ndarray] = []
         self._enl_x: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []
+        self._cols: list[np.ndarray] = []
 
-    def add(self, noisy: np.ndarray, despeckled: np.ndarray, mask: np.ndarray | None = None) -> None:
+    def add(
+        self,
+        noisy: np.ndarray,
+        despeckled: np.ndarray,
+        mask: np.ndarray | None = None,
+        *,
+        origin: tuple[int, int] | None = None,
+    ) -> None:
+        """Add one block: ``noisy`` / ``despeckled`` linear intensities (h, w), ``mask`` (h, w) bool of
+        valid pixels; ``origin`` the block's (row, col) in the scene (multiples of ``window``).
+
+        Raises:
+            ValueError: shapes differ or are not 2-D; ``origin`` off the window grid.
+        """
         y = np.asarray(noisy, dtype=np.float64)
         x = np.asarray(despeckled, dtype=np.float64)
         if y.ndim != 2 or x.shape != y.shape:
@@ -119,21 +152,35 @@ class QualityAccumulator:
                 f"input and output must be 2-D intensity bands of the same shape, got {y.shape} and "
                 f"{x.shape}: pass the matching files (and the same --band)"
             )
+        if origin is None:
+            origin = (self._next_row, 0)
+            self._next_row += y.shape[0]
+        row0, col0 = int(origin[0]), int(origin[1])
+        if row0 % self.window or col0 % self.window:
+            raise ValueError(
+                f"block origin {origin} is not on the {self.window}-px QA window grid: cut the scene "
+                f"at multiples of {self.window} px"
+            )
         valid = np.isfinite(y) & np.isfinite(x) & (y >= 0) & (x > 0)
         if mask is not None:
             valid &= np.asarray(mask, dtype=bool)
-        yv, xv = y[valid], x[valid]
-        r = yv / xv
-        self.n += r.size
-        self.sum_r += float(r.sum())
-        self.sum_rr += float((r * r).sum())
-        self.sum_x += float(xv.sum())
-        self.sum_y += float(yv.sum())
+        yv = np.where(valid, y, 0.0)
+        xv = np.where(valid, x, 1.0)
+        r = np.where(valid, yv / xv, 0.0)
+        xv = np.where(valid, xv, 0.0)
+        self.n += int(valid.sum())
         self.nonzero_y += int(np.count_nonzero(yv))
+        self._sums.append(_cell_sums(np.stack([r, r * r, xv, yv]), self.window))
         cv, enl_y, enl_x = _window_stats(y, x, valid, self.window)
+        nby, nbx = y.shape[0] // self.window, y.shape[1] // self.window
+        gi, gj = np.meshgrid(
+            np.arange(nby) + row0 // self.window, np.arange(nbx) + col0 // self.window, indexing="ij"
+        )
         self._cv.append(cv)
         self._enl_y.append(enl_y)
         self._enl_x.append(enl_x)
+        self._rows.append(gi.ravel())
+        self._cols.append(gj.ravel())
 
     def report(self, looks: float, looks_source: str = "given") -> QualityReport:
         if self.nonzero_y == 0:
@@ -143,12 +190,14 @@ class QualityAccumulator:
             )
         if not looks > 0:
             raise ValueError(f"looks must be positive, got {looks}")
-        mean_r = self.sum_r / self.n
-        var_r = (self.sum_rr - self.n * mean_r**2) / (self.n - 1) if self.n > 1 else math.nan
+        sums = np.concatenate(self._sums)
+        sum_r, sum_rr, sum_x, sum_y = (math.fsum(sums[:, i]) for i in range(4))
+        mean_r = sum_r / self.n
+        var_r = (sum_rr - self.n * mean_r**2) / (self.n - 1) if self.n > 1 else math.nan
         cv = np.concatenate(self._cv) if self._cv else np.empty(0)
         n_ok = int(np.isfinite(cv).sum())
         k = min(n_ok, max(1, int(round(self.fraction * n_ok)))) if n_ok else 0
-        chosen = np.argsort(cv, kind="stable")[:k]
+        chosen = np.lexsort((np.concatenate(self._cols), np.concatenate(self._rows), cv))[:k]
         enl_y = np.concatenate(self._enl_y)[chosen] if k else np.empty(0)
         enl_x = np.concatenate(self._enl_x)[chosen] if k else np.empty(0)
         return QualityReport(
@@ -157,7 +206,7 @@ class QualityAccumulator:
             ratio_mean=float(mean_r),
             ratio_var=float(var_r),
             ratio_var_times_looks=float(looks) * float(var_r),
-            bias_db=10.0 * math.log10(self.sum_x / self.sum_y),
+            bias_db=10.0 * math.log10(sum_x / sum_y),
             enl_input=float(np.median(enl_y)) if k else math.nan,
             enl_output=float(np.median(enl_x)) if k else math.nan,
             n_windows=k,

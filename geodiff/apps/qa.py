@@ -2,7 +2,7 @@
 
 One streaming loop, :func:`accumulate_quality`, serves both `geodiff qa` (two files on disk) and the
 despeckle job (which measures its own output before the COG gets its final name): both rasters are
-read in full-width strips, so memory depends on the scene width, not its size.
+read in blocks on the 32-px QA window grid, so memory depends on the block size, not the scene's.
 """
 
 from __future__ import annotations
@@ -29,30 +29,34 @@ def accumulate_quality(
     decode: Decoder,
     decode_processed: Decoder | None = None,
     strip: int = 1024,
+    columns: int = 1024,
 ) -> QualityAccumulator:
     """Stream two open rasterio datasets of one grid in strips into a :class:`QualityAccumulator`.
 
     ``band`` / ``processed_band`` (1-based) are compared; ``decode`` turns the original's stored values
     (h, w) into (linear intensity (h, w) float64, valid (h, w) bool) (``decode_processed`` the processed
     file's, default the same). Pixels masked in either file (nodata, internal masks) or invalid after
-    decoding are left out. Strips are ``strip`` rows (rounded to the QA window, 32 px), full width, so
-    memory depends on the width only; the figures equal :func:`sensors.quality.quality_report` on the
+    decoding are left out. Blocks are ``strip`` rows by ``columns`` columns (each rounded down to the
+    QA window, 32 px), so memory depends on the block size only, whatever the scene's width; the
+    figures do not depend on the block size and equal :func:`sensors.quality.quality_report` on the
     whole scene (PROTOCOL §2).
     """
     decode_processed = decode_processed or decode
     strip = max(WINDOW, strip // WINDOW * WINDOW)
+    columns = max(WINDOW, columns // WINDOW * WINDOW)
     acc = QualityAccumulator()
     from tiling.geometry import PixelWindow
     from tiling.raster_io import read_window
 
     for row in range(0, original.height, strip):
-        win = PixelWindow(row, 0, min(strip, original.height - row), original.width)
-        y_raw = read_window(original, win, band, masked=True)
-        x_raw = read_window(processed, win, processed_band, masked=True)
-        y, valid_y = decode(np.ma.getdata(y_raw))
-        x, valid_x = decode_processed(np.ma.getdata(x_raw))
-        mask = valid_y & valid_x & ~np.ma.getmaskarray(y_raw) & ~np.ma.getmaskarray(x_raw)
-        acc.add(y, x, mask)
+        for col in range(0, original.width, columns):
+            win = PixelWindow(row, col, min(strip, original.height - row), min(columns, original.width - col))
+            y_raw = read_window(original, win, band, masked=True)
+            x_raw = read_window(processed, win, processed_band, masked=True)
+            y, valid_y = decode(np.ma.getdata(y_raw))
+            x, valid_x = decode_processed(np.ma.getdata(x_raw))
+            mask = valid_y & valid_x & ~np.ma.getmaskarray(y_raw) & ~np.ma.getmaskarray(x_raw)
+            acc.add(y, x, mask, origin=(row, col))
     return acc
 
 
@@ -82,13 +86,15 @@ def qa_files(
     band: int = 1,
     sensor: str = "auto",
     strip: int = 1024,
+    columns: int = 1024,
     units: str | None = None,
 ) -> dict[str, Any]:
     """The QA report of PROCESSED against ORIGINAL (one band), as a JSON-ready dict.
 
     Both files are decoded to linear intensity through ORIGINAL's sensor profile (a processed file
     keeps its input's convention). Looks not given are estimated on full-resolution blocks spread
-    over ORIGINAL (as `geodiff info` does). ``units``: ORIGINAL's declared units (None: the one
+    over ORIGINAL (as `geodiff info` does). ``strip`` x ``columns``: the block read at a time (the
+    figures do not depend on it). ``units``: ORIGINAL's declared units (None: the one
     units detector, as every job).
 
     Returns the ratio-image figures (ratio mean, L·var(ratio), bias dB, ENL in/out, windows) with
@@ -141,6 +147,7 @@ def qa_files(
             decode=lambda v: profile.decode(v, dy.nodata),
             decode_processed=lambda v: out_profile.decode(v, dx.nodata),
             strip=strip,
+            columns=columns,
         )
         report = acc.report(looks, "given" if estimate is None else "estimated")
     out: dict[str, Any] = {

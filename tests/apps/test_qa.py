@@ -209,3 +209,41 @@ def test_qa_of_a_despeckled_slc(shared_data: Path, tmp_path: Path) -> None:
     want = quality_report(amp**2, uniform_filter(amp**2, 5), got["looks"])
     assert got["bias_db"] == pytest.approx(want.bias_db, abs=1e-3)
     assert 0.85 < got["looks"] < 1.15
+
+
+def _blocks(h: int, w: int, rows: int, cols: int):  # noqa: ANN202 - (row, col, slices) on the block grid
+    for r in range(0, h, rows):
+        for c in range(0, w, cols):
+            yield r, c, (slice(r, min(r + rows, h)), slice(c, min(c + cols, w)))
+
+
+def test_blocks_of_any_size_give_the_whole_scene_report_exactly() -> None:
+    from sensors.quality import QualityAccumulator
+
+    rng = np.random.default_rng(7)
+    h, w = 203, 331  # partial windows on the bottom and right edges
+    x = _smooth_scene((h, w))
+    y = x * rng.gamma(3.0, 1 / 3.0, x.shape)
+    y[:64, :96] = np.tile(y[:32, :32], (2, 3))  # six windows with the same CV: ties broken row-major
+    mask = rng.random(x.shape) > 0.02
+    mask[150:, 40:90] = False
+    want = quality_report(y, x, 3.0, mask).to_dict()
+    for rows, cols in [(32, 32), (64, 96), (96, 10_000), (10_000, 64), (160, 288)]:
+        acc = QualityAccumulator()
+        for r, c, sl in _blocks(h, w, rows, cols):
+            acc.add(y[sl], x[sl], mask[sl], origin=(r, c))
+        assert acc.report(3.0).to_dict() == want, (rows, cols)
+    with pytest.raises(ValueError, match="QA window grid"):
+        QualityAccumulator().add(y[:32, 5:40], x[:32, 5:40], origin=(0, 5))
+
+
+def test_qa_files_chunked_equals_unchunked_exactly(shared_data: Path, tmp_path: Path) -> None:
+    from geodiff.apps.qa import qa_files
+
+    src = shared_data / RTC
+    with rasterio.open(src) as ds:
+        y = ds.read(1).astype(np.float64)
+    out = _write(tmp_path / "boxcar5.tif", uniform_filter(y, 5).astype(np.float32), like=src)
+    whole = qa_files(src, out, looks=4.0, strip=1 << 20, columns=1 << 20)
+    for strip, columns in [(96, 64), (32, 1 << 20), (1 << 20, 160)]:
+        assert qa_files(src, out, looks=4.0, strip=strip, columns=columns) == whole, (strip, columns)

@@ -6,8 +6,9 @@ and use ``L`` looks for the speckle coefficient of variation Cu = 1/sqrt(L).
 
 Local sums use direct (non-running) separable correlations, so a pixel's result depends only on
 its own ``window x window`` neighbourhood and is bit-identical wherever the block boundaries fall.
-Each filter reads at most ``window // 2`` pixels away (:func:`filter_radius`): tiled processing with
-that halo reproduces the untiled result exactly. Borders use mirror reflection (numpy "reflect").
+Each filter reads at most ``window // 2 + NEGATIVE_RADIUS`` pixels away (:func:`filter_radius`):
+tiled processing with that halo reproduces the untiled result exactly. Borders use mirror
+reflection (numpy "reflect").
 
 References: Lee (1980) IEEE PAMI 2(2); Lee (1981) CGIP 17 (refined Lee, 8 edge-aligned windows);
 Frost et al. (1982) IEEE PAMI 4(2); Lopes, Nezry, Touzi, Laur (1990) IJRS 11(9) (Gamma-MAP).
@@ -22,12 +23,38 @@ from scipy import ndimage
 
 FILTERS = ("boxcar", "lee", "refined-lee", "frost", "gamma-map")
 _MODE = "mirror"  # = numpy.pad(mode="reflect")
+NEGATIVE_RADIUS = 1  # neighbourhood (3x3) over which negative intensities are folded in
+
+
+def nonnegative_intensity(
+    img: np.ndarray, valid: np.ndarray | None = None, radius: int = NEGATIVE_RADIUS
+) -> np.ndarray:
+    """Negative intensities (thermal-noise-subtracted sigma0) as valid noisy samples, made non-negative
+    without moving the local mean.
+
+    ``img`` (H, W) linear intensity, ``valid`` (H, W) bool (None: the finite pixels). Each valid pixel
+    becomes y⁺ · ⟨y⟩ / ⟨y⁺⟩ (y⁺ = max(y, 0), ⟨·⟩ the mean over the valid pixels of its
+    (2 radius + 1)² neighbourhood), 0 where ⟨y⟩ <= 0: the result is >= 0 and keeps the local mean of
+    the noise-subtracted samples (a clamp at 0 would raise it). Pixels with no negative valid
+    neighbour come back bit for bit, invalid ones untouched. Returns float64 (H, W).
+    """
+    x, v = _prepare(img, valid)
+    if not (v & (x < 0)).any():
+        return x
+    pos = np.maximum(x, 0.0)
+    r = (-radius, radius)
+    s0, s1, _ = _Stats(x, v).rect(r, r)
+    _, p1, _ = _Stats(pos, v).rect(r, r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(s1 > 0, pos * (s1 / np.where(p1 > 0, p1, 1.0)), 0.0)
+    return np.where(v, np.maximum(out, 0.0), x)
 
 
 def filter_radius(name: str, window: int) -> int:
-    """How far (pixels) the filter reads from the output pixel: the halo tiling must provide."""
+    """How far (pixels) the filter reads from the output pixel: the halo tiling must provide (its
+    window and the neighbourhood of :func:`nonnegative_intensity`)."""
     _check(name, window)
-    return window // 2
+    return window // 2 + NEGATIVE_RADIUS
 
 
 def _check(name: str, window: int) -> None:
@@ -245,8 +272,11 @@ FILTER_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
 def apply_filter(
     name: str, img: np.ndarray, valid: np.ndarray | None = None, looks: float = 1.0, window: int = 7
 ) -> np.ndarray:
-    """Run filter ``name`` on one band of linear intensity."""
+    """Run filter ``name`` on one band of linear intensity; negative intensities are valid noisy samples
+    (:func:`nonnegative_intensity` first), so the result is never negative and keeps the local mean."""
     _check(name, window)
     if not looks > 0:
         raise ValueError(f"looks={looks} must be > 0 (e.g. --looks 4.4)")
-    return FILTER_FUNCTIONS[name](img, valid, looks=looks, window=window)
+    dtype = np.result_type(img, np.float32)
+    fixed = nonnegative_intensity(img, valid)  # float64, as every filter computes
+    return FILTER_FUNCTIONS[name](fixed, valid, looks=looks, window=window).astype(dtype, copy=False)

@@ -40,14 +40,15 @@ def test_cli_despeckle_each_method(method: str, scene: Path, tmp_path: Path) -> 
     )
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
-    assert summary["method"] == method and summary["looks"] == 4.0 and summary["halo"] == 3
+    # halo 4: the 7x7 window + the 3x3 folding of negative samples (sensors.speckle_filters)
+    assert summary["method"] == method and summary["looks"] == 4.0 and summary["halo"] == 4
     with rasterio.open(scene) as a, rasterio.open(out) as b:
         tags = b.tags()
         qa = json.loads(tags.pop("GEODIFF_QA"))  # PROTOCOL §2 figures stored with the output
         record = DespeckleRecord.from_tags({"GEODIFF_DESPECKLE": tags.pop("GEODIFF_DESPECKLE")})
         assert tags.pop("GEODIFF_UNITS") == "intensity" and b.units == ("intensity",)  # round trip never asks
         assert (record.method, record.looks, record.window, record.units) == (method, (4.0,), 7, "intensity")
-        assert (record.tile, record.halo, record.sampler) == (64, 3, None)
+        assert (record.tile, record.halo, record.sampler) == (64, 4, None)
         assert (b.crs, b.transform, tags, b.descriptions) == (
             a.crs,
             a.transform,

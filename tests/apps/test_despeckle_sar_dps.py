@@ -180,3 +180,29 @@ def test_ctrl_c_leaves_no_partial_output(sample_scene: Path, tmp_path: Path) -> 
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [], err.decode()[-500:]
+
+
+def test_negative_intensities_keep_the_local_mean(sample_scene: Path, tmp_path: Path) -> None:
+    """Thermal-noise-subtracted sigma0 with ~5 % negative samples: valid noisy samples, never a negative
+    output, the darkest decile's mean kept (a clamp at 0 or dropping them brightens it)."""
+    from scipy.ndimage import uniform_filter
+
+    with rasterio.open(sample_scene) as s:
+        clean = s.read(1, window=Window(200, 150, 128, 128)).astype(np.float64)
+    e = np.random.default_rng(5).exponential(1.0, clean.shape) - 1.0
+    lo, hi = 0.0, float(clean.max())
+    for _ in range(40):  # the noise floor that makes 5 % of the samples negative
+        nf = (lo + hi) / 2
+        lo, hi = (nf, hi) if ((clean + nf * e) < 0).mean() < 0.05 else (lo, nf)
+    y = clean + nf * e
+    assert 0.04 < (y < 0).mean() < 0.06
+    src = _write(tmp_path / "sigma0.tif", y[None], sample_scene, description="Sigma0_VV")
+    out = tmp_path / "out.tif"
+    despeckle_scene(
+        src, out, "sar-dps", looks=4.4, tile=64, overlap=16, units="intensity", progress=False, **FAST
+    )
+    x = _read(out)[0]
+    assert np.isfinite(x).all() and (x >= 0).all()
+    local = uniform_filter(clean, 9)  # the darkest decile of the local mean (single pixels: speckle minima)
+    dark = local <= np.quantile(local, 0.1)
+    assert x[dark].mean() == pytest.approx(y[dark].mean(), rel=0.02)

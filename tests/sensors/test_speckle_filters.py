@@ -131,4 +131,54 @@ def test_bad_arguments() -> None:
         apply_filter("lee", x, looks=0)
     with pytest.raises(ValueError, match="window >= 5"):
         apply_filter("refined-lee", x, window=3)
-    assert filter_radius("frost", 9) == 4
+    assert filter_radius("frost", 9) == 5  # its 9x9 window and the 3x3 folding of negative samples
+
+
+def _noise_subtracted(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(reflectivity, 4-look intensity + exponential thermal noise minus its mean): ~5 % negative."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:n, :n]
+    x = 0.005 + 0.3 * (xx / n) ** 2 * (1 + 0.5 * np.sin(yy / 30))
+    y = x * rng.gamma(4.0, 0.25, x.shape) + 0.012 * (rng.exponential(1.0, x.shape) - 1.0)
+    return x, y
+
+
+def test_nonnegative_intensity_keeps_the_local_mean() -> None:
+    from sensors.speckle_filters import nonnegative_intensity
+
+    x, y = _noise_subtracted()
+    assert 0.03 < (y < 0).mean() < 0.08
+    z = nonnegative_intensity(y)
+    assert (z >= 0).all()
+    dark = x <= np.quantile(x, 0.1)
+    assert z[dark].mean() == pytest.approx(y[dark].mean(), rel=0.02)
+    assert z.mean() == pytest.approx(y.mean(), rel=0.002)
+    assert np.maximum(y, 0)[dark].mean() > 1.1 * y[dark].mean()  # what a clamp at 0 would do
+    clean = np.abs(y) + 1e-3  # no negatives: bit for bit the input
+    assert np.array_equal(nonnegative_intensity(clean), clean)
+    nan = y.copy()
+    nan[:4] = np.nan  # invalid pixels are left as they are
+    assert np.isnan(nonnegative_intensity(nan)[:4]).all()
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_negative_samples_never_negative_and_unbiased(name: str) -> None:
+    x, y = _noise_subtracted()
+    out = apply_filter(name, y, None, looks=4.0, window=7)
+    assert (out >= 0).all()
+    dark = x <= np.quantile(x, 0.1)  # the darkest decile of the reflectivity
+    assert out[dark].mean() == pytest.approx(y[dark].mean(), rel=0.02)
+    assert out[dark].mean() == pytest.approx(x[dark].mean(), rel=0.03)
+
+
+def test_negative_samples_tiled_with_the_halo_equal_the_whole_band() -> None:
+    _, y = _noise_subtracted(96, seed=3)
+    whole = apply_filter("lee", y, None, looks=4.0, window=7)
+    h = filter_radius("lee", 7)
+    for r0, c0 in [(0, 0), (32, 48), (64, 16)]:
+        r1, c1 = min(r0 + 32, 96), min(c0 + 48, 96)
+        pr0, pc0 = max(r0 - h, 0), max(c0 - h, 0)
+        pad = np.pad(y, h, mode="reflect")  # the runner reflect-pads reads past the scene edges
+        blk = pad[r0 : r1 + 2 * h, c0 : c1 + 2 * h]
+        got = apply_filter("lee", blk, None, looks=4.0, window=7)[h:-h, h:-h]
+        assert np.array_equal(got, whole[r0:r1, c0:c1]), (pr0, pc0)

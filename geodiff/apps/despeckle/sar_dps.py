@@ -2,8 +2,9 @@
 
 The runner hands a block's tiles (input units, nodata masked) with their seeds and the block's
 blending hook; this turns them into linear intensity, fills nodata with the scene's typical level
-(it carries no likelihood information and stays nodata in the output), clamps zeros to a tiny
-positive floor (real SAR has exact zeros; the gamma likelihood needs y > 0), runs :func:`sar_dps`
+(it carries no likelihood information and stays nodata in the output), folds negative samples
+(thermal-noise-subtracted sigma0) into their neighbours without moving the local mean, clamps zeros
+to a tiny positive floor (real SAR has exact zeros; the gamma likelihood needs y > 0), runs :func:`sar_dps`
 with the *scene* scale (so results scale with the input), and returns the posterior mean in the
 input's units, plus the per-pixel posterior standard deviation (same units) when asked.
 """
@@ -97,7 +98,9 @@ class SarDpsTiles:
         prior = load_cached(self.prior, dev)
         x = tiles.to(dev, torch.float32)
         inten = to_intensity(x, self.units)
-        valid = ctx.valid.to(dev) & torch.isfinite(inten) & (inten >= 0)
+        valid = ctx.valid.to(dev) & torch.isfinite(inten)
+        if bool((valid & (inten < 0)).any()):  # thermal-noise-subtracted samples: keep the local mean
+            inten = _fold_negatives(inten, valid)
         floor = self.scale * A_MIN * A_MIN
         median = prior.amplitude_median or 0.3
         y = torch.where(valid, inten.clamp_min(floor), torch.full_like(inten, self.scale * median * median))
@@ -118,6 +121,24 @@ class SarDpsTiles:
             draws = from_intensity(res.samples.clamp_min(floor), self.units)  # (B, K, C, H, W)
             out[:, 1:] = draws.std(1, correction=1) if draws.shape[1] > 1 else torch.zeros_like(out[:, 1:])
         return out.cpu()
+
+
+def _fold_negatives(inten: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) intensity with valid negative samples -> non-negative, same local mean, same device
+    (:func:`sensors.speckle_filters.nonnegative_intensity` on each band of each tile)."""
+    import torch
+
+    from sensors.speckle_filters import nonnegative_intensity
+
+    y = inten.detach().cpu().numpy()
+    v = torch.broadcast_to(valid, inten.shape).cpu().numpy()
+    out = np.stack(
+        [
+            np.stack([nonnegative_intensity(y[b, c], v[b, c]) for c in range(y.shape[1])])
+            for b in range(y.shape[0])
+        ]
+    )
+    return torch.from_numpy(out).to(inten.device, inten.dtype)
 
 
 def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **options) -> SarDpsTiles:  # noqa: ARG001

@@ -108,6 +108,13 @@ def _array_chunk(chunk: np.ndarray, fn: Callable, nodata: float | None, fill: fl
     return compute_block_array(ArraySource(chunk, nodata), plan, plan.block(0, 0), fn, fill=fill).data
 
 
+def _padded_chunks(chunks: tuple[int, ...], halo: int) -> tuple[int, ...]:
+    """Chunks of an axis padded by ``halo`` on both sides whose inner edges are ``chunks``' edges."""
+    if len(chunks) == 1:
+        return (chunks[0] + 2 * halo,)
+    return (chunks[0] + halo, *chunks[1:-1], chunks[-1] + halo)
+
+
 def map_overlap(
     obj: xr.DataArray | xr.Dataset, fn: Callable, halo: int, *, y_dim: str = "y", x_dim: str = "x"
 ) -> xr.DataArray | xr.Dataset:
@@ -117,7 +124,8 @@ def map_overlap(
     ``fn(block (C, h, w), valid (C, h, w) bool) -> (C, h, w)`` sees nodata set to 0 (float32, or
     float64 for float64 input); an output pixel may depend only on input pixels at most ``halo``
     (pixels) away. Result: float32, the input's nodata (NaN without one) where the input is invalid,
-    same dims, coords, attrs and encoding.
+    same dims, coords, attrs and encoding, and the input's chunks (numpy-backed input: 1024-px blocks,
+    the file path's blocks); computing a window runs ``fn`` only on the chunks it touches.
 
     Raises:
         ValueError: no y/x dims, more than one other dim, or a negative halo.
@@ -130,6 +138,9 @@ def map_overlap(
         nodata = resolve_nodata(var)
         h, w = arr.shape[-2:]
         padded = _reflect_pad(arr, np.arange(-halo, h + halo), np.arange(-halo, w + halo))
+        # the pad's halo joins the first and last chunks, so the result's chunks are the input's
+        padded = padded.rechunk((padded.chunks[0], _padded_chunks(arr.chunks[1], halo),
+                                 _padded_chunks(arr.chunks[2], halo)))  # fmt: skip
         out = padded.map_overlap(
             _array_chunk,
             depth={0: 0, 1: halo, 2: halo},
@@ -186,7 +197,9 @@ def map_tiles(
     ``fn`` as in :func:`tiling.runner.compute_block_tiles` (CPU); ``spec`` the tile geometry; ``seed``
     the plan's seed; ``out_channels`` the function's output channels (default: the input's). Result:
     float32, nodata (NaN without one) where the input is invalid, bit-identical to
-    :func:`tiling.runner.run_array` on the same pixels whatever the dask chunking.
+    :func:`tiling.runner.run_array` on the same pixels whatever the dask chunking. Its chunks are
+    the plan's blocks (``spec.block_tiles * spec.stride`` px; they are part of the numerics, so they
+    do not follow the input's chunks): computing a window runs only the blocks that touch it.
 
     Raises:
         ValueError: no y/x dims or more than one other dim; TilePlanError: ``spec`` does not fit.
@@ -206,7 +219,9 @@ def map_tiles(
                 block = plan.block(i, j)
                 at = block.extent.grow(plan.halo)
                 sub = _reflect_pad(arr, np.arange(at.row, at.row_stop), np.arange(at.col, at.col_stop))
-                res = dask.delayed(_tile_block, pure=True)(sub, at, nodata, plan, block, fn, fill)
+                args = (sub, at, nodata, plan, block, fn, fill)
+                key = (f"geodiff-block-{dask.base.tokenize(*args)}", i, j)  # one task per block
+                res = dask.delayed(_tile_block, pure=True)(*args, dask_key_name=key)
                 shape = (out_channels or c, *block.core.shape)
                 row.append(da.from_delayed(res, shape=shape, dtype=np.float32))
             rows.append(row)

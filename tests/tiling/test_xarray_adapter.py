@@ -105,3 +105,72 @@ def test_resolve_nodata_reads_every_place_nodata_hides(nodata_scene: Path) -> No
     assert resolve_nodata(arr.rio.write_nodata(-5.0)) == -5.0
     odd = xr.DataArray(np.zeros((2, 3, 4)), dims=("time", "lat", "lon"), attrs={"missing_value": 7})
     assert resolve_nodata(odd) == 7.0
+
+
+# ---- lazy means lazy: a window computes only the chunks / blocks that touch it ---------------------
+def _computed(lazy: xr.DataArray, calls: list) -> tuple[np.ndarray, list]:
+    """(values, the recorded calls) of ``lazy`` computed on the synchronous scheduler."""
+    import dask
+
+    calls.clear()
+    with dask.config.set(scheduler="sync"):
+        values = lazy.values
+    return values, list(calls)
+
+
+def _graph_tasks(lazy: xr.DataArray, prefix: str) -> int:
+    """Tasks named ``prefix...`` left in ``lazy``'s graph once dask has culled what it does not need."""
+    from dask.core import flatten
+    from dask.optimization import cull
+
+    graph, _ = cull(dict(lazy.data.__dask_graph__()), list(flatten(lazy.data.__dask_keys__())))
+    return sum(str(k[0] if isinstance(k, tuple) else k).startswith(prefix) for k in graph)
+
+
+def test_map_overlap_keeps_the_input_chunks_and_a_window_runs_only_its_chunks(nodata_scene: Path) -> None:
+    calls: list = []
+
+    def lee(block: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        calls.append(block.shape)
+        return LEE(block, valid)
+
+    da = rioxarray.open_rasterio(nodata_scene, chunks={"x": 50, "y": 64})
+    res = map_overlap(da, lee, HALO)
+    assert res.chunks == da.chunks  # the pad's halo does not shift the chunk edges
+    full, ran = _computed(res, calls)
+    assert len(ran) == 3 * 3  # (64, 64, 22) x (50, 50, 31)
+    window, ran = _computed(res[:, 10:40, 60:90], calls)
+    assert ran == [(1, 64 + 2 * HALO, 50 + 2 * HALO)]  # one chunk and its halo
+    assert np.array_equal(window, full[:, 10:40, 60:90], equal_nan=True)
+    _, ran = _computed(res[:, 60:70, 45:55], calls)
+    assert len(ran) == 4  # a window on a chunk corner touches four chunks
+    # numpy-backed: 1024 px blocks, the file path's blocks (bit-identical to it on a small scene)
+    x = np.random.default_rng(0).gamma(2.0, 0.5, (1, 1100, 40)).astype(np.float32)
+    on_numpy = map_overlap(xr.DataArray(x, dims=("band", "y", "x")), LEE, HALO)
+    assert on_numpy.chunks == ((1,), (1024, 76), (40,))
+
+
+def test_map_tiles_chunks_are_the_plan_blocks_and_a_window_runs_only_its_blocks(
+    nodata_scene: Path, read_tif
+) -> None:  # noqa: ANN001
+    calls: list = []
+
+    def recorded(t: torch.Tensor, ctx) -> torch.Tensor:  # noqa: ANN001
+        calls.append(ctx.block.index)
+        return seeded_noise(t, ctx)
+
+    spec = TileSpec(tile=32, overlap=6, halo=2, block_tiles=2)  # blocks of 2 * 26 = 52 px
+    plan = TilePlan(150, 131, spec, seed=1)
+    da = rioxarray.open_rasterio(nodata_scene, chunks={"x": 70, "y": 70}, masked=True)
+    res = map_tiles(da, recorded, spec, seed=1)
+    assert res.chunks == ((1,), (52, 52, 46), (52, 52, 27))
+    window = res[:, 10:40, 60:90]
+    assert _graph_tasks(window, "geodiff-block") == 1  # the task graph holds only block (0, 1)
+    values, ran = _computed(window, calls)
+    assert ran == [(0, 1)]
+    ref = run_array(ArraySource(read_tif(nodata_scene), nodata=-1.0), plan, seeded_noise)
+    assert np.array_equal(values, ref[:, 10:40, 60:90], equal_nan=True)  # the same pixels as the whole
+    across = res[:, 50:60, 0:10]  # rows 50-59 straddle blocks (0, 0) and (1, 0)
+    assert _graph_tasks(across, "geodiff-block") == 2
+    assert sorted(_computed(across, calls)[1]) == [(0, 0), (1, 0)]
+    assert _graph_tasks(res, "geodiff-block") == plan.block_grid[0] * plan.block_grid[1]

@@ -73,6 +73,12 @@ def _ints(text: str) -> list[int]:
     show_default=True,
     help="dtype of the exported weights (float16 halves the file; loaded as float32).",
 )
+@click.option(
+    "--init",
+    default=None,
+    help="Start from this prior's weights (name or .safetensors; fine-tuning); its architecture replaces "
+    "--width/--mult/--res-blocks/--attention.",
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

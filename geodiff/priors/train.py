@@ -35,7 +35,7 @@ from geodiff.errors import InvalidSettingError
 from geodiff.priors.data import NORMALISATION, CropSampler, expand_sources, load_amplitude
 from geodiff.priors.schedule import abar_at, make_schedule, q_sample, v_target
 from geodiff.priors.unet import UNet, UNetConfig, count_parameters
-from geodiff.priors.weights_io import load_json, load_tensors, save_json, save_tensors
+from geodiff.priors.weights_io import load_json, load_state_into, load_tensors, save_json, save_tensors
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -76,6 +76,7 @@ class TrainConfig:
     seed: int = 0
     weights_dtype: str = "float32"  # of the exported model; float16 halves the file (loaded as float32)
     data_root: str | None = None  # sources are recorded relative to it (default: their common folder)
+    init: str | None = None  # a prior (name or .safetensors) whose weights and architecture start the run
 
     def unet(self) -> UNetConfig:
         """The UNet architecture of this run."""
@@ -237,6 +238,30 @@ def _open_run(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict | None]
     merged = TrainConfig(**{**saved["config"], **{k: v for k, v in keep.items() if v is not None}})
     merged.t_focus = tuple(merged.t_focus)
     return merged, saved
+
+
+def _init_weights(cfg: TrainConfig) -> dict[str, torch.Tensor] | None:
+    """Weights of ``cfg.init`` (fine-tuning start), with its architecture copied into ``cfg``.
+
+    Raises FileNotFoundError for an unknown prior, InvalidSettingError when its prediction target or
+    noise schedule differs from the run's (they cannot be fine-tuned into each other).
+    """
+    if not cfg.init:
+        return None
+    from geodiff.priors.registry import load
+
+    prior = load(cfg.init)
+    c = prior.config
+    if c["prediction"] != cfg.prediction or c["schedule"] != {"name": cfg.schedule, "T": cfg.T}:
+        raise InvalidSettingError(
+            f"--init {cfg.init}: it predicts {c['prediction']!r} on a {c['schedule']} schedule, the run "
+            f"{cfg.prediction!r} on {cfg.schedule}/{cfg.T}; pass --prediction {c['prediction']} or train "
+            "without --init"
+        )
+    u = c["unet"]
+    cfg.width, cfg.channel_mult = int(u["width"]), [int(m) for m in u["channel_mult"]]
+    cfg.num_res_blocks, cfg.attention = int(u["num_res_blocks"]), bool(u["attention"])
+    return prior.net.state_dict()
 
 
 def _setup_torch(cfg: TrainConfig) -> torch.device:
@@ -423,8 +448,12 @@ def train(
     a source is missing, ValueError for unusable data or an unavailable device.
     """
     cfg, saved = _open_run(cfg, resume)
+    start = _init_weights(cfg) if saved is None else None  # a resumed run has its own weights
     device = _setup_torch(cfg)
     run = _Run(cfg, device, _load_data(cfg))
+    if start is not None:
+        load_state_into(run.model, start, f"--init {cfg.init}")
+        run.ema.module.load_state_dict(run.model.state_dict())
     if saved is not None:
         run.restore(saved)
     if run.median is None:
@@ -476,6 +505,7 @@ def training_record(run: _Run) -> dict[str, Any]:
         "exported_weights": "ema",
         "sources": [_relative(s, root) for s in cfg.sources],
         "exclude": list(cfg.exclude),
+        "init": Path(cfg.init).stem if cfg.init else None,  # the prior it was fine-tuned from
         "validation": [os.path.basename(str(f)) for f in run.val_files],
         "n_files": len(run.files),
         "files": [_relative(f, root) for f in run.files],

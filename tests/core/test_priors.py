@@ -90,6 +90,21 @@ def test_resume_continues_from_saved_step_and_matches_uninterrupted_run(shared_d
     assert CliRunner().invoke(cli, ["models", "export", str(tmp_path)]).exit_code == 2  # no run there
 
 
+def test_init_starts_from_a_priors_weights_and_architecture(shared_data, tmp_path):
+    # fine-tuning start: the tiny prior's weights and architecture, whatever --width/--mult say
+    res = train(_cfg(shared_data, tmp_path, steps=0, width=16, channel_mult=[1, 2, 2], init="tiny"),
+                progress=False)  # fmt: skip
+    assert res["step"] == 0
+    start = load(tmp_path / "t.safetensors")
+    tiny = load("tiny")
+    assert start.config["unet"] == tiny.config["unet"]
+    assert start.config["training"]["init"] == "tiny"
+    for k, v in tiny.net.state_dict().items():
+        torch.testing.assert_close(start.net.state_dict()[k], v, rtol=0, atol=0, msg=k)
+    with pytest.raises(ValueError, match="--prediction eps"):
+        train(_cfg(shared_data, tmp_path / "v", steps=0, init="tiny", prediction="v"), progress=False)
+
+
 def test_resume_without_a_run_is_a_clear_error(tmp_path):
     cfg = TrainConfig(sources=[], out=str(tmp_path / "none"))
     with pytest.raises(FileNotFoundError, match="nothing to resume"):

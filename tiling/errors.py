@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "NoValidPixelsError",
+    "OutputBusyError",
     "OutputExistsError",
     "OutputFolderError",
     "OutputIsFolderError",
@@ -59,6 +60,10 @@ class RasterReadError(TilingError, OSError, ValueError):
 # ---- outputs ------------------------------------------------------------------------------------
 class OutputExistsError(TilingError, FileExistsError):
     """The output exists and overwriting was not asked for."""
+
+
+class OutputBusyError(TilingError, FileExistsError):
+    """Another live geodiff process is writing the same output (its resume state is locked)."""
 
 
 class OutputIsInputError(TilingError, ValueError):

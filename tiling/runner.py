@@ -96,7 +96,10 @@ class RasterOutput:
     descriptions: output band names; before_cog: sees the finished scratch GeoTIFF (see
         :class:`~tiling.cog.CogWriter`); overwrite: replace an existing output. input_nodata: the
         nodata value of an input that declares none (e.g. 0 for a sensor whose zero means no data);
-        it marks the invalid input pixels and becomes the output's nodata.
+        it marks the invalid input pixels and becomes the output's nodata. resume: what decides the
+        pixels besides the input, the plan, the seed and the layout (the method and its settings,
+        JSON-ready); given, finished blocks are kept beside the output while the run works so that
+        an interrupted run continues from them (:mod:`tiling.resume`); None: no resume state.
     """
 
     band_groups: Sequence[Sequence[int]] | None = None
@@ -105,6 +108,7 @@ class RasterOutput:
     before_cog: Callable[[str], None] | None = None
     overwrite: bool = False
     input_nodata: float | None = None
+    resume: dict[str, Any] | None = None
 
 
 @dataclass
@@ -521,8 +525,17 @@ def run_raster(
             in_path,
             ", ".join(str(v) for v in meta.nodatavals),
         )
+    journal = None
+    if out_spec.resume is not None and len(blocks) * len(groups) > 1:  # one block: nothing to resume
+        from tiling.resume import BlockJournal, input_identity
+
+        description = {"input": input_identity(in_path), "params": out_spec.resume, "plan": spec.to_dict(),
+                       "seed": seed, "kind": kind, "groups": groups, "outputs_per_band": per_band,
+                       "nodata": repr(out_nodata), "size": [meta.height, meta.width]}  # fmt: skip
+        journal = BlockJournal(out_path, description)
     # GDAL's block cache (default 5 % of RAM) would grow with the scene: cap it
     with (
+        contextlib.ExitStack() as stack,
         rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
         dask_client(opts.client, opts.workers) as client,
         reporter(opts.progress, len(blocks) * len(groups), opts.desc) as rep,
@@ -537,15 +550,30 @@ def run_raster(
             before_cog=out_spec.before_cog,
         ) as writer,
     ):
+        if journal is not None:
+            stack.enter_context(_resume_state(journal))
         fill = out_nodata if out_nodata is not None else np.nan
         n_valid = n_bad = 0
-        for bands, group_fn in zip(groups, fns, strict=True):
+        for gi, (bands, group_fn) in enumerate(zip(groups, fns, strict=True)):
             source = RasterSource(in_path, bands, nodata=nodata_override)
             task = block_function(source, plan, group_fn, kind, **_block_kwargs(kind, opts, fill))
             out_bands = [b + j * meta.count for j in range(per_band) for b in bands]
             sink = functools.partial(_write_block, writer, out_bands)
+            todo = blocks
+            if journal is not None:
+                todo = []
+                for b in blocks:
+                    saved = journal.get(gi, b.index, b.core.shape)
+                    if saved is None:
+                        todo.append(b)
+                        continue
+                    sink(BlockResult(b, saved.data, saved.valid, saved.nonfinite))
+                    n_valid, n_bad = n_valid + int(saved.valid.sum()), n_bad + saved.nonfinite
+                    if rep is not None:
+                        rep.update(1)
+                sink = functools.partial(_write_and_save, sink, journal, gi)
             try:
-                nv, nb = run_blocks(task, blocks, sink, client=client, progress=rep)
+                nv, nb = run_blocks(task, todo, sink, client=client, progress=rep)
             finally:
                 source.close()
             n_valid, n_bad = n_valid + nv, n_bad + nb
@@ -560,7 +588,14 @@ def run_raster(
             UserWarning,
             stacklevel=2,
         )
+    if journal is not None:
+        journal.discard()  # the output has its final name: the finished blocks are not needed any more
+    else:
+        from tiling.resume import remove_state
+
+        remove_state(out_path)
     total = meta.height * meta.width * sum(len(g) for g in groups) * per_band
+    reused = journal.reused if journal is not None else 0
     return {
         "input": str(in_path),
         "output": str(out_path),
@@ -571,7 +606,43 @@ def run_raster(
         "blocks": len(blocks),
         "valid_fraction": n_valid / total,
         "nonfinite_pixels": n_bad,
+        "blocks_resumed": reused,
+        "blocks_computed": len(blocks) * len(groups) - reused,
     }
+
+
+@contextlib.contextmanager
+def _resume_state(journal: Any) -> Iterator[None]:
+    """Hold ``journal`` (a :class:`tiling.resume.BlockJournal`) for the run: an interrupted run
+    (Ctrl-C, SIGTERM, a lost cluster or file system) keeps its finished blocks for the next run; a
+    failure a rerun would repeat (bad input or settings, a full disk) removes them."""
+    from tiling.errors import TilingError
+
+    with journal:
+        try:
+            yield
+        except BaseException as exc:
+            keep = isinstance(exc, KeyboardInterrupt) or (
+                isinstance(exc, OSError) and not isinstance(exc, TilingError)
+            )
+            if keep and journal.entries:
+                log.warning(
+                    "%s: %d finished block(s) kept in %s; rerun the same command to continue from them "
+                    "(or delete that folder)",
+                    journal.out,
+                    len(journal.entries),
+                    journal.folder,
+                )
+                journal.close()
+            else:
+                journal.discard()
+            raise
+
+
+def _write_and_save(sink: Callable[[BlockResult], None], journal: Any, group: int, res: BlockResult) -> None:
+    """Sink of a resumable run: write the block, then save it durably for a rerun."""
+    sink(res)
+    journal.add(group, res.block.index, res.data, res.valid, res.nonfinite)
 
 
 def _write_block(writer: Any, out_bands: list[int], res: BlockResult) -> None:

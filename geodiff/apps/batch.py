@@ -13,7 +13,9 @@ appended under an exclusive lock and fsynced) holds each scene's input identity 
 mtime), the parameters and their hash, the status, the output's size and SHA-256, timings and QA.
 A rerun skips every scene whose latest record is done with the same input identity and parameters
 and whose output is still there with the recorded size; it redoes scenes whose input or parameters
-changed, scenes that failed and scenes that were interrupted (a ``running`` record with no end).
+changed, scenes that failed and scenes that were interrupted (a ``running`` record with no end); an
+interrupted scene continues from the blocks it finished (:mod:`tiling.resume`), and its record says
+how many (``blocks_resumed``).
 """
 
 from __future__ import annotations
@@ -432,10 +434,24 @@ def _scene(
         "finished": _now(),
         "output_size": out_path.stat().st_size,
         "output_sha256": file_sha256(out_path),
-        **{k: summary[k] for k in ("width", "height", "bands", "qa", "units", "looks") if k in summary},
+        **{k: summary[k] for k in _SUMMARY_KEYS if k in summary},
     }
     manifest.append(rec)
     return rec
+
+
+#: what a done record keeps of the scene's summary (blocks_resumed: blocks an interrupted attempt finished)
+_SUMMARY_KEYS = (
+    "width",
+    "height",
+    "bands",
+    "qa",
+    "units",
+    "looks",
+    "blocks",
+    "blocks_resumed",
+    "blocks_computed",
+)
 
 
 def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:

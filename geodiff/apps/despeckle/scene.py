@@ -156,6 +156,25 @@ def _band_functions(method: str, bands: list[BandFacts], facts: dict, window: in
     return fns
 
 
+def _resume_params(record: DespeckleRecord, fns: list) -> dict[str, Any]:
+    """What decides a run's pixels besides the input and the plan (the key of its resume state, see
+    :mod:`tiling.resume`): the record, every band function's settings, the geodiff version."""
+    import dataclasses
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("geodiff")
+    except PackageNotFoundError:  # a source tree that is not installed
+        release = "source"
+    funcs = [
+        {k: v for k, v in dataclasses.asdict(f).items() if k != "max_batch"}
+        if dataclasses.is_dataclass(f)
+        else None
+        for f in fns
+    ]
+    return {"record": record.to_dict(), "functions": funcs, "version": release}
+
+
 def _plan_args(kind: str, tile: int | None, overlap: int | None, height: int, width: int) -> dict[str, int]:
     """Tile, overlap and block size of the run: classical filters get 1024 px blocks (the halo makes
     them exact, no overlap); samplers 288 px tiles overlapping by 32 in 4x4-tile blocks (a block also
@@ -261,6 +280,7 @@ def despeckle_scene(
         before_cog=_tags_hook(in_path, record, count, summary, qa),
         overwrite=overwrite,
         input_nodata=input_nodata,
+        resume=_resume_params(record, fns),
     )
     options = RunOptions(client=client, workers=workers, progress=progress, desc=f"despeckle {method}")
     spec = TileSpec(halo=halo, **plan_args)

@@ -59,6 +59,7 @@ __all__ = [
     "run_blocks",
     "run_raster",
     "scheduler_address",
+    "torch_threads",
 ]
 
 KINDS = ("tiles", "array")
@@ -214,6 +215,44 @@ def compute_block_tiles(
     Raises:
         TileFunctionError (ValueError): the function returned the wrong number or size of tiles.
     """
+    with torch_threads(device):
+        return _block_tiles(source, plan, block, fn, device=device, window=window, fill=fill)
+
+
+#: torch intra-op threads of every tile-batch call on the CPU (env ``GEODIFF_TORCH_THREADS``)
+TORCH_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads(device: Any = "cpu") -> Iterator[None]:
+    """Within the block, torch runs on the CPU with a fixed number of intra-op threads
+    (``GEODIFF_TORCH_THREADS``, default :data:`TORCH_THREADS` = 1); the previous count is restored.
+
+    Why: some CPU kernels split their sums by thread (measured: oneDNN's 1x1 convolution of the
+    prior's decoder gives different last bits with 1 and 2 threads, and the posterior mean differs by
+    up to 7e-7 on half of the pixels), while a dask worker runs 1 thread and an in-process run as many
+    as the machine has. A fixed count makes ``--workers 1/2/4`` and in-process runs bit-identical.
+    Nothing changes on CUDA devices.
+    """
+    import torch
+
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    wanted = int(os.environ.get("GEODIFF_TORCH_THREADS", TORCH_THREADS) or TORCH_THREADS)
+    old = torch.get_num_threads()
+    if old != wanted:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)
+
+
+def _block_tiles(
+    source: Source, plan: TilePlan, block: Block, fn: TileFn, *, device: Any, window: str, fill: float
+) -> BlockResult:
     import torch
 
     from tiling.blend import BlendHook, blend_tiles, extract_tiles

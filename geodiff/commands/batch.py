@@ -34,7 +34,12 @@ from geodiff.cli import units_option
 @click.option("--samples", type=int, default=None, help="despeckle sar-dps: posterior draws.")
 @click.option("--uncertainty", is_flag=True, default=None, help="despeckle sar-dps: posterior-std bands.")
 @click.option("--device", default=None, help="Diffusion device: auto, cpu, cuda, cuda:1 ...")
-@click.option("--seed", type=int, default=None, help="Seed (default 0; results repeat exactly).")
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed (default 0): same bits for any --workers, --batch or cluster.",
+)
 @click.option("--window", type=int, default=None, help="despeckle classical filters: window (odd).")
 @click.option("--tile", type=int, default=None, help="Tile edge in px.")
 @click.option("--overlap", type=int, default=None, help="Tile overlap in px.")

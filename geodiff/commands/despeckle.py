@@ -29,7 +29,14 @@ from geodiff.cli import units_option
 )
 @click.option("--uncertainty", is_flag=True, help="sar-dps: add a posterior-std band per input band.")
 @click.option("--device", default="auto", show_default=True, help="sar-dps: auto, cpu, cuda, cuda:1 ...")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed (same bits for any --batch).")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed: same input, seed and options give the same bits for any --batch, --workers or cluster "
+    "(--tile and --overlap change the sampling).",
+)
 @click.option("--window", type=int, default=7, show_default=True, help="Classical filters: window (odd).")
 @click.option("--tile", type=int, default=None, help="Tile edge in px (sar-dps 288; filters: block 1024).")
 @click.option("--overlap", type=int, default=None, help="Tile overlap in px (sar-dps, default 32).")

@@ -25,6 +25,8 @@ import contextlib
 import functools
 import logging
 import os
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -404,8 +406,9 @@ def dask_client(
     """The dask client a run uses, chosen in this order: the given ``client``; a client connected to
     an existing cluster at ``scheduler`` (see :func:`scheduler_address`: argument, then
     ``DASK_SCHEDULER_ADDRESS``, then the dask config) unless ``workers`` is given; a process-based
-    LocalCluster for ``workers > 1``; else None (in-process). Clients opened here are closed on exit;
-    an existing cluster is left running.
+    LocalCluster for ``workers > 1`` (its scratch space in a ``geodiff-dask-*`` temporary folder that is
+    removed on exit, interrupted or not); else None (in-process). Clients opened here are closed on
+    exit; an existing cluster is left running.
 
     Raises:
         OSError: no scheduler answers at the address (distributed's own timeout and message).
@@ -434,24 +437,30 @@ def dask_client(
     if not workers or workers <= 1:
         yield None
         return
+    import dask
     from distributed import Client, LocalCluster
 
     quiet = logging.getLogger("distributed")  # its INFO chatter would drown the progress bar
     level = quiet.level
     quiet.setLevel(max(level, logging.WARNING))
-    with (
-        contextlib.ExitStack() as restore,
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as own,
-    ):
+    with contextlib.ExitStack() as restore:
+        # the workers' scratch space (spilled data, locks) lives in a folder this run owns and removes,
+        # also when it is interrupted (Ctrl-C, SIGTERM), not in dask's shared dask-scratch-space
+        scratch = tempfile.mkdtemp(prefix="geodiff-dask-")
+        restore.callback(shutil.rmtree, scratch, ignore_errors=True)
         restore.callback(quiet.setLevel, level)
-        yield own
+        restore.enter_context(dask.config.set({"temporary-directory": scratch}))
+        cluster = restore.enter_context(
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                local_directory=scratch,
+            )
+        )
+        yield restore.enter_context(Client(cluster))
 
 
 def _block_kwargs(kind: str, options: RunOptions, fill: float) -> dict[str, Any]:

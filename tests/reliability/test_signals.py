@@ -73,3 +73,28 @@ def test_leftovers_of_a_killed_run_are_removed_by_the_next(
     assert res.exit_code == 0, res.output
     assert "left by an interrupted run" in caplog.text and left[0] in caplog.text
     assert sorted(p.name for p in out_dir.iterdir()) == ["out.tif"]
+
+
+@pytest.mark.parametrize("sig", [None, signal.SIGTERM])
+def test_dask_scratch_of_local_workers_is_removed(scene: Path, tmp_path: Path, sig: int | None) -> None:
+    """`--workers 2` keeps the workers' scratch in a folder of its own and removes it, also after
+    SIGTERM (before: dask-scratch-space stayed in the temporary folder)."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    env = {**os.environ, "GEODIFF_PROGRESS": "none", "TMPDIR": str(tmp)}
+    args = [*GEODIFF, "despeckle", str(scene), str(out_dir / "out.tif"), "--workers", "2"]
+    args += (
+        ["--method", "lee", "--tile", "32"]
+        if sig is None
+        else ["--steps", "50", "--samples", "1", "--tile", "64"]
+    )
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if sig is not None:
+        _wait_for_scratch(proc, out_dir)
+        assert [p.name for p in tmp.iterdir() if p.name.startswith("geodiff-dask-")]  # the workers' scratch
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == (0 if sig is None else 143), err
+    assert list(tmp.iterdir()) == []

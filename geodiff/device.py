@@ -1,12 +1,131 @@
-"""The one device resolver of geodiff: "auto", "cpu", "cuda", "cuda:N" (or "mps") -> torch.device."""
+"""The one device resolver of geodiff ("auto", "cpu", "cuda", "cuda:N" or "mps" -> torch.device) and the
+one place that sets how the network runs on the CPU (intra-op threads, the allocator, the precision).
+
+CPU thread rule (:func:`cpu_threads`): ``threads = max(1, cores // workers)``, where ``cores`` are the
+cores this process may run on (``os.sched_getaffinity``) and ``workers`` the processes running the
+network at the same time on this machine (1 in-process; a dask worker is started with one thread,
+so it runs torch on one). ``GEODIFF_THREADS=N`` overrides the rule, e.g. ``GEODIFF_THREADS=1`` on a
+machine shared with other jobs: there a second thread waits for cores others hold and costs CPU time
+without saving wall time (bench/cpu_profile.py). The thread count changes results in the last bits
+(about 1e-6 relative), never more.
+"""
 
 from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import sys
 
 import torch
 
 from geodiff.errors import InvalidSettingError
 
-__all__ = ["resolve_device"]
+__all__ = [
+    "configure_cpu",
+    "cpu_precision",
+    "cpu_threads",
+    "resolve_device",
+    "tune_cpu_allocator",
+]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable that overrides the thread rule (a whole number >= 1).
+THREADS_ENV = "GEODIFF_THREADS"
+#: Environment variable that switches the allocator tuning off ("0") (see :func:`tune_cpu_allocator`).
+ALLOCATOR_ENV = "GEODIFF_CPU_ALLOCATOR"
+#: Environment variable that opts in to bfloat16 autocast of the network on the CPU ("bf16").
+PRECISION_ENV = "GEODIFF_CPU_PRECISION"
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_ALLOCATOR_BYTES = 1 << 30
+_allocator_done: bool | None = None
+
+
+def cpu_threads(workers: int = 1, cores: int | None = None, env: dict[str, str] | None = None) -> int:
+    """Intra-op torch threads for one of ``workers`` processes sharing ``cores`` CPU cores (see the
+    module docstring): ``GEODIFF_THREADS`` when set in ``env`` (default ``os.environ``), else
+    ``max(1, cores // workers)``; ``cores`` defaults to the cores this process may run on.
+
+    Raises:
+        InvalidSettingError (ValueError): ``workers`` < 1, or ``GEODIFF_THREADS`` is not an integer >= 1
+            (the message names the variable and the fix).
+    """
+    env = os.environ if env is None else env
+    if workers < 1:
+        raise InvalidSettingError(f"workers must be >= 1 (got {workers})")
+    raw = env.get(THREADS_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise InvalidSettingError(
+                f"{THREADS_ENV}={raw!r} is not a thread count; set it to a whole number >= 1 or unset it"
+            )
+        return value
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, int(cores) // int(workers))
+
+
+def tune_cpu_allocator(env: dict[str, str] | None = None) -> bool:
+    """Keep freed network activations in the process instead of unmapping them (glibc only).
+
+    Why: a full-size activation of the prior (e.g. 4 x 96 x 256 x 256 float32, 100 MB) is above glibc's
+    mmap threshold (at most 32 MB by default), so every one is mapped, page-faulted in and unmapped
+    again; on the CPU those page faults cost about 40 % of a network call (bench/cpu_profile.py).
+    Raising the mmap and trim thresholds to 1 GiB (``mallopt``) lets the heap reuse the memory: same
+    numbers, same peak RSS, freed memory stays with the process until it exits. Idempotent; a no-op
+    (returns False) off glibc or with ``GEODIFF_CPU_ALLOCATOR=0``.
+    """
+    global _allocator_done
+    env = os.environ if env is None else env
+    if env.get(ALLOCATOR_ENV, "").strip() == "0" or not sys.platform.startswith("linux"):
+        return False
+    if _allocator_done is None:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            ok = bool(libc.mallopt(_M_MMAP_THRESHOLD, _ALLOCATOR_BYTES))
+            ok = bool(libc.mallopt(_M_TRIM_THRESHOLD, _ALLOCATOR_BYTES)) and ok
+        except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+            ok = False
+        _allocator_done = ok
+        log.debug("CPU allocator tuning %s", "applied" if ok else "not available")
+    return _allocator_done
+
+
+def cpu_precision(env: dict[str, str] | None = None) -> torch.dtype | None:
+    """The autocast dtype the network runs in on the CPU: None (float32, the default) or
+    ``torch.bfloat16`` with ``GEODIFF_CPU_PRECISION=bf16`` (opt-in: about 2x faster on CPUs with
+    AVX512-BF16/AMX, results differ beyond float rounding; see bench/README.md for its accuracy).
+
+    Raises:
+        InvalidSettingError (ValueError): another value than fp32 / bf16.
+    """
+    env = os.environ if env is None else env
+    raw = env.get(PRECISION_ENV, "").strip().lower()
+    if raw in ("", "fp32", "float32"):
+        return None
+    if raw in ("bf16", "bfloat16"):
+        return torch.bfloat16
+    raise InvalidSettingError(f"{PRECISION_ENV}={raw!r} is not a precision; use fp32 or bf16")
+
+
+def configure_cpu(workers: int = 1, threads: bool = True) -> int:
+    """Set this process up to run the network on the CPU: the allocator (:func:`tune_cpu_allocator`)
+    and, with ``threads``, torch's intra-op threads by :func:`cpu_threads`; returns the thread count
+    torch uses afterwards. Raises what :func:`cpu_threads` raises."""
+    tune_cpu_allocator()
+    if threads:
+        n = cpu_threads(workers)
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+    return torch.get_num_threads()
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from geodiff.device import THREADS_ENV, cpu_precision, cpu_threads, tune_cpu_allocator
 from geodiff.errors import InputError, InvalidSettingError
 from geodiff.priors.schedule import abar_at, make_schedule, to_eps
 from geodiff.priors.unet import UNet, UNetConfig
@@ -50,7 +51,13 @@ class UNetPrior:
         return next(self.net.parameters()).dtype
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Predicted noise for x_t (B, C, H, W) at integer timesteps t (B,) or a scalar."""
+        """Predicted noise for x_t (B, C, H, W) at integer timesteps t (B,) or a scalar.
+
+        On the CPU (see :mod:`geodiff.device`): the allocator tuning once per process (same bits),
+        ``GEODIFF_THREADS`` when set, and the opt-in bfloat16 autocast of ``GEODIFF_CPU_PRECISION=bf16``;
+        float32 otherwise. Raises InputError (ValueError) for a batch of the wrong shape,
+        InvalidSettingError for timesteps outside [0, T-1].
+        """
         if x_t.ndim != 4 or x_t.shape[1] != self.channels:
             raise InputError(
                 f"expected a batch (B, {self.channels}, H, W) for prior {self.name!r}, got {tuple(x_t.shape)}"
@@ -68,7 +75,13 @@ class UNetPrior:
             raise InvalidSettingError(
                 f"timesteps must lie in [0, {self.T - 1}]; got {int(t.min())}..{int(t.max())}"
             )
-        out = self.net(x_t.to(self.dtype).contiguous(memory_format=torch.channels_last), t).to(x_t.dtype)
+        x = x_t.to(self.dtype).contiguous(memory_format=torch.channels_last)
+        amp = _prepare_cpu() if x.device.type == "cpu" else None
+        if amp is not None:
+            with torch.autocast("cpu", dtype=amp):
+                out = self.net(x, t).to(x_t.dtype)
+        else:
+            out = self.net(x, t).to(x_t.dtype)
         abar = None if self.prediction == "eps" else abar_at(self.alphas_cumprod, t, x_t)
         return to_eps(self.prediction, out, x_t, abar)
 
@@ -83,6 +96,17 @@ class UNetPrior:
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.net.parameters())
         return f"UNetPrior(name={self.name!r}, domain={self.domain!r}, params={n}, stride={self.stride})"
+
+
+def _prepare_cpu() -> torch.dtype | None:
+    """Once per process the allocator tuning; at each call ``GEODIFF_THREADS`` (when set) and the CPU
+    autocast dtype (None for float32). See :mod:`geodiff.device`."""
+    tune_cpu_allocator()
+    if os.environ.get(THREADS_ENV):
+        n = cpu_threads()
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+    return cpu_precision()
 
 
 def load_prior_files(weights: str | os.PathLike, config: str | os.PathLike | None = None) -> UNetPrior:

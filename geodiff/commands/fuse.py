@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import click
 
-from geodiff.apps.fuse.config import FusionConfig
+from geodiff.apps.fuse.config import STARTS, FusionConfig
 from geodiff.apps.fuse.methods import FUSION_METHODS
 from geodiff.cli import units_option
 
 
-def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, float, float, float]:
+def _weights(
+    ctx: click.Context, param: click.Parameter, value: str
+) -> tuple[float, float, float, float] | None:
+    if value.strip().lower() == "auto":
+        return None
     try:
         parts = tuple(float(v) for v in value.split(","))
     except ValueError:
         parts = ()
     if len(parts) != 4 or any(not (p >= 0) for p in parts):
-        raise click.BadParameter(f"{value!r}: give four numbers >= 0 separated by commas, e.g. 1,1,1,1")
+        raise click.BadParameter(
+            f"{value!r}: give 'auto' or four numbers >= 0 separated by commas, e.g. 1,1,1,1"
+        )
     return parts  # type: ignore[return-value]
 
 
@@ -27,15 +33,57 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> tuple[fl
     "--despeckle-sar",
     "despeckle_sar",
     metavar="METHOD",
-    default=None,
-    help="Despeckle the SAR first with this despeckle method (e.g. lee, refined-lee, sar-dps).",
+    default=FusionConfig.despeckle_sar,
+    show_default=True,
+    help="Despeckle the SAR first with this despeckle method (lee, refined-lee, sar-dps ...; none: raw).",
 )
 @click.option(
     "--weights",
-    default="1,1,1,1",
+    default="auto",
     show_default=True,
     callback=_weights,
-    help="a,b,c,d of ||f-f0||1 + a||f-o||1 + b||f-r||1 + c||D(f-o)||1 + d||D(f-r)||1.",
+    help="a,b,c,d of ||f-f0||1 + a||f-o||1 + b||f-r||1 + c||D(f-o)||1 + d||D(f-r)||1, or auto: a, b "
+    "from the scene's PCA shares, c, d per pixel from the local gradient energy.",
+)
+@click.option(
+    "--intensity-weight",
+    type=click.FloatRange(min=0),
+    default=FusionConfig.intensity_weight,
+    show_default=True,
+    help="auto weights: a + b = 2 x this (fidelity to the optical and SAR values).",
+)
+@click.option(
+    "--gradient-weight",
+    type=click.FloatRange(min=0),
+    default=FusionConfig.gradient_weight,
+    show_default=True,
+    help="auto weights: c + d = this (fidelity to the stronger source's gradients).",
+)
+@click.option(
+    "--start",
+    type=click.Choice(STARTS),
+    default=FusionConfig.start,
+    show_default=True,
+    help="DPS start image, noised to t0: a Laplacian-pyramid fusion, the average, or noise.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="DPS posterior draws per tile (the output is their mean).",
+)
+@click.option(
+    "--uncertainty",
+    is_flag=True,
+    help="Add a band with the per-pixel posterior std of the fused luminance (needs --samples >= 2).",
+)
+@click.option(
+    "--prox-iters",
+    type=click.IntRange(min=1),
+    default=FusionConfig.prox_iters,
+    show_default=True,
+    help="Primal-dual iterations of the L1/TV proximal step per DPS step.",
 )
 @click.option(
     "--steps",
@@ -96,7 +144,13 @@ def command(
     sar: str,
     out_path: str,
     despeckle_sar: str | None,
-    weights: tuple[float, float, float, float],
+    weights: tuple[float, float, float, float] | None,
+    intensity_weight: float,
+    gradient_weight: float,
+    start: str,
+    samples: int,
+    uncertainty: bool,
+    prox_iters: int,
     steps: int,
     t0: int,
     method: str,
@@ -116,9 +170,10 @@ def command(
     from geodiff.cli import emit_json
 
     config = FusionConfig(
-        method=method, weights=weights, steps=steps, t0=t0, prior=prior, tile=tile, overlap=overlap,
-        seed=seed, device=device, despeckle_sar=despeckle_sar, looks=looks,
-        sar_units=None if sar_units.lower() == "auto" else sar_units,
+        method=method, weights=weights, intensity_weight=intensity_weight, gradient_weight=gradient_weight,
+        steps=steps, t0=t0, start=start, samples=samples, uncertainty=uncertainty, prox_iters=prox_iters,
+        prior=prior, tile=tile, overlap=overlap, seed=seed, device=device, despeckle_sar=despeckle_sar,
+        looks=looks, sar_units=None if sar_units.lower() == "auto" else sar_units,
     )  # fmt: skip
     summary = fuse_scene(
         optical, sar, out_path, config, sar_band=sar_band, overwrite=overwrite, progress=True

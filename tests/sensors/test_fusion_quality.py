@@ -74,3 +74,24 @@ def test_metrics_reject_bad_input(images) -> None:
         entropy(np.full((8, 8), np.nan))
     with pytest.raises(ValueError, match="2-D"):
         qabf(np.stack([a, a]), a, b)
+
+
+def test_cross_entropy_closed_forms() -> None:
+    from sensors.fusion_quality import cross_entropy
+
+    # A and B with F's histogram: 0
+    x = np.tile(np.linspace(0, 1, 256), (4, 1))
+    assert cross_entropy(x, x, x[:, ::-1]) == pytest.approx(0.0, abs=1e-12)
+    # A: two values 50/50; F: the same two values 25/75 -> 0.5 log2(2) + 0.5 log2(2/3)
+    a = np.zeros((4, 4))
+    a[:, 2:] = 1.0
+    f = np.zeros((4, 4))
+    f[:, 1:] = 1.0
+    expect = 0.5 * np.log2(0.5 / 0.25) + 0.5 * np.log2(0.5 / 0.75)
+    assert cross_entropy(f, a, a) == pytest.approx(expect, abs=1e-12)
+    # symmetric mean of the two sources
+    assert cross_entropy(f, a, f) == pytest.approx(expect / 2, abs=1e-12)
+    # the report carries it
+    from sensors.fusion_quality import fusion_report
+
+    assert fusion_report(f, a, a)["CE"] == pytest.approx(expect)

@@ -36,6 +36,7 @@ class FusionResult:
     sar: np.ndarray  # (H, W) SAR amplitude B in [0, 1] (despeckled when asked); NaN where missing
     valid: np.ndarray  # (H, W) both inputs valid: the pixels that were fused
     info: dict[str, Any] = field(default_factory=dict)
+    std: np.ndarray | None = None  # (H, W) posterior std of F in [0, 1] units (uncertainty only)
 
 
 def despeckle_intensity(
@@ -75,19 +76,31 @@ def despeckle_intensity(
     return np.where(valid, out, np.nan), {"method": m.name, "looks": round(float(facts.looks), 3)}
 
 
+def scene_share(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
+    """PCA shares (w_A, w_B) of the valid pixels of A and B (:func:`geodiff.solvers.fusion.pca_share`):
+    one pair per scene, so that every tile weighs the two sources alike."""
+    import torch
+
+    from geodiff.solvers.fusion import pca_share
+
+    return pca_share(torch.from_numpy(np.asarray(a)[valid]), torch.from_numpy(np.asarray(b)[valid]))
+
+
 def fuse_luminance(
     a: np.ndarray, b: np.ndarray, valid: np.ndarray, config: FusionConfig, progress: Any = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Fused luminance F (H, W) float64 in [0, 1] (NaN where not ``valid``) of A and B (H, W) in [0, 1].
 
     "tiles" methods (DPS) run through the tiling runner with ``config.tile``/``overlap``/``seed``;
-    "image" methods (baselines) on the whole image, seeing A where B is missing. Returns (F, info).
+    "image" methods (baselines) on the whole image, seeing A where B is missing. Returns (F, info);
+    with ``config.uncertainty`` info["std"] holds the posterior std of F (H, W).
     """
     m, fn = get(config.method), build(config)
     if m.kind == "image":
         a_fill = np.where(valid, a, 0.0)
         f = fn(a_fill, np.where(valid, b, a_fill))
         return np.where(valid, np.clip(f, 0, 1), np.nan), {}
+    fn.share = scene_share(a, b, valid)
     from geodiff.apps.fuse.dps import dps_info, dps_plan
     from geodiff.device import resolve_device
     from tiling.runner import RunOptions, run_array
@@ -101,13 +114,10 @@ def fuse_luminance(
     )
     device = resolve_device(config.device)
     options = RunOptions(device=device, progress=progress, desc="fuse dps")
-    out = run_array(source, plan, fn, kind="tiles", channels=1, options=options)
-    info = {
-        **dps_info(plan, fn),
-        "steps": config.steps,
-        "weights": list(config.weights),
-        "device": str(device),
-    }
+    out = run_array(source, plan, fn, kind="tiles", channels=fn.outputs, options=options)
+    info = {**dps_info(plan, fn), "steps": config.steps, "device": str(device)}
+    if config.uncertainty:
+        info["std"] = np.where(valid, out[1].astype(np.float64), np.nan)
     return np.where(valid, np.clip(out[0].astype(np.float64), 0, 1), np.nan), info
 
 
@@ -139,7 +149,7 @@ def fuse_arrays(
     return_details: bool = False,
     progress: Any = None,
     **settings: Any,
-) -> np.ndarray | FusionResult:
+) -> np.ndarray | tuple[np.ndarray, np.ndarray] | FusionResult:
     """Fuse an optical image with a SAR image on the same grid (the review's fusion eq. 25-26 for DPS).
 
     Args:
@@ -150,7 +160,9 @@ def fuse_arrays(
             override single fields.
         rgb: indices of the red, green, blue bands, "auto" (the first three of >= 3) or None (mean).
     Returns the fused optical bands (shape of ``optical``, float64, optical units, NaN at optical
-    nodata), or a :class:`FusionResult` with ``return_details=True``.
+    nodata); with ``uncertainty=True`` (DPS, samples >= 2) the pair (bands, std) where std (H, W) is
+    the posterior std of the fused luminance in the optical units; or a :class:`FusionResult` with
+    ``return_details=True``.
     Raises:
         InvalidSettingError / UnknownMethodError: bad settings; InputError / GridMismatchError: a SAR that
         is not one band on the optical grid; NoValidPixelsError: no pixel valid in both.
@@ -174,7 +186,14 @@ def fuse_arrays(
     scale_a, scale_b = fusion_scales(lum, amp, opt_valid, valid)
     a_unit = np.where(opt_valid, scale_a.forward(lum), np.nan)
     b_unit = np.where(sar_valid, scale_b.forward(amp), np.nan)
+    if config.uncertainty and not get(config.method).samples:
+        from geodiff.errors import UncertaintyNotSupportedError
+
+        raise UncertaintyNotSupportedError(
+            f"an uncertainty band needs a sampling method (dps), not the classical {config.method!r}"
+        )
     f_unit, run_info = fuse_luminance(a_unit, b_unit, valid, config, progress)
+    std_unit = run_info.pop("std", None)
     out = fused_bands(bands, lum, f_unit, scale_a, valid, method=config.colour)
     info.update(
         run_info,
@@ -184,4 +203,8 @@ def fuse_arrays(
         seconds=round(time.perf_counter() - t_start, 3),
     )
     out = out[0] if np.ndim(optical) == 2 else out
-    return FusionResult(out, f_unit, a_unit, b_unit, valid, info) if return_details else out
+    if return_details:
+        return FusionResult(out, f_unit, a_unit, b_unit, valid, info, std_unit)
+    if std_unit is not None:
+        return out, std_unit * (scale_a.hi - scale_a.lo)
+    return out

@@ -82,13 +82,16 @@ def _laplacian_pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
     return pyr
 
 
-def laplacian_fusion(a: np.ndarray, b: np.ndarray, levels: int = 4) -> np.ndarray:
+def laplacian_fusion(
+    a: np.ndarray, b: np.ndarray, levels: int = 4, low_weights: tuple[float, float] = (0.5, 0.5)
+) -> np.ndarray:
     """Laplacian-pyramid fusion (Burt & Adelson): band-pass levels by maximum absolute value, the
-    low-pass residual averaged; reconstruction inverts the same expand exactly."""
+    low-pass residual weighted by ``low_weights`` (default: averaged); reconstruction inverts the same
+    expand exactly. The DPS fusion starts from it with the scene's PCA shares as ``low_weights``."""
     a, b = _pair(a, b)
     levels = max(1, min(levels, int(np.log2(min(a.shape))) - 2))
     pa, pb = _laplacian_pyramid(a, levels), _laplacian_pyramid(b, levels)
-    out = (pa[-1] + pb[-1]) / 2
+    out = low_weights[0] * pa[-1] + low_weights[1] * pb[-1]
     for la, lb in zip(reversed(pa[:-1]), reversed(pb[:-1]), strict=True):
         out = _expand(out, la.shape) + _max_abs(la, lb)
     return np.clip(out, 0.0, 1.0)

@@ -17,12 +17,14 @@ from typing import Any
 from geodiff.apps.tags import read_json_tag
 from geodiff.errors import InvalidSettingError
 
-__all__ = ["COLOURS", "TAG", "FusionConfig"]
+__all__ = ["COLOURS", "STARTS", "TAG", "FusionConfig"]
 
 #: Raster tag (dataset level) that holds :meth:`FusionConfig.to_json`.
 TAG = "GEODIFF_FUSION"
 #: Colour restoration methods of :func:`sensors.colour.fused_bands`.
 COLOURS = ("ratio", "ihs")
+#: Start images of the DPS fusion (noised to t0): a Laplacian-pyramid fusion, the average, or noise.
+STARTS = ("laplacian", "average", "noise")
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,18 @@ class FusionConfig:
         method: "dps" (diffusion sampling with the L1/TV guidance, :func:`geodiff.solvers.fuse_dps`) or
             a classical baseline of :mod:`geodiff.apps.fuse.baselines` (average, wavelet, pca, laplacian).
         weights: (a, b, c, d) of ||f - f0||1 + a||f - o||1 + b||f - r||1 + c||D(f - o)||1 + d||D(f - r)||1
-            (eq. 25), each finite and >= 0.
-        steps: DPS sampling steps (network evaluations per tile), >= 1.
-        t0: DPS start timestep: sampling starts from the optical/SAR average noised to t0
-            (come-closer-diffuse-faster, Chung et al. 2022); None starts from pure noise at T-1.
+            (eq. 25), each finite and >= 0; None (or "auto", the default): the per-pixel rule of
+            :class:`geodiff.solvers.fusion.FusionWeights` with ``intensity_weight`` and ``gradient_weight``.
+        intensity_weight: a + b = 2 x this, split by the scene's PCA shares (auto weights only).
+        gradient_weight: c + d = this, split per pixel by the local gradient energy (auto weights only).
+        steps: DPS sampling steps (network evaluations per tile and draw), >= 1.
+        t0: DPS start timestep: sampling starts from ``start`` noised to t0 (come-closer-diffuse-faster,
+            Chung et al. 2022); None starts from pure noise at T-1.
+        start: "laplacian" (Laplacian-pyramid fusion with the PCA shares as low-pass weights),
+            "average" or "noise".
+        samples: posterior draws per tile (the output is their mean), >= 1.
+        uncertainty: also write the per-pixel posterior std over the draws (needs samples >= 2).
+        prox_iters: Chambolle-Pock iterations of the proximal step per diffusion step.
         prior: diffusion prior name (``geodiff models``) or a loaded prior in the "amplitude" domain; also
             the prior of ``despeckle_sar="sar-dps"`` when it is a name.
         colour: colour restoration of the fused luminance ("ratio" or "ihs").
@@ -44,7 +54,8 @@ class FusionConfig:
         seed: random seed; every tile derives its own seed from it (results do not depend on batching).
         device: "auto", "cpu", "cuda" or "cuda:N".
         despeckle_sar: a despeckling method (``geodiff.apps.despeckle.METHODS``) run on the SAR in its own
-            geometry before fusion, or None.
+            geometry before fusion (default "lee": raw speckle lowers every fusion score, see
+            ``bench/README.md``), or None / "none" for the raw SAR.
         looks: equivalent number of looks of the SAR for ``despeckle_sar`` (None: estimated).
         sar_units: the SAR file's units, "intensity", "amplitude" or "db" (``--units``); None: the one
             units detector (metadata, then decisive values; ambiguous stops with AmbiguousUnitsError).
@@ -55,16 +66,22 @@ class FusionConfig:
     """
 
     method: str = "dps"
-    weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
-    steps: int = 20
-    t0: int | None = 500
+    weights: tuple[float, float, float, float] | None = None
+    intensity_weight: float = 1.4
+    gradient_weight: float = 6.0
+    steps: int = 5
+    t0: int | None = 200
+    start: str = "laplacian"
+    samples: int = 1
+    uncertainty: bool = False
+    prox_iters: int = 400
     prior: Any = "gray"
     colour: str = "ratio"
     tile: int = 256
     overlap: int = 32
     seed: int = 0
     device: str = "auto"
-    despeckle_sar: str | None = None
+    despeckle_sar: str | None = "lee"
     looks: float | None = None
     sar_units: str | None = None
 
@@ -73,12 +90,41 @@ class FusionConfig:
         from geodiff.apps.fuse.methods import get
 
         get(self.method)
+        if isinstance(self.despeckle_sar, str) and self.despeckle_sar.lower() in ("none", ""):
+            object.__setattr__(self, "despeckle_sar", None)
         if self.despeckle_sar:
             get_despeckler(self.despeckle_sar)
-        w = tuple(self.weights)
-        if len(w) != 4 or not all(_number(x) and float(x) >= 0 for x in w):
-            raise InvalidSettingError(f"weights must be four finite numbers >= 0 (a,b,c,d); got {w!r}")
-        object.__setattr__(self, "weights", tuple(float(x) for x in w))
+        if isinstance(self.weights, str) and self.weights.lower() == "auto":
+            object.__setattr__(self, "weights", None)
+        if self.weights is not None:
+            w = tuple(self.weights) if not isinstance(self.weights, str) else (self.weights,)
+            if len(w) != 4 or not all(_number(x) and float(x) >= 0 for x in w):
+                raise InvalidSettingError(
+                    f"weights must be 'auto' or four finite numbers >= 0 (a,b,c,d); got {self.weights!r}"
+                )
+            object.__setattr__(self, "weights", tuple(float(x) for x in w))
+        for name in ("intensity_weight", "gradient_weight"):
+            v = getattr(self, name)
+            if not (_number(v) and v >= 0):
+                raise InvalidSettingError(f"{name} must be a finite number >= 0 (got {v!r})")
+            object.__setattr__(self, name, float(v))
+        if self.start not in STARTS:
+            raise InvalidSettingError(f"start must be one of {', '.join(STARTS)} (got {self.start!r})")
+        _integer(self, "samples", 1)
+        _integer(self, "prox_iters", 1)
+        object.__setattr__(self, "uncertainty", bool(self.uncertainty))
+        if self.uncertainty and not get(self.method).samples:
+            from geodiff.errors import UncertaintyNotSupportedError
+
+            raise UncertaintyNotSupportedError(
+                f"an uncertainty band needs a sampling method (--method dps), not the classical "
+                f"{self.method!r}"
+            )
+        if self.uncertainty and self.samples < 2:
+            raise InvalidSettingError(
+                f"an uncertainty band (posterior std) needs --samples >= 2; got {self.samples} "
+                "(e.g. --samples 4)"
+            )
         _integer(self, "steps", 1)
         _integer(self, "tile", 8)
         _integer(self, "overlap", 0)
@@ -103,7 +149,7 @@ class FusionConfig:
         single weights. Raises ValueError for a key that is no field."""
         base = config or cls()
         if any(k in changes for k in "abcd"):
-            w = dict(zip("abcd", base.weights, strict=True))
+            w = dict(zip("abcd", base.weights or (1.0, 1.0, 1.0, 1.0), strict=True))
             w.update({k: changes.pop(k) for k in "abcd" if k in changes})
             changes["weights"] = tuple(w.values())
         unknown = set(changes) - {f.name for f in dataclasses.fields(cls)}
@@ -115,7 +161,7 @@ class FusionConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (weights as a list; a loaded prior by its name or class name)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["weights"] = list(self.weights)
+        d["weights"] = list(self.weights) if self.weights is not None else "auto"
         if not isinstance(self.prior, str):
             d["prior"] = getattr(self.prior, "name", None) or type(self.prior).__name__
         return d
@@ -123,7 +169,9 @@ class FusionConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FusionConfig:
         """Inverse of :meth:`to_dict`; missing keys take the defaults, unknown keys raise ValueError."""
-        return cls.of(None, **{k: tuple(v) if k == "weights" else v for k, v in values.items()})
+        return cls.of(
+            None, **{k: tuple(v) if k == "weights" and isinstance(v, list) else v for k, v in values.items()}
+        )
 
     def to_json(self) -> str:
         """One line of JSON (sorted keys), for the ``GEODIFF_FUSION`` tag."""

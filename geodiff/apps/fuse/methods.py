@@ -65,9 +65,14 @@ def build(config: FusionConfig) -> Callable:
 def _make_dps(config: FusionConfig) -> Callable:
     from geodiff.apps.fuse.dps import DpsTiles, load_fusion_prior
     from geodiff.device import resolve_device
+    from geodiff.solvers.fusion import FusionWeights
 
     model = load_fusion_prior(config.prior, resolve_device(config.device))
-    return DpsTiles(model, config.weights, config.steps, config.t0)
+    rule = FusionWeights(config.intensity_weight, config.gradient_weight)
+    return DpsTiles(
+        model, config.weights, config.steps, config.t0, rule=rule, start=config.start,
+        samples=config.samples, uncertainty=config.uncertainty, prox_iters=config.prox_iters,
+    )  # fmt: skip
 
 
 register(

@@ -23,7 +23,7 @@ import numpy as np
 from affine import Affine
 from rasterio.windows import Window, from_bounds
 
-from geodiff.apps.fuse.arrays import FusionResult, despeckle_intensity, fuse_arrays
+from geodiff.apps.fuse.arrays import FusionResult, despeckle_intensity, fuse_arrays, scene_share
 from geodiff.apps.fuse.config import TAG, FusionConfig
 from geodiff.apps.fuse.dps import dps_info, dps_plan
 from geodiff.apps.fuse.methods import build, get
@@ -133,6 +133,26 @@ def _encode(profile: Any, bands: np.ndarray, dtype: str, nodata: float | None) -
     return out
 
 
+#: Description of the band ``--uncertainty`` adds after the fused bands.
+UNCERTAINTY_BAND = "fused luminance posterior std"
+
+
+def _encode_std(profile: Any, std: np.ndarray, meta: Any) -> np.ndarray:
+    """A posterior std (H, W) in reflectance units -> the optical file's dtype and scale: the encoding
+    of (0.5 + std) minus that of 0.5, so the convention's scale applies and its offset cancels (integer
+    files: whole DN); NaN -> nodata (or 0)."""
+    valid = np.isfinite(std)
+    base = np.full((1, *std.shape), 0.5)
+    hi = profile.encode(base + np.nan_to_num(std)[None], dtype=meta.dtype).astype(np.float64)
+    lo = profile.encode(base, dtype=meta.dtype).astype(np.float64)
+    out = hi[0] - lo[0]
+    dt = np.dtype(meta.dtype)
+    fill = meta.nodata if meta.nodata is not None and not np.isnan(meta.nodata) else 0
+    if dt.kind == "f":
+        fill = meta.nodata if meta.nodata is not None else np.nan
+    return np.where(valid, out, fill).astype(dt)
+
+
 # ---- whole pair in memory -----------------------------------------------------------------------
 @dataclass
 class ScenePair:
@@ -233,6 +253,7 @@ class PairSource:
         self.height, self.width = opened.grid.shape
         self.scale_a: UnitScale | None = None
         self.scale_b: UnitScale | None = None
+        self.share: tuple[float, float] | None = None
         self._opt: Any = None
         self._sar: Any = None
 
@@ -273,8 +294,9 @@ class PairSource:
         return bands, lum, amp, opt_valid & np.isfinite(amp)
 
     def fit_scales(self) -> tuple[UnitScale, UnitScale]:
-        """The [0, 1] stretches (A, B) from every pixel (scenes up to 2048^2) or from 16 spread windows;
-        call before :meth:`read`. Raises NoValidPixelsError where optical and SAR share no pixel."""
+        """The [0, 1] stretches (A, B) from every pixel (scenes up to 2048^2) or from 16 spread windows,
+        and the PCA shares of the stretched A and B (``self.share``) from the same pixels; call before
+        :meth:`read`. Raises NoValidPixelsError where optical and SAR share no pixel."""
         if self.height * self.width <= _IN_MEMORY_PX:
             windows = [PixelWindow(0, 0, self.height, self.width)]
         else:
@@ -295,9 +317,9 @@ class PairSource:
             raise NoValidPixelsError(
                 "optical and SAR share no valid pixel (nodata everywhere); check the inputs' nodata"
             )
-        self.scale_a, self.scale_b = fusion_scales(
-            np.concatenate(lums), np.concatenate(amps), np.concatenate(ovs), valid
-        )
+        lum, amp = np.concatenate(lums), np.concatenate(amps)
+        self.scale_a, self.scale_b = fusion_scales(lum, amp, np.concatenate(ovs), valid)
+        self.share = scene_share(self.scale_a.forward(lum), self.scale_b.forward(amp), valid)
         return self.scale_a, self.scale_b
 
     def read(self, window: PixelWindow) -> tuple[np.ndarray, np.ndarray]:
@@ -317,7 +339,9 @@ def _stream_dps(
     optical_path: Any, sar_path: Any, out_path: Any, opened: _Opened, *, sar_band: int, overwrite: bool,
     out_meta: Any, progress: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    """DPS fusion block by block: each block's fused luminance gets its colour back and is written."""
+    """DPS fusion block by block: each block's fused luminance gets its colour back and is written
+    (with ``config.uncertainty`` a last band holds the posterior std of the fused luminance, in the
+    optical units and dtype)."""
     from tiling.cog import CogWriter
     from tiling.progress import reporter
     from tiling.runner import block_function, run_blocks
@@ -326,6 +350,7 @@ def _stream_dps(
     source = PairSource(optical_path, sar_path, sar_band, opened)
     scale_a, _ = source.fit_scales()
     fn = build(config)
+    fn.share = source.share
     plan = dps_plan(
         source.height, source.width, stride=fn.model.stride, tile=config.tile, overlap=config.overlap,
         seed=config.seed,
@@ -333,19 +358,28 @@ def _stream_dps(
     task = block_function(source, plan, fn, "tiles", device=resolve_device(config.device))
     counts = {"valid": 0, "optical": 0}
     blocks = list(plan.blocks())
+    count, descriptions = meta.count, None
+    if config.uncertainty:
+        names = [d or f"band {i + 1}" for i, d in enumerate(meta.descriptions or ("",) * meta.count)]
+        count, descriptions = meta.count + 1, [*names, UNCERTAINTY_BAND]
     try:
         with (
             reporter(progress, len(blocks), "fuse dps") as rep,
             CogWriter(
-                out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path)
+                out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path),
+                count=count, descriptions=descriptions,
             ) as w,
-        ):
+        ):  # fmt: skip
 
             def sink(res: Any) -> None:  # noqa: ANN401
                 bands, lum, _, valid = source.read_window(res.block.core)
                 f = res.data[0].astype(np.float64)
                 out = fused_bands(bands, lum, f, scale_a, valid, method=config.colour)
-                w.write(_encode(opened.optical_profile, out, meta.dtype, meta.nodata), res.block.core)
+                data = _encode(opened.optical_profile, out, meta.dtype, meta.nodata)
+                if config.uncertainty:
+                    std = np.where(valid, res.data[1].astype(np.float64) * (scale_a.hi - scale_a.lo), np.nan)
+                    data = np.concatenate([data, _encode_std(opened.optical_profile, std, meta)[None]])
+                w.write(data, res.block.core)
                 counts["valid"] += int(valid.sum())
                 counts["optical"] += int(np.isfinite(bands).all(0).sum())
 
@@ -395,7 +429,9 @@ def _summary(optical_path: Any, sar_path: Any, out_path: Any, sar_band: int, o: 
     }  # fmt: skip
     if get(config.method).kind == "tiles":
         device = str(resolve_device(config.device))
-        summary.update(steps=config.steps, weights=list(config.weights), device=device)
+        weights = list(config.weights) if config.weights is not None else "auto"
+        summary.update(steps=config.steps, weights=weights, device=device, samples=config.samples)
+        summary["uncertainty"] = config.uncertainty
     return summary
 
 

@@ -9,6 +9,7 @@ failed). Every message names the file or value at fault and the fix.
 from __future__ import annotations
 
 __all__ = [
+    "ClusterResourceError",
     "NoValidPixelsError",
     "OutputBusyError",
     "OutputExistsError",
@@ -109,3 +110,8 @@ class TileFunctionError(TilingError, ValueError):
 
 class NoValidPixelsError(TilingError, ValueError):
     """Every input pixel is nodata or NaN/inf: there is nothing to process."""
+
+
+class ClusterResourceError(TilingError, ValueError):
+    """The block tasks ask for dask resources (e.g. ``GPU=1``) that no worker of the cluster offers,
+    or the resources setting is malformed."""

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tiling.errors import NoValidPixelsError, TileFunctionError
+from tiling.errors import ClusterResourceError, NoValidPixelsError, TileFunctionError
 from tiling.plan import Block, TilePlan, TileSpec
 from tiling.progress import Progress, reporter
 from tiling.sources import Source
@@ -54,6 +54,7 @@ __all__ = [
     "RunOptions",
     "TileContext",
     "block_function",
+    "block_resources",
     "compute_block_array",
     "compute_block_tiles",
     "dask_client",
@@ -77,7 +78,8 @@ class RunOptions:
     a process-based ``LocalCluster`` for the run. progress: True for a tqdm/JSON reporter
     (``GEODIFF_PROGRESS``), a :class:`~tiling.progress.Progress` to report into, False/None for none;
     desc: its label. device: torch device tile functions run on (``"cpu"``, ``"cuda"``); window:
-    blending window of overlapping tiles (see :data:`tiling.windows.WINDOWS`).
+    blending window of overlapping tiles (see :data:`tiling.windows.WINDOWS`); resources: dask
+    resources each block task asks for (default: :func:`block_resources`, ``{"GPU": 1}`` on CUDA).
     """
 
     client: Any = None
@@ -86,6 +88,7 @@ class RunOptions:
     desc: str = "geodiff"
     device: Any = "cpu"
     window: str = "hann"
+    resources: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -325,20 +328,71 @@ def _serial(task: Callable[[Block], BlockResult], blocks: Iterable[Block]) -> It
         yield task(b)
 
 
+def block_resources(options: RunOptions, fns: Sequence[Callable] = ()) -> dict[str, float] | None:
+    """The dask resources every block task asks for: ``options.resources`` when given, else the
+    ``GEODIFF_DASK_RESOURCES`` environment variable (``GPU=1`` or ``GPU=1,MEMORY=4e9``), else
+    ``{"GPU": 1}`` when ``options.device`` or a tile function's ``device`` is CUDA, else None (any
+    worker). Workers offer them with ``dask worker --resources GPU=1`` or dask-cuda's
+    ``LocalCUDACluster`` (one worker per GPU, each seeing its own GPU as ``cuda``).
+
+    Raises:
+        ClusterResourceError (ValueError): a malformed ``GEODIFF_DASK_RESOURCES``.
+    """
+    if options.resources is not None:
+        return dict(options.resources) or None
+    env = os.environ.get("GEODIFF_DASK_RESOURCES", "").strip()
+    if env:
+        try:
+            return {
+                k.strip(): float(v) for k, v in (item.split("=") for item in env.split(",") if item.strip())
+            }
+        except ValueError:
+            raise ClusterResourceError(
+                f"GEODIFF_DASK_RESOURCES={env!r} is not NAME=AMOUNT[,NAME=AMOUNT]; e.g. GPU=1"
+            ) from None
+    devices = [options.device, *(getattr(f, "device", None) for f in fns)]
+    if any(str(d).startswith("cuda") for d in devices if d is not None):
+        return {"GPU": 1}
+    return None
+
+
+def _check_resources(client: Any, resources: dict[str, float]) -> None:
+    """Refuse a run whose block tasks ask for resources no worker offers (they would wait forever)."""
+    workers = client.scheduler_info().get("workers", {})
+    fit = [
+        w
+        for w, info in workers.items()
+        if all(info.get("resources", {}).get(k, 0) >= v for k, v in resources.items())
+    ]
+    if not fit:
+        wanted = ",".join(f"{k}={v:g}" for k, v in resources.items())
+        raise ClusterResourceError(
+            f"the block tasks ask for the dask resources {wanted}, but none of the cluster's {len(workers)} "
+            f"worker(s) offers them; start workers with `dask worker --resources {wanted}` (or dask-cuda's "
+            "LocalCUDACluster for GPUs), or run on the CPU (--device cpu)"
+        )
+
+
 def _distributed(
-    task: Callable[[Block], BlockResult], blocks: list[Block], client: Any
+    task: Callable[[Block], BlockResult], blocks: list[Block], client: Any, resources: dict | None = None
 ) -> Iterator[BlockResult]:
-    """Submit blocks with a bounded number in flight; yield results as they finish (any order)."""
+    """Submit blocks with a bounded number in flight; yield results as they finish (any order).
+    ``resources``: dask resources each block task asks for (e.g. ``{"GPU": 1}``)."""
     from distributed import as_completed
 
+    if resources:
+        _check_resources(client, resources)
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     token = uuid.uuid4().hex[:8]
     todo = iter(enumerate(blocks))
+    extra = {"resources": resources} if resources else {}
 
     def submit(i: int, b: Block) -> Any:
-        return client.submit(task, b, key=f"geodiff-block-{token}-{i}", pure=False, retries=RETRIES)
+        key = f"geodiff-block-{token}-{i}"
+        return client.submit(task, b, key=key, pure=False, retries=RETRIES, **extra)
 
-    queue = as_completed([submit(i, b) for i, b in _take(todo, 2 * n_workers)])
+    # the client's own loop: it need not be the default client (Client(..., set_as_default=False))
+    queue = as_completed([submit(i, b) for i, b in _take(todo, 2 * n_workers)], loop=client.loop)
     for fut in queue:
         result = fut.result()
         fut.release()
@@ -364,13 +418,18 @@ def run_blocks(
     *,
     client: Any = None,
     progress: Progress | None = None,
+    resources: dict[str, float] | None = None,
 ) -> tuple[int, int]:
     """Compute every block (in-process, or on ``client``'s cluster) and hand each result to ``sink``.
 
     Memory on the caller's side is bounded by the number of blocks in flight (twice the workers).
-    Returns (valid output pixels, NaN/inf input pixels treated as nodata).
+    ``resources``: dask resources each block task asks for on the cluster (see
+    :func:`block_resources`). Returns (valid output pixels, NaN/inf input pixels treated as nodata).
+
+    Raises:
+        ClusterResourceError (ValueError): no worker offers ``resources``.
     """
-    results = _serial(task, blocks) if client is None else _distributed(task, blocks, client)
+    results = _serial(task, blocks) if client is None else _distributed(task, blocks, client, resources)
     n_valid = n_bad = 0
     for res in results:
         sink(res)
@@ -497,7 +556,7 @@ def run_array(
         dask_client(opts.client, opts.workers) as client,
         reporter(opts.progress, len(blocks), opts.desc) as rep,
     ):
-        run_blocks(task, blocks, sink, client=client, progress=rep)
+        run_blocks(task, blocks, sink, client=client, progress=rep, resources=block_resources(opts, [fn]))
     assert out is not None
     return out
 
@@ -561,6 +620,7 @@ def run_raster(
     if len(fns) != len(groups):
         raise TileFunctionError(f"got {len(fns)} functions for {len(groups)} band groups; pass one per group")
     blocks = list(plan.blocks())
+    resources = block_resources(opts, fns)
     per_band = out_spec.outputs_per_band
     # each band's own nodata decides its validity (RasterSource); a GeoTIFF holds one nodata value,
     # so bands that declare different ones (-1 and -2) all get NaN: never a silent merge
@@ -621,7 +681,7 @@ def run_raster(
                         rep.update(1)
                 sink = functools.partial(_write_and_save, sink, journal, gi)
             try:
-                nv, nb = run_blocks(task, todo, sink, client=client, progress=rep)
+                nv, nb = run_blocks(task, todo, sink, client=client, progress=rep, resources=resources)
             finally:
                 source.close()
             n_valid, n_bad = n_valid + nv, n_bad + nb

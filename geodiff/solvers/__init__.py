@@ -4,6 +4,8 @@ Entry points (each takes ``(observation, prior, physics, config, *, seeds, blend
 
 * :func:`sar_dps` - SAR despeckling (the review's SAR-DPS, eq. 22-24: gamma speckle likelihood,
   exact-Jacobian or Jacobian-free guidance, start from a noised Lee estimate, posterior mean and std).
+* :func:`sar_pnp` - SAR despeckling by PnP-ADMM with the prior's Tweedie denoiser and the exact gamma
+  proximal step (Chan et al. 2017), then a short come-closer SAR-DPS refinement (Chung et al. 2022).
 * :func:`fuse_dps` - optical-SAR fusion with the L1/TV guidance (the review's eq. 25-26).
 * :func:`dps`, :func:`ddnm`, :func:`hqs` - generic DPS (Chung et al. 2023), DDNM (Wang et al. 2023),
   DiffPIR-style HQS (Zhu et al. 2023, with an optional unknown blur-kernel error).
@@ -20,6 +22,7 @@ from geodiff.solvers.fusion import fuse_dps
 from geodiff.solvers.init import boxcar, lee
 from geodiff.solvers.linear import ddnm, dps, gaussian_prox, hqs, kernel_error_step
 from geodiff.solvers.loop import SampleResult, Step, check_tiles, sample, summarise
+from geodiff.solvers.pnp import gamma_prox, pnp_admm, sar_pnp, tweedie_denoise
 from geodiff.solvers.sar import A_MIN, FORMS, estimate_scale, preserve_local_mean, sar_dps, sar_guidance
 
 __all__ = [
@@ -45,5 +48,9 @@ __all__ = [
     "sample",
     "sar_dps",
     "sar_guidance",
+    "sar_pnp",
+    "gamma_prox",
+    "pnp_admm",
+    "tweedie_denoise",
     "summarise",
 ]

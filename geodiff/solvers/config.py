@@ -46,6 +46,15 @@ class SamplerConfig:
         mean_window: SAR-DPS: keep the local mean intensity of the data over this window (odd, px).
         bright: SAR-DPS: amplitude (prior units, in (0, 1]) of the start estimate above which a pixel
             keeps its measured intensity (strong scatterers beyond the prior's range).
+        admm_iters: SAR-PnP: PnP-ADMM iterations before the sampling (0: none, plain SAR-DPS);
+            :mod:`geodiff.solvers.pnp`.
+        admm_sigma: SAR-PnP: the denoiser's noise level (model units) of the first ADMM iteration at
+            L = 1; the penalty is rho = 1 / sigma^2.
+        admm_decay: SAR-PnP: factor on sigma per ADMM iteration (<= 1: DiffPIR-like decreasing schedule).
+        admm_looks_power: SAR-PnP: sigma scales as L^(-admm_looks_power) (0.5: like the speckle in z).
+        admm_ensemble: SAR-PnP: dihedral orientations (1..8) averaged in each ADMM denoiser call.
+        refine: SAR-PnP: after ADMM, run ``steps`` x ``samples`` guided DDIM steps from the ADMM result
+            noised to ``sigma0`` (come-closer-diffuse-faster); False returns the ADMM result.
 
     Raises ValueError (naming the field and a valid value) for out-of-range values.
     """
@@ -65,6 +74,12 @@ class SamplerConfig:
     clip: tuple[float, float] | None = (-1.0, 1.0)
     mean_window: int | None = None
     bright: float | None = None
+    admm_iters: int = 0
+    admm_sigma: float = 0.2
+    admm_decay: float = 1.0
+    admm_looks_power: float = 0.0
+    admm_ensemble: int = 1
+    refine: bool = True
 
     def __post_init__(self) -> None:
         for name in ("steps", "samples", "newton_iters"):
@@ -91,6 +106,22 @@ class SamplerConfig:
             raise InvalidSettingError(f"mean_window must be None or >= 3 pixels (got {self.mean_window!r})")
         if self.bright is not None and not 0 < float(self.bright) <= 1:
             raise InvalidSettingError(f"bright must be None or an amplitude in (0, 1] (got {self.bright!r})")
+        for name in ("admm_iters", "admm_ensemble"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 0:
+                raise InvalidSettingError(f"{name} must be an integer >= 0 (got {v!r})")
+            object.__setattr__(self, name, int(v))
+        if not 1 <= self.admm_ensemble <= 8:
+            raise InvalidSettingError(
+                f"admm_ensemble must be an integer in 1..8 (got {self.admm_ensemble!r})"
+            )
+        for name in ("admm_sigma", "admm_decay"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise InvalidSettingError(f"{name} must be a finite number > 0 (got {v!r})")
+        p = self.admm_looks_power
+        if not (isinstance(p, (int, float)) and math.isfinite(p)):
+            raise InvalidSettingError(f"admm_looks_power must be a finite number (got {p!r})")
 
     @classmethod
     def defaults(cls, solver: str, **changes: Any) -> SamplerConfig:
@@ -172,6 +203,8 @@ _GENERIC = dict(sigma0=None, init="noise", samples=1, clip=None, newton_iters=1)
 #: Each solver's defaults (the base class defaults are SAR-DPS's: 10 steps x 4 draws from a Lee start).
 SOLVERS: dict[str, SamplerConfig] = {
     "sar_dps": SamplerConfig(),
+    # PnP-ADMM (4 iterations) + a 4-step come-closer refinement x 2 draws (geodiff.solvers.pnp)
+    "sar_pnp": SamplerConfig(steps=4, samples=2, sigma0=0.1, newton_iters=1, admm_iters=4),
     "fuse_dps": SamplerConfig(steps=50, t0=500, sigma0=None, init="average", samples=1, newton_iters=1),
     "dps": SamplerConfig(steps=100, eta=1.0, jacobian=True, **_GENERIC),
     "ddnm": SamplerConfig(steps=100, eta=0.85, **_GENERIC),

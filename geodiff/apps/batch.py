@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geodiff.errors import InvalidSettingError, exit_code
+from geodiff.errors import InvalidSettingError, OutputFolderError, exit_code
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +234,43 @@ def unseen_inputs(client: Any, paths: list[str]) -> dict[str, list[str]]:
     return missing
 
 
+def _write_probe(folder: str, token: str, dask_worker: Any = None) -> str:
+    """On a worker: write a probe file named after ``token`` and the worker into ``folder``; returns
+    its name, or ``"!"`` and the error when it cannot be written."""
+    address = getattr(dask_worker, "address", "") or str(os.getpid())
+    name = f".geodiff-probe-{token}-{hashlib.sha256(address.encode()).hexdigest()[:12]}"
+    try:
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(address)
+    except OSError as exc:
+        return f"!{exc.strerror or exc}"
+    return name
+
+
+def unseen_output(client: Any, folder: str | os.PathLike) -> dict[str, str]:
+    """{worker address: why} for the workers that do not see the output ``folder`` as the client does:
+    each worker writes a probe file there and the client reads it back (then removes it). Empty
+    in-process."""
+    if client is None:
+        return {}
+    token = uuid.uuid4().hex[:12]
+    unseen: dict[str, str] = {}
+    for worker, name in client.run(_write_probe, str(folder), token).items():
+        if name.startswith("!"):
+            unseen[worker] = f"cannot write there ({name[1:]})"
+            continue
+        probe = Path(folder) / name
+        try:
+            ok = probe.read_text() == worker
+        except OSError:
+            ok = False
+        if not ok:
+            unseen[worker] = "its probe file does not appear here"
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return unseen
+
+
 def cluster_info(client: Any) -> dict[str, Any]:
     """Scheduler address, worker count and dashboard link of ``client`` ({"mode": "in-process"} for None)."""
     if client is None:
@@ -328,6 +365,8 @@ def run_batch(
     Raises:
         InvalidSettingError (ValueError): bad inputs or job (see :func:`expand_inputs`), both
         ``scheduler`` and ``workers``. OSError: no scheduler at the address; ``out_dir`` not writable.
+        OutputFolderError (FileNotFoundError): a dask worker does not see ``out_dir`` (its probe
+        file does not appear on the client's side).
         Errors of single scenes do not raise: they are recorded.
     """
     from tiling.runner import dask_client
@@ -351,6 +390,14 @@ def run_batch(
         if on_start is not None:
             on_start({**where, "scenes": len(scenes)})
         unseen = unseen_inputs(cl, [p for s in scenes for p in s.inputs if os.path.exists(p)])
+        blind = unseen_output(cl, out)
+        if blind:
+            worker, why = next(iter(blind.items()))
+            raise OutputFolderError(
+                f"{out}: the output folder is not shared with {len(blind)} of the cluster's dask workers "
+                f"({worker}: {why}); put --out on a filesystem every worker mounts at the same path "
+                "(like the inputs), or run without --scheduler"
+            )
         in_flight = scenes_in_flight or (1 if cl is None else max(2, where["workers"]))
         records: list[dict[str, Any]] = [{}] * len(scenes)
 

@@ -168,6 +168,15 @@ class GammaLogIntensity(Likelihood):
         r = self.log_y - u
         return self.looks * _sum_img(torch.exp(r) - r)
 
+    def pixel_nll(self, u: torch.Tensor) -> torch.Tensor:
+        """L (e^(log y - u) - (log y - u)) per pixel at u = log x (broadcast against y)."""
+        r = self.log_y - u
+        return self.looks * (torch.exp(r) - r)
+
+    def hessian(self, u: torch.Tensor) -> torch.Tensor:
+        """Observed curvature L y e^-u per pixel (>= the Fisher information L where x <= y), like u."""
+        return self.looks * torch.exp(self.log_y - u)
+
     def grad(self, u: torch.Tensor) -> torch.Tensor:
         """L (1 - y e^-u), shaped like u."""
         return self.looks * (1 - torch.exp(self.log_y - u))
@@ -197,6 +206,14 @@ class GaussianLogIntensity(Likelihood):
     def nll(self, u: torch.Tensor) -> torch.Tensor:
         """sum((u + bias - log y)^2) / (2 psi1(L)) per image, shape (B,)."""
         return _sum_img((u + self.bias - self.log_y) ** 2) / (2 * self.var)
+
+    def pixel_nll(self, u: torch.Tensor) -> torch.Tensor:
+        """(u + bias - log y)^2 / (2 psi1(L)) per pixel (broadcast against y)."""
+        return (u + self.bias - self.log_y) ** 2 / (2 * self.var)
+
+    def hessian(self, u: torch.Tensor) -> torch.Tensor:
+        """Observed curvature 1 / psi1(L) (the nll is quadratic in u), like u."""
+        return self.fisher(u)
 
     def grad(self, u: torch.Tensor) -> torch.Tensor:
         """(u + bias - log y) / psi1(L), shaped like u."""
@@ -390,24 +407,39 @@ class SpeckleModel:
     ``scale`` is a float (one per scene, see :func:`geodiff.solvers.estimate_scale`) or a tensor
     broadcastable to the tiles (one per tile); ``form`` picks the likelihood: "log" (exact log-gamma,
     :class:`GammaLogIntensity`), "intensity" (:class:`GammaIntensity`, the same likelihood) or
-    "log_gauss" (:class:`GaussianLogIntensity`, MuLoG-style approximation). Raises ValueError for bad
-    looks or an unknown form.
+    "log_gauss" (:class:`GaussianLogIntensity`, MuLoG-style approximation). ``quadrature``: nodes of
+    the adaptive Gauss-Hermite rule with which the guidance takes the per-pixel posterior *mean* of
+    p(y | x0) N(x0; x0_hat, v) (:func:`geodiff.solvers.sar.sar_guidance`); 0 keeps its mode (the
+    Laplace/MAP point, biased low for few looks). Raises ValueError for bad looks, an unknown form or
+    a negative node count.
     """
 
     FORMS: ClassVar[tuple[str, ...]] = ("intensity", "log", "log_gauss")
     looks: float
     scale: float | torch.Tensor = 1.0
     form: str = "log"
+    quadrature: int = 12
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "looks", check_looks(self.looks))
         if self.form not in self.FORMS:
             raise InvalidSettingError(f"form must be one of {self.FORMS} (got {self.form!r})")
+        q = self.quadrature
+        if isinstance(q, bool) or int(q) != q or not 0 <= q <= 64:
+            raise InvalidSettingError(f"quadrature must be an integer node count in 0..64 (got {q!r})")
+        object.__setattr__(self, "quadrature", int(q))
 
     def likelihood(self, y: torch.Tensor) -> Likelihood:
         """The speckle likelihood bound to intensity y (B, C, H, W); log-intensity unless form="intensity"."""
         cls = {"intensity": GammaIntensity, "log": GammaLogIntensity, "log_gauss": GaussianLogIntensity}
         return cls[self.form](y, self.looks)
+
+    def log_likelihood(self, y: torch.Tensor) -> GammaLogIntensity | GaussianLogIntensity:
+        """The likelihood on u = log I bound to y (per-pixel nll, gradient, Fisher and observed curvature):
+        :class:`GammaLogIntensity` for the exact forms ("log", "intensity"), else the Gaussian log form."""
+        if self.form == "log_gauss":
+            return GaussianLogIntensity(y, self.looks)
+        return GammaLogIntensity(y, self.looks)
 
 
 @dataclass(frozen=True)

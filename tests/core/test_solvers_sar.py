@@ -33,21 +33,38 @@ def scene():
 
 @pytest.mark.parametrize("form", ["intensity", "log"])
 def test_guidance_step_is_the_gamma_gradient_in_z(scene, form):
-    """With a huge prior variance the step is -grad/fisher: grad must equal autograd of the gamma nll of
-    I(z) = s ((z+1)/2)^2, and fisher = L / a^2."""
+    """With a huge prior variance and no quadrature (the mode) the step is -grad/curvature: grad must
+    equal autograd of the gamma nll of I(z) = s ((z+1)/2)^2, the curvature max(Fisher L / a^2, observed
+    L (3w - 1) / (2 a^2)) with w = y / I (the safeguard against overshooting from dark estimates)."""
     _, y = scene
     s, looks = 2.0, 4.0
     z = torch.rand(y.shape, generator=torch.Generator().manual_seed(3)) - 0.2
-    guide = sar_guidance(
-        y, SpeckleModel(looks, torch.full((2, 1, 1, 1), s), form), C("sar_dps", zeta=1e12, newton_iters=1)
-    )
+    physics = SpeckleModel(looks, torch.full((2, 1, 1, 1), s), form, quadrature=0)
+    guide = sar_guidance(y, physics, C("sar_dps", zeta=1e12, newton_iters=1, clip=None))
     step = Step(index=0, count=1, t=500, abar=0.5, abar_prev=0.6)
     delta = guide(z, step) - z
     a = (z + 1) / 2
     zz = z.clone().requires_grad_(True)
     nll = GammaIntensity(y, looks).nll(s * ((zz + 1) / 2) ** 2).sum()
     (g,) = torch.autograd.grad(nll, zz)
-    torch.testing.assert_close(delta, -g / (looks / a**2), rtol=1e-4, atol=1e-6)
+    w = y / (s * a * a)
+    h = looks * (3 * w - 1) / (2 * a * a)
+    curvature = torch.maximum(looks / a**2, h)
+    torch.testing.assert_close(delta, -g / curvature, rtol=1e-4, atol=1e-6)
+    assert bool((h > looks / a**2).any()) and bool((h < looks / a**2).any())  # both branches are used
+
+
+def test_observed_curvature_is_the_second_derivative(scene):
+    """The observed curvature of the safeguard, L (3w - 1) / (2 a^2), is autograd's second derivative."""
+    _, y = scene
+    s, looks = 2.0, 4.0
+    zz = (torch.rand(y.shape, generator=torch.Generator().manual_seed(4)) - 0.2).requires_grad_(True)
+    nll = GammaIntensity(y, looks).nll(s * ((zz + 1) / 2) ** 2).sum()
+    (g,) = torch.autograd.grad(nll, zz, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), zz)
+    a = (zz.detach() + 1) / 2
+    w = y / (s * a * a)
+    torch.testing.assert_close(h, looks * (3 * w - 1) / (2 * a * a), rtol=1e-4, atol=1e-4)
 
 
 def test_intensity_and_log_forms_agree(scene):

@@ -237,6 +237,10 @@ def _make_sar_dps(
         raise InvalidSettingError("sar-dps needs a sample of the scene (intensity, valid) to set its scale")
     prior = options.get("prior", "gray")
     scale = scene_scale(sample[0], sample[1], looks, prior)
+    if options.get("likelihood_looks") is None:  # correlated speckle: fewer looks for the i.i.d. likelihood
+        from geodiff.apps.despeckle.sar_dps import likelihood_looks
+
+        options = {**options, "likelihood_looks": likelihood_looks(sample[0], sample[1], looks)}
     return make_sar_dps(looks=looks, window=window, units=units, scale=scale, **options)
 
 

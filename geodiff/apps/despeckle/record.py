@@ -36,6 +36,8 @@ class DespeckleRecord:
         prior: the diffusion prior's name (samplers), else None.
         scale: per band, the sampler's scene scale s in I = s a^2 (SAR-DPS, the review's eq. 22), else None.
         sampler: :meth:`geodiff.solvers.SamplerConfig.to_dict` of a sampler, else None.
+        likelihood_looks: per band, the looks SAR-DPS's i.i.d. likelihood used (L over the speckle's
+            variance inflation, :mod:`sensors.speckle_correlation`), else None.
     """
 
     method: str
@@ -50,12 +52,14 @@ class DespeckleRecord:
     prior: str | None = None
     scale: tuple[float, ...] | None = None
     sampler: dict[str, Any] | None = None
+    likelihood_looks: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (tuples as lists)."""
         d = dataclasses.asdict(self)
         d["looks"] = list(self.looks)
         d["scale"] = None if self.scale is None else list(self.scale)
+        d["likelihood_looks"] = None if self.likelihood_looks is None else list(self.likelihood_looks)
         return d
 
     @classmethod
@@ -69,6 +73,8 @@ class DespeckleRecord:
         v["looks"] = tuple(v.get("looks") or ())
         if v.get("scale") is not None:
             v["scale"] = tuple(v["scale"])
+        if v.get("likelihood_looks") is not None:
+            v["likelihood_looks"] = tuple(v["likelihood_looks"])
         try:
             return cls(**v)
         except TypeError as exc:

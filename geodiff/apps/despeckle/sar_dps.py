@@ -68,6 +68,9 @@ class SarDpsTiles:
     mean_window: int | None = DEFAULTS["mean_window"]
     bright: float | None = DEFAULTS["bright"]
     zeta: float = DEFAULTS["zeta"]
+    # looks of the i.i.d. gamma likelihood: the looks over the speckle's variance inflation on this
+    # scene (correlated speckle, sensors.speckle_correlation; see likelihood_looks()); None: ``looks``
+    likelihood_looks: float | None = None
     uncertainty: bool = False
     device: str = "cpu"
     max_batch: int = 16  # network batch (tiles x samples) per evaluation
@@ -105,7 +108,7 @@ class SarDpsTiles:
         median = prior.amplitude_median or 0.3
         y = torch.where(valid, inten.clamp_min(floor), torch.full_like(inten, self.scale * median * median))
         out = torch.zeros((x.shape[0], self.outputs, *x.shape[-2:]), dtype=torch.float32, device=dev)
-        physics = SpeckleModel(self.looks, self.scale)
+        physics = SpeckleModel(self.likelihood_looks or self.looks, self.scale)
         net = ChunkedPrior(prior, self.max_batch)
         res = sar_dps(
             y,
@@ -189,3 +192,23 @@ def scene_scale(sample_intensity: np.ndarray, valid: np.ndarray, looks: float, p
     y = np.where(v, sample_intensity, np.median(sample_intensity[v]))
     med = load_cached(prior, "cpu").amplitude_median or 0.3
     return estimate_scale(torch.tensor(y[None, None], dtype=torch.float32), med, looks)
+
+
+def likelihood_looks(sample_intensity: np.ndarray, valid: np.ndarray, looks: float) -> float:
+    """Looks L / S of SAR-DPS's i.i.d. likelihood on a scene whose speckle is spatially correlated.
+
+    ``sample_intensity`` (h, w) linear intensity and ``valid`` (h, w) bool (the scene sample), ``looks``
+    the band's nominal L. S is the speckle's variance inflation measured on the sample's homogeneous
+    blocks (:func:`sensors.speckle_correlation.effective_looks`); S < 1.1 (white speckle within the
+    estimator's noise) keeps L, and a sample too small to measure keeps L with a warning.
+    """
+    from sensors.speckle_correlation import effective_looks
+
+    try:
+        est = effective_looks(sample_intensity, looks, valid)
+    except ValueError as exc:
+        log.warning("speckle correlation not measurable (%s); the likelihood uses L = %.3g", exc, looks)
+        return float(looks)
+    log.info("speckle correlation: lag-1 %.2f/%.2f, variance inflation %.2f, likelihood looks %.3g",
+             est.lag1_rows, est.lag1_cols, est.inflation, est.effective)  # fmt: skip
+    return float(looks) if est.inflation < 1.1 else est.effective

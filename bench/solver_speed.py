@@ -1,17 +1,22 @@
 """Solver speed per tile: SAR-DPS at the NFE we ship vs reference DPS (1000 NFE + back-propagation) vs Lee.
 
-    .venv/bin/python bench/solver_speed.py [--priors gray tiny] [--tile 256] [--batch 4] [--device cpu]
+    .venv/bin/python bench/solver_speed.py [--priors gray tiny] [--tile 256] [--batch 4] [--device cpu] \
+        [--threads 1] [--precision fp32|bf16]
 
 Reference DPS (Chung et al.: 1000 steps from noise, the exact Jacobian through the network) is timed
 over --ref-steps steps and extrapolated linearly to 1000 (its cost per step is constant). Times are
 medians of --repeat runs after one warm-up, for a batch of --batch tiles, reported per tile and as
-Mpx/s. Lee 7x7 (numpy/scipy, one CPU thread) is the classical baseline of the same run.
+Mpx/s. Lee 7x7 (numpy/scipy, one CPU thread) is the classical baseline of the same run. On the CPU,
+--threads sets torch's intra-op threads (default: geodiff.device.cpu_threads(), i.e. GEODIFF_THREADS
+or cores // 1) and --precision bf16 the opt-in bfloat16 autocast (GEODIFF_CPU_PRECISION); both are
+recorded in the rows. bench/cpu_profile.py breaks one network call down step by step.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -107,18 +112,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="CPU network precision")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "solver_speed.json")
     args = ap.parse_args(argv)
 
+    from geodiff.device import PRECISION_ENV, cpu_threads
     from sensors.speckle_filters import lee
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    os.environ[PRECISION_ENV] = args.precision
+    torch.set_num_threads(args.threads or cpu_threads())
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     threads = torch.get_num_threads()
-    dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({threads} threads)"
+    dev_name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({threads} threads, {args.precision})"
+    )
     rng = np.random.default_rng(0)
     b, s = args.batch, args.tile
     a = np.clip(0.35 + 0.1 * rng.standard_normal((b, 1, s, s)), 0.01, 1)

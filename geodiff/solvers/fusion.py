@@ -78,18 +78,22 @@ class FusionWeights:
 
     * a + b = 2 ``intensity``, split by the principal-component shares of (o, r) (:func:`pca_share`;
       of the whole scene when the job passes ``share``, else of the tile);
-    * c + d = ``gradient``, split per pixel as E_o^p / (E_o^p + E_r^p) with E the local gradient
-      energy (:func:`gradient_energy`, window ``sigma``) and p = ``power``.
+    * c + d = ``gradient``, split per pixel as (w_o E_o)^p / ((w_o E_o)^p + (w_r E_r)^p) with E the
+      local gradient energy (:func:`gradient_energy`, window ``sigma``), p = ``power`` and (w_o, w_r)
+      the PCA shares (``share_edges``; without it E_o^p / (E_o^p + E_r^p)): a source that carries
+      little of the scene's variance needs a stronger edge to win a pixel, so that residual speckle
+      in flat areas does not replace the optical texture.
 
     Relative to the prior's term (weight 1). The defaults were chosen on the BigEarthNet pairs
     (``bench/fusion_ablation.py``; table in ``bench/README.md``). Raises InvalidSettingError for a
     weight < 0, sigma <= 0 or power <= 0.
     """
 
-    intensity: float = 1.4
+    intensity: float = 0.7
     gradient: float = 6.0
     sigma: float = 2.0
     power: float = 2.0
+    share_edges: bool = True
 
     def __post_init__(self) -> None:
         for name in ("intensity", "gradient"):
@@ -106,8 +110,10 @@ class FusionWeights:
     ) -> WeightMaps:
         """(a, b, c, d) for tiles (B, 1, H, W): a, b floats, c, d tensors of the tiles' shape."""
         w_o, w_r = share if share is not None else pca_share(optical, sar)
-        eo = gradient_energy(optical, self.sigma) ** self.power
-        er = gradient_energy(sar, self.sigma) ** self.power
+        eo, er = gradient_energy(optical, self.sigma), gradient_energy(sar, self.sigma)
+        if self.share_edges:
+            eo, er = eo * w_o, er * w_r
+        eo, er = eo**self.power, er**self.power
         tot = eo + er
         sel = torch.where(tot > 0, eo / tot.clamp_min(1e-30), torch.full_like(tot, 0.5))
         return (

@@ -67,7 +67,7 @@ class FusionConfig:
 
     method: str = "dps"
     weights: tuple[float, float, float, float] | None = None
-    intensity_weight: float = 1.4
+    intensity_weight: float = 0.7
     gradient_weight: float = 6.0
     steps: int = 5
     t0: int | None = 200

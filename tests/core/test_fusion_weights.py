@@ -78,9 +78,10 @@ def test_weighted_prox_matches_the_unweighted_reference_and_closed_forms() -> No
 
 
 def test_posterior_std_is_larger_on_the_edge_than_on_flat_areas() -> None:
-    """Draws of the fusion sampler differ most where the sources disagree about an edge."""
+    """Draws of the fusion sampler differ most where the sources disagree about an edge: on flat
+    areas both sources agree and pin the fused value, between the two edges they do not."""
     o = _step(32, 16)
-    r = _step(32, 12, 0.3, 0.6)  # the SAR's edge is 4 px to the left
+    r = _step(32, 12)  # the same levels, the SAR's edge 4 px to the left
     prior = AmplitudeGaussian(0.0, 0.5)
     config = SamplerConfig.defaults("fuse_dps", steps=4, t0=300, samples=6, eta=1.0)
     res = fuse_dps(o, r, prior, None, config, weights=FusionWeights(), seeds=[7], return_samples=True)

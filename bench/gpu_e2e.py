@@ -83,7 +83,7 @@ def make_scene(
     """Write a (height, width) single-band intensity GeoTIFF (float32, tiled 512², uncompressed, UTM 32N,
     10 m): I = a² · Gamma(L, 1/L) with L = 4 over :func:`_reflectivity`. Strips of ``strip`` rows are
     drawn on ``device`` (torch, seeded per strip) and written one at a time (memory ~ one strip).
-    Returns the seconds it took."""
+    The file appears under ``path`` only when complete. Returns the seconds it took."""
     import numpy as np
     import rasterio
     import torch
@@ -98,7 +98,8 @@ def make_scene(
     }  # fmt: skip
     cols = torch.arange(width, device=dev, dtype=torch.float32)
     conc = torch.full((strip, width), LOOKS, device=dev)
-    with rasterio.open(path, "w", **prof) as dst:
+    part = path.with_name(f".{path.name}.part.tif")
+    with rasterio.open(part, "w", **prof) as dst:
         dst.set_band_description(1, "intensity (linear power)")
         for r0 in range(0, height, strip):
             h = min(strip, height - r0)
@@ -107,6 +108,7 @@ def make_scene(
             speckle = torch._standard_gamma(conc[:h]) / LOOKS
             inten = _reflectivity(rows, cols, torch).square() * speckle
             dst.write(inten.cpu().numpy().astype(np.float32)[None], window=Window(0, r0, width, h))
+    os.replace(part, path)
     return time.perf_counter() - t0
 
 
@@ -358,8 +360,11 @@ def _profile_nfe(summary: dict | None, args: list[str]) -> tuple[str, int | None
     if profile is None and "--profile" in args:
         profile = args[args.index("--profile") + 1]
     nfe = s.get("nfe") or settings.get("nfe")
-    if nfe is None and settings.get("steps") is not None:
-        nfe = int(settings["steps"]) * int(settings.get("samples") or 1)
+    if nfe is None and settings.get("steps") is not None:  # network evaluations per tile
+        refine = settings.get("refine", True)
+        nfe = int(settings["steps"]) * int(settings.get("samples") or 1) if refine else 0
+        # plus the PnP-ADMM start's denoiser calls, where the profile has one
+        nfe += int(settings.get("admm_iters") or 0) * int(settings.get("admm_ensemble") or 1)
     return (profile or "cli default"), nfe
 
 

@@ -6,7 +6,7 @@
 #           shipped gray (geodiff train --init, bf16 autocast on CUDA, 128² crops, dev images excluded),
 #           resumable, then bench/prior_denoise.py + bench/solvers_dev.py for gray, gray2 and sar and the
 #           shipping verdict (bench/prior_verdict.py: better on both and fp16 weights <= 48 MB)
-# Everything worth keeping lands in $OUT (at most 7 files): gpu_e2e.json, prior_verdict.json, results.tgz
+# Everything worth keeping lands in $OUT (at most 8 files): gpu_e2e.json + .log, prior_verdict.json, results.tgz
 # (logs, loss curves, benchmark JSON) and the two exported priors (+ JSON configs), re-packed after every
 # step, so a call cut short still returns what it measured.
 #
@@ -41,15 +41,19 @@ EVAL_RESERVE=${EVAL_RESERVE:-90}       # seconds kept for export, benchmarks and
 LEE_WORKERS=${LEE_WORKERS:-8}          # Lee row: dask worker processes (falls back to in-process)
 DEV_VARIANTS=${DEV_VARIANTS:-jf-log-nfe100-lee-ens,jf-log-nfe40-bm3d-ens}  # bench/solvers_dev.py names
 DEV_LOOKS=${DEV_LOOKS:-1 4}
+# gray2 starts from the shipped gray (longer-trained successor); GRAY2_INIT= (empty) trains it from scratch
+# with GRAY2_ARCH instead (a larger network; keep its fp16 weights <= 48 MB, e.g. width 48: 7.3 M, 15 MB)
+GRAY2_ARCH=${GRAY2_ARCH:---width 48 --mult 1,2,2,3 --res-blocks 2 --attention}
 mkdir -p "$R" "$RES" "$WORK" "$RUNS"
 T0=$(date +%s)
 say() { echo "[$(date +%T) +$(( $(date +%s) - T0 ))s] $*"; }
 pack() {
-  for f in gpu_e2e.json prior_verdict.json; do [[ -f $RES/$f ]] && cp "$RES/$f" "$R/"; done
+  [[ -f $RES/prior_verdict.json ]] && cp "$RES/prior_verdict.json" "$R/"
   tar -czf "$R/results.tgz" -C "$RES" . && say "packed: $*"
 }
 
-if [[ $SMOKE != 1 && -d .whl ]] && ls .whl/*.whl >/dev/null 2>&1; then  # the device README's line
+# the carried wheels (only the e2e stage needs them: the priors stage reads images, caches and .npy)
+if [[ $SMOKE != 1 && $STAGES == *e2e* ]] && ls .whl/*.whl >/dev/null 2>&1; then  # the device README's line
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
     .whl/*.whl && export PYTHONPATH=/tmp/site || exit
   say "installed $(ls .whl/*.whl | wc -l) carried wheels into /tmp/site"
@@ -67,10 +71,15 @@ if [[ $STAGES == *e2e* ]]; then
     E2E=(--calib 2048x2048 --sizes 16384x16384 25000x17000 --lee-workers "$LEE_WORKERS")
   fi
   [[ $SMOKE == 1 && $E2E_DEVICE == auto ]] && E2E_DEVICE=$DEVICE
+  if ! $PY -c "import rasterio, dask" 2>/dev/null; then
+    say "rasterio/dask missing: run scripts/device_wheels.sh on the CPU machine and carry .whl"; exit 2
+  fi
   say "stage e2e (budget ${E2E_BUDGET}s)"
+  # JSON and log straight into $OUT (rewritten after every row): a call cut short keeps what was measured
   $PY bench/gpu_e2e.py "${E2E[@]}" --budget "$E2E_BUDGET" --device "$E2E_DEVICE" --workdir "$WORK" \
-    --out "$RES/gpu_e2e.json" 2>"$RES/gpu_e2e.log" | tee "$RES/gpu_e2e_table.md"
-  tail -n 5 "$RES/gpu_e2e.log"
+    --out "$R/gpu_e2e.json" 2>"$R/gpu_e2e.log" | tee "$RES/gpu_e2e_table.md"
+  tail -n 5 "$R/gpu_e2e.log"
+  cp "$R/gpu_e2e.json" "$R/gpu_e2e.log" "$RES/" 2>/dev/null
   rm -f "$WORK"/scene_*.tif  # a later call makes its scenes again (disk)
   pack e2e
 fi
@@ -104,26 +113,29 @@ if [[ $STAGES == *priors* ]]; then
   left=$(( PRIOR_BUDGET - ($(date +%s) - TP) - EVAL_RESERVE - 30 ))  # 30 s: data loading before the clock
   MIN=$($PY -c "print(max(0.1, $left / 60))")
   say "stage priors (budget ${PRIOR_BUDGET}s): training ${MIN} min per prior, both at once"
-  start_args() {  # resume the exact checkpoint, else continue from returned weights, else from $INIT
-    local m=$1
+  start_args() {  # resume the exact checkpoint, else continue from returned weights, else from $2
+    local m=$1 init=$2
     if [[ -f $RUNS/$m/state.json ]]; then
       local done_min
-      done_min=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['elapsed_s'] / 60)" "$RUNS/$m/state.json")
+      done_min=$($PY -c "import json, sys; print(json.load(open(sys.argv[1]))['elapsed_s'] / 60)" \
+        "$RUNS/$m/state.json")
       echo "--resume --max-minutes $($PY -c "print($done_min + $MIN)")"
     elif [[ -f .device/resume/$m.safetensors ]]; then
       echo "--init .device/resume/$m.safetensors --max-minutes $MIN"
+    elif [[ -n $init ]]; then
+      echo "--init $init --max-minutes $MIN"
     else
-      echo "--init $INIT --max-minutes $MIN"
+      echo "$GRAY2_ARCH --lr 5e-4 --warmup 500 --max-minutes $MIN"
     fi
   }
   # shellcheck disable=SC2046  # start_args's words are options
   $PY -m geodiff.cli train "${GRAY_SRC[@]}" "${GRAY_VAL[@]}" --exclude '019[0-4]?.jpg' --data-root "$D" \
     --name gray2 --out "$RUNS/gray2" --device "$DEVICE" --steps 1000000 "${TRAIN[@]}" --weights-dtype float16 \
-    --seed 1 --quiet $(start_args gray2) >"$RES/train_gray2.log" 2>&1 &
+    --seed 1 --quiet $(start_args gray2 "${GRAY2_INIT-$INIT}") >"$RES/train_gray2.log" 2>&1 &
   # shellcheck disable=SC2046
   $PY -m geodiff.cli train "${SAR_SRC[@]}" "${SAR_VAL[@]}" --data-root "$D" \
     --name sar --out "$RUNS/sar" --device "$DEVICE" --steps 1000000 "${TRAIN[@]}" --weights-dtype float16 \
-    --seed 2 --quiet $(start_args sar) >"$RES/train_sar.log" 2>&1 &
+    --seed 2 --quiet $(start_args sar "$INIT") >"$RES/train_sar.log" 2>&1 &
   while [[ -n $(jobs -r) ]]; do
     sleep 5; say "$(tail -qn1 "$RES"/train_*.log 2>/dev/null | cut -c1-120 | tr '\n' '|')"
   done
@@ -145,12 +157,14 @@ if [[ $STAGES == *priors* ]]; then
   pack training
   # the benchmarks of the three priors at once (the GPU has room; each writes its own JSON and log)
   $PY bench/prior_denoise.py --priors "$CURRENT" "${NAMES[@]}" --no-bm3d --n-samples 0 --device "$DEVICE" \
-    --threads 4 "${DENOISE[@]}" --out "$RES/prior_denoise.json" >"$RES/prior_denoise.md" 2>"$RES/prior_denoise.log" &
+    --threads 4 "${DENOISE[@]}" --out "$RES/prior_denoise.json" >"$RES/prior_denoise.md" \
+    2>"$RES/prior_denoise.log" &
   DEVJ=()
   for n in "$CURRENT" "${NAMES[@]}"; do
     # shellcheck disable=SC2086  # DEV_LOOKS is a list
     $PY bench/solvers_dev.py --prior "$n" --variants "$DEV_VARIANTS" --looks $DEV_LOOKS --device "$DEVICE" \
-      "${DEV[@]}" --threads 2 --out "$RES/solvers_dev_$n.json" >"$RES/solvers_dev_$n.md" 2>"$RES/solvers_dev_$n.log" &
+      "${DEV[@]}" --threads 2 --out "$RES/solvers_dev_$n.json" >"$RES/solvers_dev_$n.md" \
+      2>"$RES/solvers_dev_$n.log" &
     DEVJ+=("$RES/solvers_dev_$n.json")
   done
   wait

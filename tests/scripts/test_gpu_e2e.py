@@ -96,7 +96,7 @@ def test_gpu_job_dry_run_on_the_cpu_writes_the_e2e_table(tmp_path):
     for r in rows:
         assert ROW_FIELDS <= set(r) or r["method"].startswith("reference"), r
     dps = next(r for r in rows if r["method"] == "sar-dps")
-    assert dps["completed"] and dps["nfe"] == 1 and dps["width"] * dps["height"] == 256 * 192
+    assert dps["completed"] and dps["nfe"] >= 1 and dps["width"] * dps["height"] == 256 * 192
     assert dps["mpx_s"] == pytest.approx(256 * 192 / 1e6 / dps["seconds"], rel=0.01)
     assert set(gpu_e2e.STAGES) <= set(dps["stages"]) and dps["stages"]["blocks"] >= 1
     assert dps["stages"]["sample"] > 0 and dps["peak_rss_mib"] > 50

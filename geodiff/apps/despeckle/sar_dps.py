@@ -93,6 +93,7 @@ class SarDpsTiles:
     def __call__(self, tiles: torch.Tensor, ctx) -> torch.Tensor:  # noqa: ANN001 - TileContext
         import torch
 
+        from geodiff.apps.despeckle.fill import fill_nodata_t
         from geodiff.priors import load_cached
         from geodiff.priors.chunked import ChunkedPrior
         from geodiff.solvers import A_MIN, SpeckleModel, sar_dps
@@ -106,7 +107,9 @@ class SarDpsTiles:
             inten = _fold_negatives(inten, valid)
         floor = self.scale * A_MIN * A_MIN
         median = prior.amplitude_median or 0.3
-        y = torch.where(valid, inten.clamp_min(floor), torch.full_like(inten, self.scale * median * median))
+        # nodata: the local level of the valid pixels around it, so it does not darken the rim (fill.py)
+        level = fill_nodata_t(torch.where(valid, inten, 0.0), valid, self.scale * median * median)
+        y = torch.where(valid, inten, level).clamp_min(floor)
         out = torch.zeros((x.shape[0], self.outputs, *x.shape[-2:]), dtype=torch.float32, device=dev)
         physics = SpeckleModel(self.likelihood_looks or self.looks, self.scale)
         net = ChunkedPrior(prior, self.max_batch)

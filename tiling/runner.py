@@ -224,27 +224,40 @@ def compute_block_tiles(
         return _block_tiles(source, plan, block, fn, device=device, window=window, fill=fill)
 
 
-#: torch intra-op threads of every tile-batch call on the CPU (env ``GEODIFF_TORCH_THREADS``)
+#: torch intra-op threads of every tile-batch call on the CPU unless ``GEODIFF_THREADS`` says otherwise
 TORCH_THREADS = 1
+#: the environment variable that sets them (the same that :mod:`geodiff.device` reads)
+THREADS_ENV = "GEODIFF_THREADS"
 
 
 @contextlib.contextmanager
 def torch_threads(device: Any = "cpu") -> Iterator[None]:
-    """Within the block, torch runs on the CPU with a fixed number of intra-op threads
-    (``GEODIFF_TORCH_THREADS``, default :data:`TORCH_THREADS` = 1); the previous count is restored.
+    """Within the block, torch runs on the CPU with a fixed number of intra-op threads:
+    ``GEODIFF_THREADS`` when set (a whole number >= 1), else :data:`TORCH_THREADS` = 1; the previous
+    count is restored after.
 
     Why: some CPU kernels split their sums by thread (measured: oneDNN's 1x1 convolution of the
     prior's decoder gives different last bits with 1 and 2 threads, and the posterior mean differs by
     up to 7e-7 on half of the pixels), while a dask worker runs 1 thread and an in-process run as many
-    as the machine has. A fixed count makes ``--workers 1/2/4`` and in-process runs bit-identical.
-    Nothing changes on CUDA devices.
+    as the machine has. A fixed count makes ``--workers 1/2/4`` and in-process runs bit-identical (with
+    ``GEODIFF_THREADS=N``: runs with the same N). Nothing changes on CUDA devices.
+
+    Raises:
+        ValueError: ``GEODIFF_THREADS`` is not a whole number >= 1.
     """
     import torch
 
     if torch.device(device).type != "cpu":
         yield
         return
-    wanted = int(os.environ.get("GEODIFF_TORCH_THREADS", TORCH_THREADS) or TORCH_THREADS)
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    wanted = TORCH_THREADS
+    if raw:
+        wanted = int(raw) if raw.isdigit() else 0
+        if wanted < 1:
+            raise ValueError(
+                f"{THREADS_ENV}={raw!r} is not a thread count; set it to a whole number >= 1 or unset it"
+            )
     old = torch.get_num_threads()
     if old != wanted:
         torch.set_num_threads(wanted)

@@ -12,7 +12,7 @@
 #
 # Prepare here (CPU machine), from the repository root:
 #   scripts/device_wheels.sh        # .whl/: rasterio, dask, distributed ... for CPython 3.12 (~37 MiB)
-#   scripts/pack_device_data.sh     # .device/: training data, dev images, BM3D-log cache (~33 MiB)
+#   scripts/pack_device_data.sh     # .device/: training data, dev images, BM3D-log cache (~41 MiB)
 # The device tool carries at most 64 MiB per call (working tree included), so the two stages are two calls,
 # the second right after the first (the machine stays warm for 30 s). The exact tool calls:
 #   run(command="STAGES=e2e E2E_BUDGET=300 scripts/gpu_e2e.sh", carry=[".whl"], timeout_s=360)

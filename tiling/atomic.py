@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Terminated",
     "atomic_path",
+    "check_stop",
     "check_free_space",
     "free_bytes",
     "handle_termination",
@@ -55,9 +56,26 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+#: set while a termination signal (or Ctrl-C) unwinds the main thread: other threads stop too
+_STOP: dict[str, int | None] = {"signum": None}
+
+
+def check_stop() -> None:
+    """Raise :class:`Terminated` (or ``KeyboardInterrupt`` for Ctrl-C) in any thread once the main
+    thread was interrupted inside :func:`handle_termination`; a no-op otherwise. Long loops outside
+    the main thread (the scenes of a batch) call it between units of work (blocks)."""
+    signum = _STOP["signum"]
+    if signum is None:
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt("interrupted")
+    raise Terminated(signum)
+
+
 @contextlib.contextmanager
 def handle_termination() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` (a ``KeyboardInterrupt``).
+    """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` (a ``KeyboardInterrupt``), and
+    they and Ctrl-C make :func:`check_stop` raise in every other thread too.
 
     Only in the main thread (signal handlers cannot be set elsewhere; there it is a no-op). The
     previous handlers are restored on exit.
@@ -69,9 +87,14 @@ def handle_termination() -> Iterator[None]:
         return
 
     def _raise(signum: int, frame: object) -> None:  # noqa: ARG001
+        _STOP["signum"] = signum
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Terminated(signum)
 
     wanted = [s for s in ("SIGTERM", "SIGHUP") if hasattr(signal, s)]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Ctrl-C: same, as KeyboardInterrupt
+        wanted.append("SIGINT")
     old = {}
     for name in wanted:
         sig = getattr(signal, name)
@@ -81,6 +104,7 @@ def handle_termination() -> Iterator[None]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+        _STOP["signum"] = None
 
 
 def free_bytes(folder: str | os.PathLike) -> int | None:

@@ -442,9 +442,12 @@ def run_blocks(
     Raises:
         ClusterResourceError (ValueError): no worker offers ``resources``.
     """
+    from tiling.atomic import check_stop
+
     results = _serial(task, blocks) if client is None else _distributed(task, blocks, client, resources)
     n_valid = n_bad = 0
     for res in results:
+        check_stop()  # a scene run outside the main thread (batch) stops when the main one is interrupted
         sink(res)
         n_valid += int(res.valid.sum())
         n_bad += res.nonfinite

@@ -13,7 +13,8 @@ appended under an exclusive lock and fsynced) holds each scene's input identity 
 mtime), the parameters and their hash, the status, the output's size and SHA-256, timings and QA.
 A rerun skips every scene whose latest record is done with the same input identity and parameters
 and whose output is still there with the recorded size; it redoes scenes whose input or parameters
-changed, scenes that failed and scenes that were interrupted (a ``running`` record with no end); an
+changed, scenes that failed and scenes that were interrupted (an ``interrupted`` record after Ctrl-C or
+SIGTERM, a ``running`` record with no end after SIGKILL); an
 interrupted scene continues from the blocks it finished (:mod:`tiling.resume`), and its record says
 how many (``blocks_resumed``).
 """
@@ -458,6 +459,11 @@ def _scene(
                 "workers read the inputs: put them on a filesystem every worker mounts at the same path"
             )
         summary = _run_scene(job, scene, out_path, params, client, replace, progress)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the scene continues from its blocks next time
+        seconds = round(time.perf_counter() - t0, 3)
+        rec = {**base, "status": "interrupted", "error": str(exc) or "interrupted", "seconds": seconds}
+        manifest.append({**rec, "started": started, "finished": _now()})
+        raise
     except Exception as exc:  # noqa: BLE001 - a failed scene is recorded and the batch goes on
         log.info("%s: failed: %s: %s", scene.name, type(exc).__name__, exc)
         rec = {

@@ -137,3 +137,36 @@ def test_sigkilled_batch_continues_the_interrupted_scene(invoke, tmp_path: Path)
     for i in range(2):
         assert sha256(out / f"s{i}.tif") == sha256(ref / f"s{i}.tif")
     assert sorted(p.name for p in out.iterdir()) == ["geodiff-batch.jsonl", "s0.tif", "s1.tif"]
+
+
+def test_sigterm_during_a_batch_leaves_a_resumable_manifest(invoke, tmp_path: Path) -> None:  # noqa: ANN001
+    """SIGTERM stops the scene in flight at its next block (before: the batch waited for it to end),
+    records it as interrupted and keeps its blocks; the rerun continues it."""
+    src = write_scene(tmp_path / "s0.tif", speckled(512, 512))
+    ref = tmp_path / "ref.tif"
+    assert invoke("despeckle", src, ref, *LEE).exit_code == 0
+    out = tmp_path / "out"
+    env = {**os.environ, "GEODIFF_PROGRESS": "none"}
+    cmd = [*GEODIFF, "batch", str(src), "--out", str(out), *LEE]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    end = time.monotonic() + 300
+    while finished_blocks(out / "s0.tif") < 8:
+        if proc.poll() is not None or time.monotonic() > end:
+            proc.kill()
+            pytest.fail(f"the batch ended before it could be stopped: {proc.communicate()}")
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    finished = finished_blocks(out / "s0.tif")
+    assert 0 < finished < 64  # stopped mid-scene, its blocks kept
+    last = json.loads((out / "geodiff-batch.jsonl").read_text().splitlines()[-1])
+    assert last["scene"] == "s0.tif" and last["status"] == "interrupted"
+    assert not (out / "s0.tif").exists()
+    res = invoke("batch", src, "--out", out, *LEE, "--json")
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)["scenes"][0]
+    assert rec["status"] == "done" and rec["blocks_resumed"] >= 0.9 * finished
+    assert sha256(out / "s0.tif") == sha256(ref)
+    assert sorted(p.name for p in out.iterdir()) == ["geodiff-batch.jsonl", "s0.tif"]

@@ -40,7 +40,7 @@ from sensors.fusion_quality import fusion_report  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = {
-    "sar": "lee", "prior": "gray", "weights": "auto", "intensity": 1.4, "gradient": 6.0, "prox": "cp",
+    "sar": "lee", "prior": "gray", "weights": "auto", "intensity": 0.7, "gradient": 6.0, "prox": "cp",
     "iters": 400, "start": "laplacian", "steps": 5, "t0": 200,
 }  # fmt: skip
 OLD = {
@@ -63,8 +63,10 @@ ROWS: dict[str, dict] = {
     "  weights 1,1,1,1": {**DEFAULT, "weights": (1.0, 1.0, 1.0, 1.0)},
     "  a = b (no PCA shares)": {**DEFAULT, "share": (0.5, 0.5)},
     "  c = d (no gradient-energy split)": {**DEFAULT, "power": 1e-9},
-    "  intensity 0.7, gradient 3": {**DEFAULT, "intensity": 0.7, "gradient": 3.0},
-    "  intensity 2.8, gradient 12": {**DEFAULT, "intensity": 2.8, "gradient": 12.0},
+    "  gradient split without the PCA shares": {**DEFAULT, "share_edges": False},
+    "  ... and intensity 1.4 (first rule)": {**DEFAULT, "share_edges": False, "intensity": 1.4},
+    "  intensity 0.35, gradient 3": {**DEFAULT, "intensity": 0.35, "gradient": 3.0},
+    "  intensity 1.4, gradient 12": {**DEFAULT, "intensity": 1.4, "gradient": 12.0},
     "  prox 60 iterations": {**DEFAULT, "iters": 60},
     "  prox 200 iterations": {**DEFAULT, "iters": 200},
     "  prox unscaled (J, not J/4)": {**DEFAULT, "cp_scale": 1.0},
@@ -89,7 +91,10 @@ def fuse_row(o_np: np.ndarray, r_np: np.ndarray, v: dict, priors: dict) -> np.nd
     """F (H, W) in [0, 1] of one ablation row on one pair (one tile)."""
     (o, hw), (r, _) = _pad(o_np), _pad(r_np)
     share = v.get("share") or scene_share(o_np, r_np, np.ones(o_np.shape, bool))
-    rule = FusionWeights(v.get("intensity", 1.4), v.get("gradient", 6.0), power=v.get("power", 2.0))
+    rule = FusionWeights(
+        v.get("intensity", 0.7), v.get("gradient", 6.0), power=v.get("power", 2.0),
+        share_edges=v.get("share_edges", True),
+    )  # fmt: skip
     const = v["weights"] != "auto"
     maps = (*v["weights"][:2], *v["weights"][2:]) if const else rule.maps(o, r, share)
     if v["start"] == "laplacian":

@@ -180,10 +180,12 @@ def fuse(
             (C, H, W) / (H, W) in linear units (DN or reflectance, NaN = missing) and SAR (H, W) in
             ``sar_units`` (fused optical bands back: optical shape, float64, optical units); or two
             DataArrays on one grid (a lazy float64 DataArray on the optical grid back).
-        config: a :class:`geodiff.apps.fuse.FusionConfig` (method, weights, steps, t0, prior, colour,
-            tile, overlap, seed, device, despeckle_sar, looks); ``options`` override single fields, and
-            also take ``sar_units``, ``rgb``, ``optical_nodata`` (arrays) or ``sar_band``, ``progress``
-            (files).
+        config: a :class:`geodiff.apps.fuse.FusionConfig` (method, weights or the auto rule's
+            intensity_weight / gradient_weight, steps, t0, start, samples, uncertainty, prox_iters, prior,
+            colour, tile, overlap, seed, device, despeckle_sar (default "lee"), looks); ``options``
+            override single fields, and also take ``sar_units``, ``rgb``, ``optical_nodata`` (arrays) or
+            ``sar_band``, ``progress`` (files). ``uncertainty=True`` (DPS, samples >= 2): arrays give
+            (fused bands, posterior std of the fused luminance (H, W)); files get one more band.
 
     Raises:
         InvalidSettingError / UnknownMethodError (ValueError): bad settings, before any work.
@@ -199,6 +201,11 @@ def fuse(
     from geodiff.apps.fuse.arrays import fuse_arrays
 
     if isinstance(optical, xr.DataArray) and isinstance(sar, xr.DataArray):
+        if options.get("uncertainty") or getattr(config, "uncertainty", False):
+            raise InvalidSettingError(
+                "uncertainty=True is not offered on DataArrays; pass numpy arrays (fused, std come back) "
+                "or file paths (a posterior-std band is written)"
+            )
         import dask
         import dask.array as da
 

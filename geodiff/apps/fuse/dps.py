@@ -104,8 +104,11 @@ class DpsTiles:
             "fuse_dps", steps=self.steps, t0=self.t0, samples=self.samples, init=init
         )
         physics = FusionModel(a, b, c, d, prox_iters=self.prox_iters)
+        from geodiff.priors.chunked import ChunkedPrior
+
+        net = ChunkedPrior(self.model)  # the network sees 4 tiles at a time: bounded activations
         res = fuse_dps(
-            o, r, self.model, physics, config, weights=None if self.weights is not None else self.rule,
+            o, r, net, physics, config, weights=None if self.weights is not None else self.rule,
             share=self.share, estimate=self._estimate(o, r), seeds=ctx.seeds, blend=ctx.blend,
         )  # fmt: skip
         self.nfe = max(self.nfe, int(res.nfe))

@@ -461,8 +461,10 @@ def fuse_scene(
         SwappedInputsError, NoValidPixelsError and tiling's OutputExistsError, RasterNotFoundError ...
         (all ValueError / OSError subclasses): unusable inputs or output path.
     """
+    import rasterio
+
     from tiling.cog import check_output_path
-    from tiling.raster_io import open_raster
+    from tiling.raster_io import GDAL_CACHE_BYTES, open_raster
 
     started = time.perf_counter()
     config = FusionConfig.of(config, **settings)
@@ -474,9 +476,11 @@ def fuse_scene(
     out_meta = dataclasses.replace(meta, tags={**meta.tags, TAG: opened.config.to_json()})
     args = (optical_path, sar_path, out_path, opened)
     kw = {"sar_band": sar_band, "overwrite": overwrite, "out_meta": out_meta}
-    if get(config.method).kind == "tiles":
-        summary.update(_stream_dps(*args, progress=progress, **kw))
-    else:
-        summary.update(_fuse_in_memory(*args, **kw))
+    # GDAL's block cache (default 5 % of RAM) would grow with the scene: cap it, as the despeckle job does
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        if get(config.method).kind == "tiles":
+            summary.update(_stream_dps(*args, progress=progress, **kw))
+        else:
+            summary.update(_fuse_in_memory(*args, **kw))
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary

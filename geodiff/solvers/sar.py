@@ -4,11 +4,12 @@ The review's SAR-DPS (eq. 22-24): the guidance is grad log p(y | x_t) = (dx0_hat
 the gamma speckle term dR/dx0_hat = L (y - x0_hat) / x0_hat^2 and Tweedie's x0_hat =
 (x_t + (1 - abar_t) s_theta) / sqrt(abar_t). Here the prior lives in amplitude model space z = 2a - 1
 (a in [0, 1]) and the speckle model on intensity; a per-scene scale s (from :func:`estimate_scale`)
-links them: I = s ((z + 1) / 2)^2. Guidance is a Fisher-scored Newton step on
-nll(I(z)) + ||z - z0_hat||^2 / (2 zeta Var(x0 | x_t)); the Fisher information of the gamma term in z is
-L / a^2 in both the intensity and the log form, so the step adapts itself to L and to the signal level
-and one ``zeta`` works for L = 1 and L = 4. ``jacobian=True`` pulls the step back through the network
-(exact DPS, Chung et al. 2023); the default applies it to x0_hat (DDS/DiffPIR style, no backprop).
+links them: I = s ((z + 1) / 2)^2. Guidance takes, per pixel, the mean of
+p(y | I(z)) N(z; z0_hat, zeta Var(x0 | x_t)) (conditional Tweedie): safeguarded Newton steps to its mode
+(curvature max(Fisher, observed); the Fisher information of the gamma term in z is L / a^2, so the step
+adapts itself to L and to the signal level), then adaptive Gauss-Hermite quadrature for the mean
+(:func:`sar_guidance`). ``jacobian=True`` pulls the step back through the network (exact DPS, Chung
+et al. 2023); the default applies it to x0_hat (DDS/DiffPIR style, no backprop).
 """
 
 from __future__ import annotations

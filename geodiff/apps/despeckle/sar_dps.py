@@ -202,16 +202,21 @@ def likelihood_looks(sample_intensity: np.ndarray, valid: np.ndarray, looks: flo
 
     ``sample_intensity`` (h, w) linear intensity and ``valid`` (h, w) bool (the scene sample), ``looks``
     the band's nominal L. S is the speckle's variance inflation measured on the sample's homogeneous
-    blocks (:func:`sensors.speckle_correlation.effective_looks`); S < 1.1 (white speckle within the
-    estimator's noise) keeps L, and a sample too small to measure keeps L with a warning.
+    blocks (:func:`sensors.speckle_correlation.effective_looks`), less 0.1 (its spread on white speckle),
+    at least 1, so white speckle keeps L and the result moves continuously with the data. A sample with
+    fewer than 16 usable 32 x 32 blocks (smaller than ~256 x 256 valid pixels) keeps L.
     """
     from sensors.speckle_correlation import effective_looks
 
     try:
         est = effective_looks(sample_intensity, looks, valid)
     except ValueError as exc:
-        log.warning("speckle correlation not measurable (%s); the likelihood uses L = %.3g", exc, looks)
+        log.info("speckle correlation not measurable (%s); the likelihood uses L = %.3g", exc, looks)
         return float(looks)
+    if est.n_blocks < 16:
+        log.info("sample too small for the speckle correlation; the likelihood uses L = %.3g", looks)
+        return float(looks)
+    inflation = max(1.0, est.inflation - 0.1)
     log.info("speckle correlation: lag-1 %.2f/%.2f, variance inflation %.2f, likelihood looks %.3g",
-             est.lag1_rows, est.lag1_cols, est.inflation, est.effective)  # fmt: skip
-    return float(looks) if est.inflation < 1.1 else est.effective
+             est.lag1_rows, est.lag1_cols, inflation, looks / inflation)  # fmt: skip
+    return float(looks) / inflation

@@ -73,8 +73,9 @@ def despeckle(
         tile, overlap: tile edge and overlap in px (sar-dps 288/32; classical filters: block edge 1024).
         window: classical filters' window (odd, px).
         overwrite, progress: files only: replace ``out``; show a progress bar.
-        options: sar-dps settings: prior ("gray"), steps (5), samples (4), sigma0, init, device ("auto"),
-            max_batch (16).
+        options: sar-dps settings: prior ("gray"), profile ("fast", "balanced", "best"; None or "auto":
+            balanced on the CPU, best on CUDA), steps and samples (the profile's unless given), sigma0,
+            init, device ("auto"), max_batch (16), and the profile's other fields (admm_iters, ...).
 
     Raises:
         UnknownMethodError, InvalidSettingError, UncertaintyNotSupportedError (ValueError): bad settings.

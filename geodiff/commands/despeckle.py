@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from geodiff.apps.despeckle import METHODS
-from geodiff.apps.despeckle.sar_dps import DEFAULTS
+from geodiff.apps.despeckle.sar_dps import DEFAULTS, PROFILES
 from geodiff.cli import units_option
 
 
@@ -23,9 +23,22 @@ from geodiff.cli import units_option
 @units_option("IN (OUT keeps them)")
 @click.option("--looks", type=float, default=None, help="Equivalent number of looks L (default: estimated).")
 @click.option("--prior", default=DEFAULTS["prior"], show_default=True, help="sar-dps: prior name or path.")
-@click.option("--steps", type=int, default=DEFAULTS["steps"], show_default=True, help="sar-dps: steps.")
 @click.option(
-    "--samples", type=int, default=DEFAULTS["samples"], show_default=True, help="sar-dps: posterior draws."
+    "--profile",
+    type=click.Choice(["auto", *PROFILES]),
+    default="auto",
+    show_default=True,
+    help="sar-dps: sampler profile (fast <= BM3D-log's CPU time, balanced, best); auto: balanced on the "
+    "CPU, best on CUDA. --steps/--samples override its fields.",
+)
+@click.option("--steps", type=int, default=None, help="sar-dps: refinement steps (default: the profile's).")
+@click.option("--samples", type=int, default=None, help="sar-dps: posterior draws (default: the profile's).")
+@click.option(
+    "--likelihood-looks",
+    type=float,
+    default=None,
+    help="sar-dps: looks of the i.i.d. speckle likelihood (default: --looks over the speckle's measured "
+    "spatial correlation; pass the looks themselves for white speckle, e.g. synthetic).",
 )
 @click.option("--uncertainty", is_flag=True, help="sar-dps: add a posterior-std band per input band.")
 @click.option("--device", default="auto", show_default=True, help="sar-dps: auto, cpu, cuda, cuda:1 ...")
@@ -58,8 +71,10 @@ def command(
     units: str,
     looks: float | None,
     prior: str,
-    steps: int,
-    samples: int,
+    profile: str,
+    steps: int | None,
+    samples: int | None,
+    likelihood_looks: float | None,
     uncertainty: bool,
     device: str,
     seed: int,
@@ -87,7 +102,15 @@ def command(
 
     options = {}
     if METHODS[method].kind == "tiles":
-        options = dict(prior=prior, steps=steps, samples=samples, device=device, max_batch=batch)
+        options = dict(
+            prior=prior,
+            profile=profile,
+            steps=steps,
+            samples=samples,
+            device=device,
+            max_batch=batch,
+            likelihood_looks=likelihood_looks,
+        )
     with dask_client(workers=workers, scheduler=scheduler) as client:
         summary = despeckle_scene(
             in_path,
@@ -108,7 +131,13 @@ def command(
     if as_json:
         emit_json(summary)
         return
-    how = f"window {window}" if METHODS[method].kind == "array" else f"{steps} steps x {samples} samples"
+    how = f"window {window}"
+    if METHODS[method].kind == "tiles":
+        cfg = summary.get("settings", {})
+        how = (
+            f"profile {cfg.get('profile')}: {cfg.get('admm_iters')} ADMM iterations + "
+            f"{cfg.get('steps')} steps x {cfg.get('samples')} samples"
+        )
     click.echo(
         f"{summary['output']}: {method}, L={summary['looks']:.3g}, {how}, "
         f"{summary['width']}x{summary['height']} px, {summary['bands']} band(s)"

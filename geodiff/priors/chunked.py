@@ -21,19 +21,23 @@ EVAL_CHUNK = 4
 
 
 class ChunkedPrior(PriorWrapper):
-    """A DiffusionPrior whose ``eps`` runs the wrapped prior on chunks of exactly :data:`EVAL_CHUNK`
-    tiles (see the module docstring); ``max_batch`` (>= 1) is kept for the callers' bookkeeping and
-    no longer changes the result or the chunk size."""
+    """A DiffusionPrior whose ``eps`` runs the wrapped prior on chunks of exactly ``chunk`` tiles
+    (default :data:`EVAL_CHUNK`; see the module docstring); ``max_batch`` (>= 1) is kept for the callers'
+    bookkeeping and no longer changes the result or the chunk size. ``chunk=1`` (the despeckle app on
+    the CPU, where a batch buys little) never pads: a one-tile scene pays for one tile, not four."""
 
-    def __init__(self, prior: DiffusionPrior, max_batch: int = 16) -> None:
+    def __init__(self, prior: DiffusionPrior, max_batch: int = 16, chunk: int | None = None) -> None:
         if max_batch < 1:
             raise InvalidSettingError(f"max_batch must be >= 1 (got {max_batch})")
+        if chunk is not None and chunk < 1:
+            raise InvalidSettingError(f"chunk must be None or >= 1 (got {chunk})")
         super().__init__(prior)
         self.max_batch = int(max_batch)
+        self.chunk = EVAL_CHUNK if chunk is None else int(chunk)  # tiles per evaluation, fixed
 
     def eps(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The wrapped prior's eps, :data:`EVAL_CHUNK` tiles at a time: (N, C, H, W) -> (N, C, H, W)."""
-        n, m = x_t.shape[0], EVAL_CHUNK
+        n, m = x_t.shape[0], self.chunk
         t = torch.as_tensor(t, device=x_t.device).reshape(-1)
         if t.numel() == 1:
             t = t.expand(n)

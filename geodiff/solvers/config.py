@@ -51,7 +51,8 @@ class SamplerConfig:
         admm_sigma: SAR-PnP: the denoiser's noise level (model units) of the first ADMM iteration at
             L = 1; the penalty is rho = 1 / sigma^2.
         admm_decay: SAR-PnP: factor on sigma per ADMM iteration (<= 1: DiffPIR-like decreasing schedule).
-        admm_looks_power: SAR-PnP: sigma scales as L^(-admm_looks_power) (0.5: like the speckle in z).
+        looks_power: SAR-PnP: admm_sigma and the refinement's sigma0 scale as L^(-looks_power) (0.5: like
+            the speckle's spread in z).
         admm_ensemble: SAR-PnP: dihedral orientations (1..8) averaged in each ADMM denoiser call.
         refine: SAR-PnP: after ADMM, run ``steps`` x ``samples`` guided DDIM steps from the ADMM result
             noised to ``sigma0`` (come-closer-diffuse-faster); False returns the ADMM result.
@@ -77,7 +78,7 @@ class SamplerConfig:
     admm_iters: int = 0
     admm_sigma: float = 0.2
     admm_decay: float = 1.0
-    admm_looks_power: float = 0.0
+    looks_power: float = 0.0
     admm_ensemble: int = 1
     refine: bool = True
 
@@ -119,9 +120,9 @@ class SamplerConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise InvalidSettingError(f"{name} must be a finite number > 0 (got {v!r})")
-        p = self.admm_looks_power
+        p = self.looks_power
         if not (isinstance(p, (int, float)) and math.isfinite(p)):
-            raise InvalidSettingError(f"admm_looks_power must be a finite number (got {p!r})")
+            raise InvalidSettingError(f"looks_power must be a finite number (got {p!r})")
 
     @classmethod
     def defaults(cls, solver: str, **changes: Any) -> SamplerConfig:

@@ -168,10 +168,10 @@ def snap_sigma(prior: DiffusionPrior, sigma: float) -> float:
 def admm_sigmas(config: SamplerConfig, looks: float) -> list[float]:
     """Denoiser noise levels sigma_k (model units) of the ADMM iterations: rho_k = 1 / sigma_k^2.
 
-    sigma_k = admm_sigma * L^(-admm_looks_power) * admm_decay^k, k = 0 .. admm_iters - 1 (a decreasing
+    sigma_k = admm_sigma * L^(-looks_power) * admm_decay^k, k = 0 .. admm_iters - 1 (a decreasing
     schedule like DiffPIR's, Zhu et al. 2023; speckle in z shrinks like 1 / sqrt(L)).
     """
-    s0 = config.admm_sigma * float(looks) ** (-config.admm_looks_power)
+    s0 = config.admm_sigma * float(looks) ** (-config.looks_power)
     return [s0 * config.admm_decay**k for k in range(config.admm_iters)]
 
 
@@ -249,9 +249,9 @@ def sar_pnp(
     1. Start z_0 from a Lee estimate (``config.init``) or ``estimate``; ``config.admm_iters`` PnP-ADMM
        iterations in z with the prior's Tweedie denoiser (:func:`pnp_admm`).
     2. With ``config.refine``: :func:`geodiff.solvers.sar.sar_dps` from the ADMM result noised to
-       ``config.sigma0`` (come-closer-diffuse-faster, Chung et al. 2022), ``steps`` guided DDIM steps x
-       ``samples`` draws, averaged, with the local-mean radiometry (``mean_window``) and bright scatterers
-       (``bright``). Without: the ADMM result with the same radiometry, one "draw".
+       ``config.sigma0`` L^(-looks_power) (come-closer-diffuse-faster, Chung et al. 2022), ``steps``
+       guided DDIM steps x ``samples`` draws, averaged, with the local-mean radiometry (``mean_window``)
+       and bright scatterers (``bright``). Without: the ADMM result with the same radiometry, one "draw".
 
     Args and returns as :func:`geodiff.solvers.sar.sar_dps` (intensity in y's units; ``nfe`` counts the
     network evaluations per tile: ADMM iterations x admm_ensemble + steps x samples of the refinement).
@@ -278,7 +278,8 @@ def sar_pnp(
     a = ((z + 1) / 2).clamp_min(A_MIN)
     est = s * a * a
     if config.refine:
-        refine = dataclasses.replace(config, init="lee")
+        sigma0 = None if config.sigma0 is None else config.sigma0 * physics.looks ** (-config.looks_power)
+        refine = dataclasses.replace(config, init="lee", sigma0=sigma0)
         res = sar_dps(y, prior, physics, refine, estimate=est, seeds=seeds, blend=blend,
                       return_samples=return_samples)  # fmt: skip
         res.nfe = admm_nfe + res.nfe * config.samples

@@ -157,7 +157,7 @@ def test_seeds_make_tiles_independent_of_batching() -> None:
 
 def test_config_round_trip_and_validation() -> None:
     cfg = SamplerConfig.defaults(
-        "sar_pnp", admm_iters=3, admm_sigma=0.25, admm_decay=0.8, admm_looks_power=0.5, admm_ensemble=4,
+        "sar_pnp", admm_iters=3, admm_sigma=0.25, admm_decay=0.8, looks_power=0.5, admm_ensemble=4,
         refine=False,
     )  # fmt: skip
     assert SamplerConfig.from_json(cfg.to_json()) == cfg

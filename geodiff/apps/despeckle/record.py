@@ -36,6 +36,8 @@ class DespeckleRecord:
         prior: the diffusion prior's name (samplers), else None.
         scale: per band, the sampler's scene scale s in I = s a^2 (SAR-DPS, the review's eq. 22), else None.
         sampler: :meth:`geodiff.solvers.SamplerConfig.to_dict` of a sampler, else None.
+        solver: the sampler's solver ("sar_pnp": PnP-ADMM + refinement, or "sar_dps"), else None.
+        profile: the sampler profile its settings came from (fast, balanced, best), else None.
         likelihood_looks: per band, the looks SAR-DPS's i.i.d. likelihood used (L over the speckle's
             variance inflation, :mod:`sensors.speckle_correlation`), else None.
     """
@@ -52,6 +54,8 @@ class DespeckleRecord:
     prior: str | None = None
     scale: tuple[float, ...] | None = None
     sampler: dict[str, Any] | None = None
+    solver: str | None = None
+    profile: str | None = None
     likelihood_looks: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:

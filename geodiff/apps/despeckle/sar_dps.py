@@ -24,22 +24,35 @@ if TYPE_CHECKING:  # torch loads when a tile is processed, not when the method r
 
 log = logging.getLogger(__name__)
 
-#: Defaults shared by the CLI, the Python API and the accessors (CPU-friendly: 5 steps x 4 samples).
+#: Sampler profiles (``--profile``): PnP-ADMM with the prior's Tweedie denoiser (geodiff.solvers.pnp),
+#: then a short come-closer SAR-DPS refinement; chosen on the PROTOCOL §1 dev set against BM3D-log
+#: (bench/README.md, "SAR-DPS profiles"). ``fast``: at most BM3D-log's CPU time; ``balanced`` (the CPU
+#: default): at most twice it; ``best`` (the CUDA default): more draws and steps.
+PROFILES: dict[str, dict] = {
+    "fast": {"admm_iters": 2, "steps": 2, "samples": 2},
+    "balanced": {"admm_iters": 3, "steps": 4, "samples": 2},
+    "best": {"admm_iters": 4, "steps": 6, "samples": 8},
+}
+#: The profile a device gets when none is named: the CPU "balanced", CUDA "best".
+DEVICE_PROFILES = {"cpu": "balanced", "cuda": "best"}
+
+#: Defaults shared by the CLI, the Python API and the accessors (the "balanced" profile's sampler).
 DEFAULTS = {
     "prior": "gray",
-    "steps": 5,
-    "samples": 4,
-    "sigma0": 0.15,
-    "init": "lee",
+    **PROFILES["balanced"],
+    "sigma0": 0.2,  # the refinement starts from the ADMM result noised to this level (model units)
+    "init": "lee",  # ADMM starts from a Lee estimate
     "ensemble": True,
     "mean_window": 31,  # keep the local mean intensity (radiometry) of the input; see preserve_local_mean
     "bright": 0.9,  # strong scatterers above the prior's amplitude range keep their measured value
-    # guidance strength 0.3, not 1: with zeta = 1 the Fisher (Gaussian) approximation of the gamma
-    # likelihood lets the speckle pull the samples back towards the data; on real Sentinel-1 (sar2sar
-    # single-look crops, the S1 RTC scene, BigEarthNet VV/VH) zeta = 1 left speckle in (ratio mean
-    # 0.93-0.95, L·var(r) 0.35-0.7) and 0.3 gives 0.95-0.97 at the same ~0 dB bias, for ~0.2 dB less
-    # PSNR on the synthetic L = 1 dev images (bench/README.md)
-    "zeta": 0.3,
+    # guidance strength of the refinement: 1 (the Gaussian x0 model) once ADMM has removed most of the
+    # speckle; the plain Lee-start sampler needed 0.3 on real Sentinel-1 to not pull speckle back in
+    "zeta": 1.0,
+    "admm_sigma": 0.3,  # denoiser noise level of the ADMM iterations at L = 1 (rho = 1 / sigma^2)
+    "admm_decay": 1.0,
+    "looks_power": 0.0,
+    "admm_ensemble": 1,
+    "refine": True,
 }
 
 
@@ -68,12 +81,24 @@ class SarDpsTiles:
     mean_window: int | None = DEFAULTS["mean_window"]
     bright: float | None = DEFAULTS["bright"]
     zeta: float = DEFAULTS["zeta"]
+    admm_iters: int = DEFAULTS["admm_iters"]  # 0: plain SAR-DPS from the Lee start
+    admm_sigma: float = DEFAULTS["admm_sigma"]
+    admm_decay: float = DEFAULTS["admm_decay"]
+    looks_power: float = DEFAULTS["looks_power"]
+    admm_ensemble: int = DEFAULTS["admm_ensemble"]
+    refine: bool = DEFAULTS["refine"]
+    profile: str | None = None  # the profile the settings came from (None: set field by field)
     # looks of the i.i.d. gamma likelihood: the looks over the speckle's variance inflation on this
     # scene (correlated speckle, sensors.speckle_correlation; see likelihood_looks()); None: ``looks``
     likelihood_looks: float | None = None
     uncertainty: bool = False
     device: str = "cpu"
     max_batch: int = 16  # network batch (tiles x samples) per evaluation
+
+    @property
+    def solver(self) -> str:
+        """The solver run: "sar_pnp" (PnP-ADMM + refinement) or "sar_dps" (``admm_iters`` = 0)."""
+        return "sar_pnp" if self.admm_iters else "sar_dps"
 
     @property
     def outputs(self) -> int:
@@ -87,7 +112,9 @@ class SarDpsTiles:
         return SamplerConfig.defaults(
             "sar_dps", steps=self.steps, samples=self.samples, sigma0=self.sigma0, init=self.init,
             ensemble=self.ensemble, mean_window=self.mean_window, bright=self.bright, zeta=float(self.zeta),
-            newton_iters=1,
+            newton_iters=1, admm_iters=self.admm_iters, admm_sigma=self.admm_sigma,
+            admm_decay=self.admm_decay, looks_power=self.looks_power,
+            admm_ensemble=self.admm_ensemble, refine=self.refine,
         )  # fmt: skip
 
     def __call__(self, tiles: torch.Tensor, ctx) -> torch.Tensor:  # noqa: ANN001 - TileContext
@@ -96,7 +123,7 @@ class SarDpsTiles:
         from geodiff.apps.despeckle.fill import fill_nodata_t
         from geodiff.priors import load_cached
         from geodiff.priors.chunked import ChunkedPrior
-        from geodiff.solvers import A_MIN, SpeckleModel, sar_dps
+        from geodiff.solvers import A_MIN, SpeckleModel, sar_pnp
 
         dev = torch.device(self.device)
         prior = load_cached(self.prior, dev)
@@ -112,8 +139,10 @@ class SarDpsTiles:
         y = torch.where(valid, inten, level).clamp_min(floor)
         out = torch.zeros((x.shape[0], self.outputs, *x.shape[-2:]), dtype=torch.float32, device=dev)
         physics = SpeckleModel(self.likelihood_looks or self.looks, self.scale)
-        net = ChunkedPrior(prior, self.max_batch)
-        res = sar_dps(
+        # one tile per network call on the CPU (no padding to a fixed chunk: a one-tile scene or a
+        # one-draw ADMM step would pay for 4), fixed chunks of 4 on accelerators
+        net = ChunkedPrior(prior, self.max_batch, chunk=1 if dev.type == "cpu" else None)
+        res = sar_pnp(
             y,
             net,
             physics,
@@ -147,20 +176,42 @@ def _fold_negatives(inten: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out).to(inten.device, inten.dtype)
 
 
+def resolve_profile(profile: str | None, device: str) -> str:
+    """The profile name to use: ``profile`` itself, or for None / "auto" the device's default
+    (:data:`DEVICE_PROFILES`: "cuda..." -> best, anything else -> balanced).
+
+    Raises:
+        InvalidSettingError: an unknown profile name (the message lists the choices).
+    """
+    if profile is None or profile == "auto":
+        return DEVICE_PROFILES["cuda" if str(device).startswith("cuda") else "cpu"]
+    if profile not in PROFILES:
+        from geodiff.errors import InvalidSettingError
+
+        raise InvalidSettingError(
+            f"unknown profile {profile!r}; use one of {', '.join(PROFILES)} or auto (--profile balanced)"
+        )
+    return profile
+
+
 def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **options) -> SarDpsTiles:  # noqa: ARG001
     """The registry's factory of :class:`SarDpsTiles` (``window`` is a classical-filter option, unused).
 
-    ``options``: SarDpsTiles fields (prior, steps, samples, sigma0, init, device, max_batch,
+    ``options``: SarDpsTiles fields (prior, profile, steps, samples, sigma0, init, device, max_batch,
     uncertainty, ...); None values take the defaults; ``device`` is resolved ("auto" -> cuda or cpu).
+    ``profile`` (fast, balanced, best; None or "auto": the device's, :func:`resolve_profile`) sets the
+    sampler fields of :data:`PROFILES`; options given explicitly (e.g. steps) override them.
 
     Raises:
-        InvalidSettingError: steps or samples < 1. ValueError: an unavailable device.
+        InvalidSettingError: steps or samples < 1, an unknown profile. ValueError: an unavailable device.
     """
     opts = {k: v for k, v in options.items() if v is not None}
     if "device" in opts:
         from geodiff.device import resolve_device
 
         opts["device"] = str(resolve_device(opts["device"]))
+    opts["profile"] = resolve_profile(opts.get("profile"), opts.get("device", "cpu"))
+    opts = {**PROFILES[opts["profile"]], **opts}
     for key in ("steps", "samples"):
         if key in opts and int(opts[key]) < 1:
             from geodiff.errors import InvalidSettingError

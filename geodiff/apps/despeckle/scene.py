@@ -140,6 +140,7 @@ def _record(
         window=window if kind == "array" else None, tile=plan_args["tile"], overlap=plan_args["overlap"],
         halo=halo, seed=seed, uncertainty=uncertainty, prior=getattr(fn, "prior", None),
         scale=tuple(float(f.scale) for f in fns) if hasattr(fn, "scale") else None, sampler=sampler,
+        solver=getattr(fn, "solver", None), profile=getattr(fn, "profile", None),
         likelihood_looks=tuple(float(f.likelihood_looks) for f in fns)
         if getattr(fn, "likelihood_looks", None) is not None else None,
     )  # fmt: skip

@@ -79,6 +79,12 @@ def _weights(
     help="Add a band with the per-pixel posterior std of the fused luminance (needs --samples >= 2).",
 )
 @click.option(
+    "--fill-gaps",
+    is_flag=True,
+    help="Where the optical is missing (nodata, masked clouds) and the SAR is not, write a SAR-driven "
+    "estimate and add a source band (2 = filled from SAR, 1 = optical or fused).",
+)
+@click.option(
     "--prox-iters",
     type=click.IntRange(min=1),
     default=FusionConfig.prox_iters,
@@ -150,6 +156,7 @@ def command(
     start: str,
     samples: int,
     uncertainty: bool,
+    fill_gaps: bool,
     prox_iters: int,
     steps: int,
     t0: int,
@@ -172,6 +179,7 @@ def command(
     config = FusionConfig(
         method=method, weights=weights, intensity_weight=intensity_weight, gradient_weight=gradient_weight,
         steps=steps, t0=t0, start=start, samples=samples, uncertainty=uncertainty, prox_iters=prox_iters,
+        fill_gaps=fill_gaps,
         prior=prior, tile=tile, overlap=overlap, seed=seed, device=device, despeckle_sar=despeckle_sar,
         looks=looks, sar_units=None if sar_units.lower() == "auto" else sar_units,
     )  # fmt: skip

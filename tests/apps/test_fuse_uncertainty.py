@@ -58,3 +58,38 @@ def test_uncertainty_needs_draws_and_a_sampler(invoke, fusion_pair, tmp_path) ->
     res = invoke("fuse", *fusion_pair, out, "--method", "pca", "--samples", "4", "--uncertainty")
     assert res.exit_code == 2 and "sampling method" in res.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("method", ["dps", "laplacian"])
+def test_optical_gaps_fall_back_to_the_sar_estimate_flagged(fusion_pair, tmp_path, method) -> None:
+    """An optical nodata hole (a cloud mask written as nodata): --fill-gaps writes the SAR-driven
+    estimate there and flags it (2) in a last band; outside, the pixels are those of the run without."""
+    from geodiff.apps.fuse.scene import GAP_BAND
+
+    opt, sar = fusion_pair
+    with rasterio.open(opt) as ds:
+        prof, data, names = ds.profile, ds.read(), ds.descriptions
+    data[:, 20:60, 30:80] = 0
+    prof.update(nodata=0)
+    holed = tmp_path / "s2_holed.tif"
+    with rasterio.open(holed, "w", **prof) as f:
+        f.write(data)
+        f.descriptions = names
+    kw = {"method": method, "prior": "tiny", "steps": 1, "tile": 64, "overlap": 16, "prox_iters": 10}
+    fuse_scene(holed, sar, tmp_path / "gaps.tif", fill_gaps=True, **kw)
+    fuse_scene(holed, sar, tmp_path / "plain.tif", **kw)
+    with rasterio.open(tmp_path / "gaps.tif") as f, rasterio.open(tmp_path / "plain.tif") as p:
+        assert (
+            f.count == p.count + 1 and f.descriptions[-1] == GAP_BAND and f.dtypes == (*p.dtypes, p.dtypes[0])
+        )
+        assert (f.crs, f.transform, f.nodata) == (p.crs, p.transform, p.nodata)
+        filled, src, plain = f.read()[:-1], f.read(f.count), p.read()
+    hole = np.zeros(src.shape, bool)
+    hole[20:60, 30:80] = True
+    assert (src[hole] == 2).all() and (src[~hole] == 1).all()
+    assert (plain[:, hole] == 0).all() and (filled[:, hole] > 0).all()  # nodata before, estimated now
+    assert np.array_equal(filled[:, ~hole], plain[:, ~hole])
+    # the estimate follows the SAR: brighter SAR, brighter estimate (a positive or negative line, never flat)
+    with rasterio.open(sar) as s:
+        vv = s.read(1)[hole]
+    assert abs(np.corrcoef(filled[3][hole].astype(float), vv)[0, 1]) > 0.3

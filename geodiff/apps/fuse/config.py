@@ -47,6 +47,9 @@ class FusionConfig:
         samples: posterior draws per tile (the output is their mean), >= 1.
         uncertainty: also write the per-pixel posterior std over the draws (needs samples >= 2).
         prox_iters: Chambolle-Pock iterations of the proximal step per diffusion step.
+        fill_gaps: where the optical is missing (nodata) and the SAR is not, write the SAR-driven
+            estimate of :class:`geodiff.apps.fuse.scales.GapFill` and flag it in one more band
+            (1 = filled from SAR, 0 = fused or optical); False keeps the optical nodata there.
         prior: diffusion prior name (``geodiff models``) or a loaded prior in the "amplitude" domain; also
             the prior of ``despeckle_sar="sar-dps"`` when it is a name.
         colour: colour restoration of the fused luminance ("ratio" or "ihs").
@@ -75,6 +78,7 @@ class FusionConfig:
     samples: int = 1
     uncertainty: bool = False
     prox_iters: int = 400
+    fill_gaps: bool = False
     prior: Any = "gray"
     colour: str = "ratio"
     tile: int = 256
@@ -113,6 +117,7 @@ class FusionConfig:
         _integer(self, "samples", 1)
         _integer(self, "prox_iters", 1)
         object.__setattr__(self, "uncertainty", bool(self.uncertainty))
+        object.__setattr__(self, "fill_gaps", bool(self.fill_gaps))
         if self.uncertainty and not get(self.method).samples:
             from geodiff.errors import UncertaintyNotSupportedError
 

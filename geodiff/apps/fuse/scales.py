@@ -16,7 +16,7 @@ from geodiff.errors import NoValidPixelsError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SAR_UNITS", "UnitScale", "fusion_scales", "robust_unit", "sar_to_intensity"]
+__all__ = ["SAR_UNITS", "GapFill", "UnitScale", "fusion_scales", "robust_unit", "sar_to_intensity"]
 
 SAR_UNITS = ("intensity", "amplitude", "db", "complex")
 
@@ -85,3 +85,42 @@ def fusion_scales(
     the SAR amplitude ``amp`` (over pixels where both are valid), arrays of one shape: one definition
     for in-memory and streamed fusion. Raises NoValidPixelsError as :func:`robust_unit`."""
     return robust_unit(lum, optical_valid), robust_unit(amp, valid)
+
+
+@dataclass(frozen=True)
+class GapFill:
+    """The SAR-driven estimate of the optical bands where the optical is missing (nodata, clouds).
+
+    Per band k a least-squares line x_k = offset_k + gain_k * B (``numpy.polynomial.polynomial.polyfit``,
+    degree 1) of the optical reflectance on the SAR amplitude B in [0, 1], fitted on the pixels where
+    both are valid: a coarse, scene-wide estimate (SAR brightness carries no colour), flagged in the
+    output's mask band so that nobody mistakes it for an observation.
+    """
+
+    offset: np.ndarray  # (C,)
+    gain: np.ndarray  # (C,)
+
+    @classmethod
+    def fit(cls, bands: np.ndarray, b: np.ndarray) -> GapFill:
+        """Fit from ``bands`` (C, N) reflectance and ``b`` (N,) amplitude in [0, 1] (finite pixels only;
+        fewer than 2 gives a constant fill at each band's mean, or 0 without any).
+
+        Raises ValueError for mismatched shapes."""
+        from numpy.polynomial import polynomial
+
+        bands = np.asarray(bands, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        if bands.ndim != 2 or bands.shape[1] != b.shape[0]:
+            raise ValueError(f"bands (C, N) and b (N,) do not match: {bands.shape} and {b.shape}")
+        ok = np.isfinite(bands).all(0) & np.isfinite(b)
+        offset, gain = np.zeros(bands.shape[0]), np.zeros(bands.shape[0])
+        if ok.sum() >= 2 and np.ptp(b[ok]) > 0:
+            for k in range(bands.shape[0]):
+                offset[k], gain[k] = polynomial.polyfit(b[ok], bands[k, ok], 1)
+        elif ok.any():
+            offset = bands[:, ok].mean(1)
+        return cls(offset, gain)
+
+    def estimate(self, b: np.ndarray) -> np.ndarray:
+        """(C, H, W) estimated reflectance from ``b`` (H, W) amplitude in [0, 1] (NaN stays NaN)."""
+        return self.offset[:, None, None] + self.gain[:, None, None] * np.asarray(b, dtype=np.float64)[None]

@@ -27,7 +27,7 @@ from geodiff.apps.fuse.arrays import FusionResult, despeckle_intensity, fuse_arr
 from geodiff.apps.fuse.config import TAG, FusionConfig
 from geodiff.apps.fuse.dps import dps_info, dps_plan
 from geodiff.apps.fuse.methods import build, get
-from geodiff.apps.fuse.scales import UnitScale, fusion_scales
+from geodiff.apps.fuse.scales import GapFill, UnitScale, fusion_scales
 from geodiff.device import resolve_device
 from geodiff.errors import InvalidSettingError, NoValidPixelsError, SwappedInputsError
 from sensors.colour import fused_bands, luminance, rgb_band_indices
@@ -135,6 +135,30 @@ def _encode(profile: Any, bands: np.ndarray, dtype: str, nodata: float | None) -
 
 #: Description of the band ``--uncertainty`` adds after the fused bands.
 UNCERTAINTY_BAND = "fused luminance posterior std"
+#: Description of the band ``--fill-gaps`` adds last.
+GAP_BAND = "source: 2 filled from SAR (optical missing), 1 optical or fused, 0 none"
+
+
+def _fill_gaps(out: np.ndarray, b_unit: np.ndarray, fit: GapFill, meta: Any) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN401
+    """Bands ``out`` (C, h, w, NaN where the optical is missing) with the SAR-driven estimate where the
+    SAR ``b_unit`` (h, w, [0, 1], NaN = missing) is valid, and the source band (h, w) in the output
+    dtype: 2 filled from SAR, 1 optical or fused, nodata (else 0) where neither."""
+    opt_valid = np.isfinite(out).all(0)
+    gap = ~opt_valid & np.isfinite(b_unit)
+    filled = np.where(gap[None], fit.estimate(b_unit), out)
+    fill = meta.nodata if meta.nodata is not None and not np.isnan(meta.nodata) else 0
+    source = np.where(gap, 2, np.where(opt_valid, 1, fill)).astype(np.dtype(meta.dtype))
+    return filled, source
+
+
+def _out_bands(meta: Any, config: FusionConfig) -> tuple[int, list[str] | None]:  # noqa: ANN401
+    """Output band count and names: the optical bands, then the std band (``uncertainty``), then the
+    source band (``fill_gaps``); names None (the input's) without extra bands."""
+    extra = [UNCERTAINTY_BAND] * config.uncertainty + [GAP_BAND] * config.fill_gaps
+    if not extra:
+        return meta.count, None
+    names = [d or f"band {i + 1}" for i, d in enumerate(meta.descriptions or ("",) * meta.count)]
+    return meta.count + len(extra), [*names, *extra]
 
 
 def _encode_std(profile: Any, std: np.ndarray, meta: Any) -> np.ndarray:
@@ -254,6 +278,7 @@ class PairSource:
         self.scale_a: UnitScale | None = None
         self.scale_b: UnitScale | None = None
         self.share: tuple[float, float] | None = None
+        self.gap_fit: GapFill | None = None
         self._opt: Any = None
         self._sar: Any = None
 
@@ -305,9 +330,11 @@ class PairSource:
             cols = np.linspace(0, max(0, self.width - side), 4).astype(int)
             h, w = min(side, self.height), min(side, self.width)
             windows = [PixelWindow(r, c, h, w) for r in rows for c in cols]
-        lums, amps, ovs, vs = [], [], [], []
+        lums, amps, ovs, vs, bs = [], [], [], [], []
         for window in windows:
             bands, lum, amp, valid = self.read_window(window)
+            if self.o.config.fill_gaps:
+                bs.append(bands.reshape(bands.shape[0], -1))
             lums.append(lum.ravel())
             amps.append(amp.ravel())
             ovs.append(np.isfinite(bands).all(0).ravel())
@@ -320,6 +347,9 @@ class PairSource:
         lum, amp = np.concatenate(lums), np.concatenate(amps)
         self.scale_a, self.scale_b = fusion_scales(lum, amp, np.concatenate(ovs), valid)
         self.share = scene_share(self.scale_a.forward(lum), self.scale_b.forward(amp), valid)
+        if bs:
+            b_unit = self.scale_b.forward(amp)
+            self.gap_fit = GapFill.fit(np.concatenate(bs, 1)[:, valid], b_unit[valid])
         return self.scale_a, self.scale_b
 
     def read(self, window: PixelWindow) -> tuple[np.ndarray, np.ndarray]:
@@ -358,10 +388,7 @@ def _stream_dps(
     task = block_function(source, plan, fn, "tiles", device=resolve_device(config.device))
     counts = {"valid": 0, "optical": 0}
     blocks = list(plan.blocks())
-    count, descriptions = meta.count, None
-    if config.uncertainty:
-        names = [d or f"band {i + 1}" for i, d in enumerate(meta.descriptions or ("",) * meta.count)]
-        count, descriptions = meta.count + 1, [*names, UNCERTAINTY_BAND]
+    count, descriptions = _out_bands(meta, config)
     try:
         with (
             reporter(progress, len(blocks), "fuse dps") as rep,
@@ -372,14 +399,18 @@ def _stream_dps(
         ):  # fmt: skip
 
             def sink(res: Any) -> None:  # noqa: ANN401
-                bands, lum, _, valid = source.read_window(res.block.core)
+                bands, lum, amp, valid = source.read_window(res.block.core)
                 f = res.data[0].astype(np.float64)
                 out = fused_bands(bands, lum, f, scale_a, valid, method=config.colour)
+                extra = []
+                if config.fill_gaps:
+                    out, src = _fill_gaps(out, source.scale_b.forward(amp), source.gap_fit, meta)
+                    extra.append(src[None])
                 data = _encode(opened.optical_profile, out, meta.dtype, meta.nodata)
                 if config.uncertainty:
                     std = np.where(valid, res.data[1].astype(np.float64) * (scale_a.hi - scale_a.lo), np.nan)
                     data = np.concatenate([data, _encode_std(opened.optical_profile, std, meta)[None]])
-                w.write(data, res.block.core)
+                w.write(np.concatenate([data, *extra]) if extra else data, res.block.core)
                 counts["valid"] += int(valid.sum())
                 counts["optical"] += int(np.isfinite(bands).all(0).sum())
 
@@ -401,18 +432,25 @@ def _fuse_in_memory(
     """A baseline on the whole pair in memory (global methods cannot be tiled)."""
     from tiling.cog import CogWriter
 
-    meta = opened.meta
-    pair = load_pair(optical_path, sar_path, opened.config, sar_band=sar_band)
+    meta, config = opened.meta, opened.config
+    pair = load_pair(optical_path, sar_path, config, sar_band=sar_band)
     res = fuse_arrays(
-        pair.optical, pair.sar, dataclasses.replace(opened.config, despeckle_sar=None), rgb=pair.rgb,
+        pair.optical, pair.sar, dataclasses.replace(config, despeckle_sar=None), rgb=pair.rgb,
         return_details=True,
     )  # fmt: skip
     assert isinstance(res, FusionResult)
-    data = _encode(opened.optical_profile, res.bands, meta.dtype, meta.nodata)
+    out, extra = res.bands, []
+    if config.fill_gaps:
+        fit = GapFill.fit(pair.optical[:, res.valid], res.sar[res.valid])
+        out, src = _fill_gaps(out, res.sar, fit, meta)
+        extra.append(src[None])
+    data = _encode(opened.optical_profile, out, meta.dtype, meta.nodata)
+    count, descriptions = _out_bands(meta, config)
     with CogWriter(
-        out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path)
-    ) as w:
-        w.write(data, PixelWindow(0, 0, meta.height, meta.width))
+        out_path, out_meta, dtype=meta.dtype, overwrite=overwrite, inputs=(optical_path, sar_path),
+        count=count, descriptions=descriptions,
+    ) as w:  # fmt: skip
+        w.write(np.concatenate([data, *extra]) if extra else data, PixelWindow(0, 0, meta.height, meta.width))
     return {"fused_fraction": res.info["fused_fraction"]}
 
 

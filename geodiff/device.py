@@ -3,11 +3,13 @@ one place that sets how the network runs on the CPU (intra-op threads, the alloc
 
 CPU thread rule (:func:`cpu_threads`): ``threads = max(1, cores // workers)``, where ``cores`` are the
 cores this process may run on (``os.sched_getaffinity``) and ``workers`` the processes running the
-network at the same time on this machine (1 in-process; a dask worker is started with one thread,
-so it runs torch on one). ``GEODIFF_THREADS=N`` overrides the rule, e.g. ``GEODIFF_THREADS=1`` on a
-machine shared with other jobs: there a second thread waits for cores others hold and costs CPU time
-without saving wall time (bench/cpu_profile.py). The thread count changes results in the last bits
-(about 1e-6 relative), never more.
+network at the same time on this machine. The scene jobs take ``workers = cores``: every tile call
+runs torch on one thread (``tiling.runner.torch_threads``, which keeps ``--workers 1/2/4`` and
+in-process runs bit-identical), and a machine's cores are used by ``--workers N`` processes, not by
+threads. ``GEODIFF_THREADS=N`` overrides both (they read the same variable). One thread is also the
+cheapest: on the shared 2-core machine a second thread cost 1.6x the CPU time per network call and
+was slower in wall time too, waiting for cores other jobs held (bench/cpu_profile.py). The thread
+count changes results in the last bits (about 1e-6 relative), never more.
 """
 
 from __future__ import annotations

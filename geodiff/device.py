@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import sys
@@ -114,8 +115,24 @@ def cpu_precision(env: dict[str, str] | None = None) -> torch.dtype | None:
     if raw in ("", "fp32", "float32"):
         return None
     if raw in ("bf16", "bfloat16"):
+        if not _native_bf16():
+            log.warning(
+                "%s=bf16 on a CPU without native bfloat16 (AVX512-BF16/AMX): the network is slower than "
+                "in float32; unset %s",
+                PRECISION_ENV,
+                PRECISION_ENV,
+            )
         return torch.bfloat16
     raise InvalidSettingError(f"{PRECISION_ENV}={raw!r} is not a precision; use fp32 or bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def _native_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively on this CPU (where autocast to bf16 is faster)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def configure_cpu(workers: int = 1, threads: bool = True) -> int:

@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+import geodiff.device as device_module
 import geodiff.priors.unet as unet_module
 from geodiff.device import (
     ALLOCATOR_ENV,
@@ -132,11 +133,16 @@ def test_prior_applies_the_thread_override(monkeypatch) -> None:
         torch.set_num_threads(n)
 
 
-def test_bf16_autocast_is_opt_in_and_close(monkeypatch) -> None:
+def test_bf16_autocast_is_opt_in_and_close(monkeypatch, caplog) -> None:
     assert cpu_precision(env={}) is None and cpu_precision(env={PRECISION_ENV: "fp32"}) is None
     assert cpu_precision(env={PRECISION_ENV: "BF16"}) is torch.bfloat16
     with pytest.raises(InvalidSettingError, match="fp32 or bf16"):
         cpu_precision(env={PRECISION_ENV: "fp16"})
+    monkeypatch.setattr(device_module, "_native_bf16", lambda: False)
+    with caplog.at_level("WARNING", logger="geodiff.device"):
+        assert cpu_precision(env={PRECISION_ENV: "bf16"}) is torch.bfloat16  # asked for: still used
+    assert "without native bfloat16" in caplog.text
+    monkeypatch.undo()
     prior = _random_prior()
     x, t = _x()
     with torch.no_grad():

@@ -13,9 +13,9 @@ too but on a shared machine they mostly measure the other jobs). Do not ``nice``
   ``--compile``) ``torch.compile``; each row's max relative difference to the first row's output;
 * bf16: PSNR of the Tweedie estimate x0_hat on ``--images`` dev images (PROTOCOL §1 clean images,
   central 256² crops, Gaussian noise at the sampler's noise levels) in float32 and in bfloat16;
-* e2e: ``geodiff despeckle`` on the bundled 512² sample scene (CLI defaults: SAR-DPS, 5 steps x 4
-  samples) before/after, with bf16, with a fitted tile (``--tile 272``: the 2 x 2 tile grid ends at the
-  raster edge), its cProfile split (network vs the rest) and the max abs difference of the outputs.
+* e2e: ``geodiff despeckle`` on the bundled 512² sample scene (the CLI's defaults) before/after, with
+  bf16, with a fitted tile (``--tile 272``: the 2 x 2 tile grid ends at the raster edge), its cProfile
+  split (network vs the rest) and the max abs difference of the outputs.
 
 Prints the tables and writes bench/results/cpu_profile.json.
 """
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tile", type=int, default=256)
     ap.add_argument("--images", type=int, default=12, help="dev images for the bf16 accuracy check (0: skip)")
     ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end runs on the sample scene")
+    ap.add_argument("--no-network", action="store_true", help="skip the network-call steps")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (minutes on 2 cores)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     result["meta"]["torch"] = torch.__version__
-    steps = NETWORK_STEPS + ([COMPILE_STEP] if args.compile else [])
+    steps = [] if args.no_network else NETWORK_STEPS + ([COMPILE_STEP] if args.compile else [])
     with tempfile.TemporaryDirectory() as tmp:
         net_rows = []
         for i, (label, opts) in enumerate(steps):
@@ -280,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-        result["network"] = net_rows
+        if net_rows:
+            result["network"] = net_rows
         if args.images:
             result["bf16_tweedie"] = run_child("bf16", dict(images=args.images, tile=args.tile))["rows"]
         if not args.no_e2e:
@@ -303,8 +305,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_tables(result: dict, tile: int) -> None:
-    rows = result["network"]
-    base = rows[0]["per_tile_cpu_s"]
+    rows = result.get("network", [])
+    base = rows[0]["per_tile_cpu_s"] if rows else 1.0
     print(f"\nnetwork call, gray prior, {tile}² tiles (CPU-s = median process_time of one call)\n")
     print(
         "| step | tiles/call | threads | CPU-s/call | CPU-s/tile | vs before | wall-s/call | max rel. diff |"
@@ -329,7 +331,7 @@ def print_tables(result: dict, tile: int) -> None:
                   f"| {r['delta_mean']:+.4f} | {r['delta_min']:+.4f} / {r['delta_max']:+.4f} "
                   f"| {r['images']} |")  # fmt: skip
     if "e2e" in result:
-        print("\n`geodiff despeckle` on the 512² sample scene (SAR-DPS defaults), one torch thread\n")
+        print("\n`geodiff despeckle` on the 512² sample scene (the CLI defaults), one torch thread\n")
         print("| run | tile | CPU-s | vs before | wall-s | max abs diff vs before (intensity) | that / max |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         b = result["e2e"][0]["cpu_s"]

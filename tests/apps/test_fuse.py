@@ -267,12 +267,12 @@ def test_sar_despeckled_first_when_asked(pair, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_streamed_scene_equals_in_memory_fusion(pair, tmp_path, prior) -> None:
-    """fuse_scene streams DPS block by block (2 x 2 blocks here); the result equals the in-memory
+    """fuse_scene streams DPS block by block (3 x 3 blocks here); the result equals the in-memory
     fusion of the same decoded pair with the same tile plan and seeds."""
     opt, sar = pair
     out = tmp_path / "streamed.tif"
     summary = fuse_scene(opt, sar, out, steps=2, prior=prior, tile=32, overlap=8, seed=5)
-    assert summary["streamed"] is True and summary["blocks"] == 4
+    assert summary["streamed"] is True and summary["blocks"] == 9
     p = load_pair(opt, sar)
     res = fuse_arrays(
         p.optical, p.sar, rgb=p.rgb, steps=2, prior=prior, tile=32, overlap=8, seed=5, despeckle_sar=None
@@ -323,7 +323,7 @@ def test_streamed_scene_with_a_warped_sar_matches_in_memory(pair, tmp_path, prio
     sar_geo = _sar_in_4326(sar, tmp_path / "s1_4326_intensity.tif")
     out = tmp_path / "streamed.tif"
     summary = fuse_scene(opt, sar_geo, out, steps=2, prior=prior, tile=32, overlap=8, seed=2)
-    assert summary["sar_resampled"] is True and summary["blocks"] == 4
+    assert summary["sar_resampled"] is True and summary["blocks"] == 9
     assert _georef(out) == _georef(opt)
     p = load_pair(opt, sar_geo)
     res = fuse_arrays(

@@ -120,12 +120,13 @@ class DpsTiles:
 
 def dps_plan(height: int, width: int, *, stride: int, tile: int, overlap: int, seed: int) -> Any:  # noqa: ANN401
     """The tile plan of a (height, width) scene: tile a multiple of the prior's ``stride`` and never
-    above the scene (a small scene is one tile without overlap); 4x4-tile blocks."""
+    above the scene (a small scene is one tile without overlap); 2x2-tile blocks (a 4x4 block of
+    256² tiles held about 450 MiB of sampler state on the CPU; 2x2 about 200 MiB: bench/fusion_memory.py)."""
     from tiling.plan import TilePlan, TileSpec
 
     t = _tile_size(height, width, tile, int(stride))
     ov = min(overlap, t // 4) if t < max(height, width) else 0
-    return TilePlan(height, width, TileSpec(tile=t, overlap=ov, halo=0, block_tiles=4), seed)
+    return TilePlan(height, width, TileSpec(tile=t, overlap=ov, halo=0, block_tiles=2), seed)
 
 
 def dps_info(plan: Any, fn: DpsTiles) -> dict[str, Any]:  # noqa: ANN401

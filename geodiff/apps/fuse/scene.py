@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 __all__ = ["PairSource", "ScenePair", "fuse_scene", "load_pair"]
 
 _TILE_CONTEXT = 32  # context around a SAR window for tile-based despecklers (sar-dps)
-_IN_MEMORY_PX = 4_194_304  # scenes up to 2048^2: the [0, 1] stretches come from every pixel
+_IN_MEMORY_PX = 1_048_576  # scenes up to 1024^2: the [0, 1] stretches come from every pixel
 
 
 # ---- checks -------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ class PairSource:
         return bands, lum, amp, opt_valid & np.isfinite(amp)
 
     def fit_scales(self) -> tuple[UnitScale, UnitScale]:
-        """The [0, 1] stretches (A, B) from every pixel (scenes up to 2048^2) or from 16 spread windows,
+        """The [0, 1] stretches (A, B) from every pixel (scenes up to 1024^2) or from 16 spread windows,
         and the PCA shares of the stretched A and B (``self.share``) from the same pixels; call before
         :meth:`read`. Raises NoValidPixelsError where optical and SAR share no pixel."""
         if self.height * self.width <= _IN_MEMORY_PX:

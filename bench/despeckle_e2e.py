@@ -1,6 +1,7 @@
 """End-to-end despeckling benchmarks through the CLI (`geodiff despeckle`, in-process via click).
 
     .venv/bin/python bench/despeckle_e2e.py quality [--limit 12] [--looks 1 4] [--profiles fast balanced best]
+    .venv/bin/python bench/despeckle_e2e.py frontier --merge NAME_L1 NAME_L4 --out NAME        # one table
     .venv/bin/python bench/despeckle_e2e.py real                                  # PROTOCOL §2
     .venv/bin/python bench/despeckle_e2e.py speed                                 # Mpx/s, sample scene
 
@@ -184,6 +185,16 @@ def plot_frontier(rows: list[dict], path: Path, meta: dict) -> None:
     plt.close(fig)
 
 
+def frontier(args: argparse.Namespace) -> None:
+    """Merge quality runs started together (e.g. one process per L) into one table and one plot."""
+    runs = [json.loads((RESULTS / f"{name}.json").read_text()) for name in args.merge]
+    rows = [r for run in runs for r in run["rows"]]
+    meta = dict(runs[0]["meta"], merged=args.merge)
+    print_frontier(rows, meta)
+    save(f"{args.out}.json", dict(meta=meta, rows=rows))
+    plot_frontier(rows, RESULTS / f"{args.out}.png", meta)
+
+
 def real(args: argparse.Namespace) -> None:
     data = solvers_dev.DATA
     cases = []
@@ -273,7 +284,8 @@ def save(name: str, rows: list) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=["quality", "real", "speed"])
+    ap.add_argument("what", choices=["quality", "real", "speed", "frontier"])
+    ap.add_argument("--merge", nargs="+", default=[], help="frontier: quality results names to merge")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--looks", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -293,7 +305,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    {"quality": quality, "real": real, "speed": speed}[args.what](args)
+    {"quality": quality, "real": real, "speed": speed, "frontier": frontier}[args.what](args)
     return 0
 
 

@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 #: (bench/README.md, "SAR-DPS profiles"). ``fast``: at most BM3D-log's CPU time; ``balanced`` (the CPU
 #: default): at most twice it; ``best`` (the CUDA default): more draws and steps.
 PROFILES: dict[str, dict] = {
-    "fast": {"admm_iters": 2, "steps": 2, "samples": 2},
-    "balanced": {"admm_iters": 3, "steps": 4, "samples": 2},
-    "best": {"admm_iters": 4, "steps": 6, "samples": 8},
+    "fast": {"admm_iters": 2, "steps": 3, "samples": 2, "sigma0": 0.15},
+    "balanced": {"admm_iters": 3, "steps": 4, "samples": 3, "sigma0": 0.2},
+    "best": {"admm_iters": 3, "steps": 5, "samples": 5, "sigma0": 0.2},
 }
 #: The profile a device gets when none is named: the CPU "balanced", CUDA "best".
 DEVICE_PROFILES = {"cpu": "balanced", "cuda": "best"}
@@ -39,8 +39,9 @@ DEVICE_PROFILES = {"cpu": "balanced", "cuda": "best"}
 #: Defaults shared by the CLI, the Python API and the accessors (the "balanced" profile's sampler).
 DEFAULTS = {
     "prior": "gray",
+    # admm_iters, steps, samples and sigma0 (the refinement starts from the ADMM result noised to
+    # sigma0 L^-looks_power, model units)
     **PROFILES["balanced"],
-    "sigma0": 0.2,  # the refinement starts from the ADMM result noised to this level (model units)
     "init": "lee",  # ADMM starts from a Lee estimate
     "ensemble": True,
     "mean_window": 31,  # keep the local mean intensity (radiometry) of the input; see preserve_local_mean
@@ -49,8 +50,8 @@ DEFAULTS = {
     # speckle; the plain Lee-start sampler needed 0.3 on real Sentinel-1 to not pull speckle back in
     "zeta": 1.0,
     "admm_sigma": 0.3,  # denoiser noise level of the ADMM iterations at L = 1 (rho = 1 / sigma^2)
-    "admm_decay": 1.0,
-    "looks_power": 0.0,
+    "admm_decay": 1.0,  # one noise level for every iteration (a decreasing one measured worse)
+    "looks_power": 0.5,  # admm_sigma and sigma0 shrink like the speckle's spread in z, 1 / sqrt(L)
     "admm_ensemble": 1,
     "refine": True,
 }

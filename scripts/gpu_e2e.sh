@@ -39,6 +39,7 @@ E2E_BUDGET=${E2E_BUDGET:-300}          # seconds for bench/gpu_e2e.py
 PRIOR_BUDGET=${PRIOR_BUDGET:-280}      # seconds for the priors stage (training gets what evaluation leaves)
 EVAL_RESERVE=${EVAL_RESERVE:-90}       # seconds kept for export, benchmarks and verdict
 LEE_WORKERS=${LEE_WORKERS:-8}          # Lee row: dask worker processes (falls back to in-process)
+# E2E_SIZES: the large scenes, in order (default "16384x16384 25000x17000"; "25000x17000" for the IW size alone)
 DEV_VARIANTS=${DEV_VARIANTS:-jf-log-nfe100-lee-ens,jf-log-nfe40-bm3d-ens}  # bench/solvers_dev.py names
 DEV_LOOKS=${DEV_LOOKS:-1 4}
 # gray2 starts from the shipped gray (longer-trained successor); GRAY2_INIT= (empty) trains it from scratch
@@ -68,7 +69,8 @@ if [[ $STAGES == *e2e* ]]; then
     E2E=(--calib "" --sizes 256x192 100000x100000 --despeckle-args "--prior tiny --steps 1 --samples 1"
          --ref-prior tiny --ref-steps 1 --ref-tile 64 --lee-workers 0 --lee-share 0.2)
   else
-    E2E=(--calib 2048x2048 --sizes 16384x16384 25000x17000 --lee-workers "$LEE_WORKERS")
+    # shellcheck disable=SC2086  # E2E_SIZES is a list
+    E2E=(--calib 2048x2048 --sizes ${E2E_SIZES:-16384x16384 25000x17000} --lee-workers "$LEE_WORKERS")
   fi
   [[ $SMOKE == 1 && $E2E_DEVICE == auto ]] && E2E_DEVICE=$DEVICE
   if ! $PY -c "import rasterio, dask" 2>/dev/null; then

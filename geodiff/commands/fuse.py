@@ -103,7 +103,7 @@ def _weights(
     type=click.IntRange(min=0),
     default=FusionConfig.t0,
     show_default=True,
-    help="DPS start: the optical/SAR average noised to timestep t0 (lower = closer to that average).",
+    help="DPS start: the --start image noised to timestep t0 (lower = closer to that image).",
 )
 @click.option(
     "--method",

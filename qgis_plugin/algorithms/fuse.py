@@ -21,12 +21,13 @@ CRS and pixels when needed, and the output keeps the optical georeferencing, ban
 <p><b>DPS</b> (default) is diffusion posterior sampling (Chung et al., ICLR 2023) with the L1/TV fusion
 guidance of the review's eq. 25-26: ||f - f0||1 + a||f - o||1 + b||f - r||1 + c||D(f - o)||1 +
 d||D(f - r)||1, where o is the optical luminance, r the SAR and D the image gradient; <b>weights</b>
-gives a,b,c,d. Sampling starts from the noised optical/SAR average at step <b>t0</b>. The classical
+gives a,b,c,d, or auto (default): a, b from the scene's PCA shares, c, d per pixel from the local gradient
+energy. Sampling starts from a noised Laplacian-pyramid fusion at step <b>t0</b>. The classical
 baselines (average, wavelet, PCA, Laplacian pyramid) take no prior and run in seconds.</p>
-<p><b>Despeckle the SAR first</b> runs a despeckling method (e.g. Lee) on the SAR before fusing; its
+<p><b>Despeckle the SAR first</b> (default Lee) runs a despeckling method on the SAR before fusing; its
 <b>looks</b> are estimated when empty. The SAR may be intensity, amplitude or dB.</p>
-<p><b>Time</b>: the baselines take seconds; DPS with the default 20 steps on the shipped gray prior took
-2.5 s for a 120x120 px pair on 2 CPU cores (plus a few seconds to start); time grows with steps x
+<p><b>Time</b>: the baselines take seconds; DPS with the default 5 steps on the shipped gray prior took
+about 3 s for a 120x120 px pair on 2 CPU cores (plus a few seconds to start); time grows with steps x
 pixels, and a GPU is much faster. Cancel stops geodiff and leaves no output.</p>"""
 
 DESPECKLE_FIRST = (("", "No"), *DESPECKLE_METHODS)
@@ -48,7 +49,8 @@ class FuseAlgorithm(GeodiffAlgorithm):
         self.add_int("SAR_BAND", "SAR band (1 = first, e.g. VV)", 1, minimum=1)
         self.add_enum("UNITS", "Units of the SAR values", UNITS)
         self.add_enum("METHOD", "Method", FUSION_METHODS)
-        self.add_enum("DESPECKLE_SAR", "Despeckle the SAR first", DESPECKLE_FIRST)
+        # Lee by default, as the CLI
+        self.add_enum("DESPECKLE_SAR", "Despeckle the SAR first", DESPECKLE_FIRST, default=2)
         looks = QgsProcessingParameterNumber(
             "LOOKS",
             "Looks L of the SAR (empty: estimate)",
@@ -57,9 +59,9 @@ class FuseAlgorithm(GeodiffAlgorithm):
         )
         looks.setMinimum(0.5)
         self.add(looks)
-        self.add(QgsProcessingParameterString("WEIGHTS", "DPS: weights a,b,c,d", "1,1,1,1"))
-        self.add_int("STEPS", "DPS: sampling steps", 20, minimum=1)
-        self.add_int("T0", "DPS: start step t0", 500, minimum=0, advanced=True)
+        self.add(QgsProcessingParameterString("WEIGHTS", "DPS: weights a,b,c,d (auto: per pixel)", "auto"))
+        self.add_int("STEPS", "DPS: sampling steps", 5, minimum=1)
+        self.add_int("T0", "DPS: start step t0", 200, minimum=0, advanced=True)
         self.add(
             QgsProcessingParameterString("PRIOR", "DPS: diffusion prior (name or path)", "gray"),
             advanced=True,
@@ -74,9 +76,9 @@ class FuseAlgorithm(GeodiffAlgorithm):
     def cli_args(self, parameters, context, optical: str, sar: str, out: str) -> list[str]:  # noqa: ANN001
         """The `geodiff fuse` argument list of these parameters."""
         weights = self.parameterAsString(parameters, "WEIGHTS", context).replace(" ", "")
-        if len(weights.split(",")) != 4:
+        if weights.lower() != "auto" and len(weights.split(",")) != 4:
             raise QgsProcessingException(
-                f"weights {weights!r}: give four numbers >= 0 separated by commas, e.g. 1,1,1,1"
+                f"weights {weights!r}: give auto or four numbers >= 0 separated by commas, e.g. 1,1,1,1"
             )
         args = [
             "fuse",
@@ -99,8 +101,7 @@ class FuseAlgorithm(GeodiffAlgorithm):
         args += ["--device", self.choice(parameters, "DEVICE", DEVICES, context)]
         args += self.units_args(parameters, context)
         first = self.choice(parameters, "DESPECKLE_SAR", DESPECKLE_FIRST, context)
-        if first:
-            args += ["--despeckle-sar", first]
+        args += ["--despeckle-sar", first or "none"]
         looks = self.optional_number(parameters, "LOOKS", context)
         if looks is not None:
             args += ["--looks", repr(looks)]

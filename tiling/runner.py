@@ -657,6 +657,11 @@ def run_raster(
                        "seed": seed, "kind": kind, "groups": groups, "outputs_per_band": per_band,
                        "nodata": repr(out_nodata), "size": [meta.height, meta.width]}  # fmt: skip
         journal = BlockJournal(out_path, description)
+        from tiling.atomic import check_free_space
+
+        # the saved blocks (float32 pixels + bool validity) sit beside the output until it is complete
+        state_bytes = meta.height * meta.width * sum(len(g) for g in groups) * per_band * 5
+        check_free_space(journal.folder.parent, state_bytes + 2 * state_bytes * 4 // 5)
     # GDAL's block cache (default 5 % of RAM) would grow with the scene: cap it
     with (
         contextlib.ExitStack() as stack,

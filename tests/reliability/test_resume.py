@@ -97,6 +97,7 @@ def test_sigkill_then_rerun_recomputes_only_the_rest(
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     recomputed = finished - summary["blocks_resumed"]
+    print(f"killed after {finished} of {total} blocks; rerun resumed {summary['blocks_resumed']}")
     assert recomputed <= 0.1 * finished, f"{recomputed} of {finished} finished blocks recomputed"
     assert summary["blocks_computed"] == total - summary["blocks_resumed"]
     assert np.array_equal(_pixels(out), _pixels(ref), equal_nan=True)
@@ -132,6 +133,9 @@ def test_sigkilled_batch_continues_the_interrupted_scene(invoke, tmp_path: Path)
     rec = {r["scene"]: r for r in json.loads(res.stdout)["scenes"]}
     assert rec["s0.tif"]["status"] == "skipped"
     assert rec["s1.tif"]["status"] == "done"
+    print(
+        f"batch killed after {finished} of 64 blocks of s1; rerun resumed {rec['s1.tif']['blocks_resumed']}"
+    )
     assert finished - rec["s1.tif"]["blocks_resumed"] <= 0.1 * finished
     assert rec["s1.tif"]["blocks_computed"] == 64 - rec["s1.tif"]["blocks_resumed"]
     for i in range(2):

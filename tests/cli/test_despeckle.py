@@ -60,6 +60,31 @@ def test_base_run_records_its_settings(base) -> None:
     )
     assert (rec.sampler["steps"], rec.sampler["samples"], rec.units) == (2, 2, "intensity")
     assert rec.scale == (summary["scale"],) and rec.uncertainty is False
+    # no --profile on the CPU: the balanced profile's fields, except the explicit steps and samples
+    from geodiff.apps.despeckle.sar_dps import PROFILES
+
+    assert (rec.profile, rec.solver) == ("balanced", "sar_pnp")
+    admm = PROFILES["balanced"]["admm_iters"]
+    assert rec.sampler["admm_iters"] == admm == summary["settings"]["admm_iters"]
+
+
+def test_profile_sets_the_sampler_and_explicit_options_win(invoke, crop, tmp_path) -> None:  # noqa: ANN001
+    from geodiff.apps.despeckle.sar_dps import PROFILES, resolve_profile
+
+    base = ("--prior", "tiny", "--tile", "64", "--overlap", "16", "--looks", "4", "--profile", "fast")
+    summary, pixels, rec = _run(invoke, crop, tmp_path / "f.tif", *base)
+    fast = PROFILES["fast"]
+    assert rec.profile == "fast" == summary["settings"]["profile"]
+    assert {k: rec.sampler[k] for k in fast} == fast
+    _, pixels2, rec2 = _run(invoke, crop, tmp_path / "f2.tif", *base, "--samples", "3")
+    assert rec2.profile == "fast" and rec2.sampler["samples"] == 3 and rec2.sampler["steps"] == fast["steps"]
+    assert not np.allclose(pixels, pixels2)
+    res = invoke("despeckle", crop, tmp_path / "x.tif", "--profile", "fastest")
+    assert res.exit_code == 2 and "fastest" in res.output
+    assert resolve_profile(None, "cpu") == "balanced" and resolve_profile("auto", "cuda:1") == "best"
+    assert resolve_profile("best", "cpu") == "best"
+    with pytest.raises(ValueError, match="unknown profile"):
+        resolve_profile("fastest", "cpu")
 
 
 @pytest.mark.parametrize(

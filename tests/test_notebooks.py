@@ -42,3 +42,36 @@ def test_batch_notebook_runs_on_a_two_worker_cluster(
     assert shown.count(" done ") == 4 and shown.count(" skipped ") == 4  # 4 scenes, then all skipped
     assert (tmp_path / "out" / "batch" / "lee" / "geodiff-batch.jsonl").exists()
     assert (tmp_path / "out" / "batch" / "crop0_before_after.png").stat().st_size > 1000
+
+
+def test_fusion_notebook_is_saved_executed_without_machine_paths() -> None:
+    nb = json.loads((NOTEBOOKS / "04_fusion.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code and all(c["outputs"] for c in code)
+    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    text = json.dumps(nb)
+    assert "/work/" not in text and "/tmp/" not in text and "/home/" not in text
+    assert "geodiff dps" in text and "fused luminance posterior std" in text
+
+
+@pytest.mark.slow
+def test_fusion_notebook_runs(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """04_fusion: three shared pairs fused by the baselines and DPS, the posterior std, the scores."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("GEODIFF_SHARED_DATA", str(shared_data))
+    shutil.copy(NOTEBOOKS / "04_fusion.ipynb", tmp_path)
+    nb = nbformat.read(tmp_path / "04_fusion.ipynb", as_version=4)
+    nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    shown = "".join(
+        o.get("text", "") if o["output_type"] == "stream" else o.get("data", {}).get("text/plain", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert "pairs found: True" in shown and "fused 15 pair x method combinations" in shown
+    assert "last band: fused luminance posterior std" in shown
+    assert "CRS and transform kept: True True" in shown
+    assert (tmp_path / "out" / "fusion" / "sen1floods11_fused_std.tif").exists()

@@ -135,7 +135,7 @@ class SarDpsTiles:
             inten = _fold_negatives(inten, valid)
         floor = self.scale * A_MIN * A_MIN
         median = prior.amplitude_median or 0.3
-        # nodata: the local level of the valid pixels around it, so it does not darken the rim (fill.py)
+        # nodata: the valid side mirrored across the edge, so it does not bias the rim (fill.py)
         level = fill_nodata_t(torch.where(valid, inten, 0.0), valid, self.scale * median * median)
         y = torch.where(valid, inten, level).clamp_min(floor)
         out = torch.zeros((x.shape[0], self.outputs, *x.shape[-2:]), dtype=torch.float32, device=dev)

@@ -8,5 +8,5 @@ mkdir -p out
 IN=geodiff/data/sample_s1_vv_gamma0.tif
 OUT=out/sample_s1_vv_gamma0_sar_dps.tif
 time .venv/bin/geodiff despeckle "$IN" "$OUT" --overwrite
-.venv/bin/geodiff quicklook "$IN" "$OUT" out/before_after.png --labels "Sentinel-1 VV (input)" "SAR-DPS (5 steps x 4 samples)"
+.venv/bin/geodiff quicklook "$IN" "$OUT" out/before_after.png --labels "Sentinel-1 VV (input)" "SAR-DPS (default profile)"
 .venv/bin/geodiff qa "$IN" "$OUT"

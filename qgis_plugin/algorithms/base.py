@@ -35,6 +35,12 @@ UNITS = (
     ("db", "dB (10 log10 intensity)"),
 )
 DEVICES = (("auto", "Auto (CUDA GPU when present, else CPU)"), ("cpu", "CPU"), ("cuda", "CUDA GPU"))
+SAR_DPS_PROFILES = (
+    ("auto", "Auto (balanced on the CPU, best on a CUDA GPU)"),
+    ("fast", "Fast (no more CPU time than BM3D-log)"),
+    ("balanced", "Balanced (the CPU default)"),
+    ("best", "Best (the GPU default)"),
+)
 FUSION_METHODS = (
     ("dps", "DPS (diffusion posterior sampling, L1/TV guidance)"),
     ("average", "Average"),

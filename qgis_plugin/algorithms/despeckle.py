@@ -15,22 +15,24 @@ from qgis.core import (
 )
 
 from ..runner import run_geodiff, staged_output
-from .base import DESPECKLE_METHODS, DEVICES, UNITS, GeodiffAlgorithm
+from .base import DESPECKLE_METHODS, DEVICES, SAR_DPS_PROFILES, UNITS, GeodiffAlgorithm
 
 HELP = """<p>Removes speckle from a SAR scene and writes a Cloud-Optimized GeoTIFF with the input's CRS,
 transform, nodata, band descriptions and units (intensity in, intensity out; dB in, dB out).</p>
-<p><b>SAR-DPS</b> (default) is diffusion posterior sampling (Chung et al., ICLR 2023) with a gamma-speckle
-likelihood (the review's SAR-DPS, eq. 22-24): each overlapping tile is sampled from a diffusion prior,
-started from a noised Lee estimate, and the posterior samples are averaged; <i>uncertainty</i> adds one
-posterior-standard-deviation band per input band. The <b>classical filters</b> (Lee 1980, refined Lee,
+<p><b>SAR-DPS</b> (default) is diffusion posterior sampling with a gamma-speckle likelihood (the review's
+SAR-DPS, eq. 22-24): each overlapping tile is restored by a few plug-and-play ADMM iterations with the
+diffusion prior as denoiser, then refined by a short come-closer sampling run (Chung et al. 2022) whose
+posterior samples are averaged; <i>uncertainty</i> adds one posterior-standard-deviation band per input
+band. The <b>profile</b> sets the sampler: fast, balanced (the CPU default) or best (the GPU default);
+steps and samples, when given, override it. The <b>classical filters</b> (Lee 1980, refined Lee,
 Frost, Gamma-MAP, boxcar) take a window instead and run in seconds.</p>
 <p><b>Units</b>: auto reads the file's metadata and values; say intensity, amplitude or dB when it guesses
 wrong. <b>Looks</b> (equivalent number of looks L): empty estimates it from the scene; Sentinel-1 GRD
 is about 4.4. <b>Sensor profile</b> (advanced) names the product's convention, e.g. s1-grd-db (see
 <code>geodiff info</code>).</p>
-<p><b>Time</b>: a filter takes seconds; SAR-DPS with the default 5 steps x 4 samples on the shipped
-<code>gray</code> prior needs about 1.5 min per 512x512 px on 2 CPU cores and seconds on a GPU; time
-grows with steps x samples x pixels. The PROTOCOL section 2 QA (ratio mean, L var(ratio), bias dB,
+<p><b>Time</b>: a filter takes seconds; SAR-DPS at the balanced profile on the shipped <code>gray</code>
+prior needs about 25 CPU-seconds per 512x512 px (one thread); time grows with steps x samples x
+pixels. The PROTOCOL section 2 QA (ratio mean, L var(ratio), bias dB,
 ENL in/out) is logged and stored in the output's tags.</p>
 <p>The plugin runs the <code>geodiff</code> command line (its path: Settings > Options > Processing >
 Providers > geodiff). Cancel stops it and leaves no output.</p>"""
@@ -54,8 +56,9 @@ class DespeckleAlgorithm(GeodiffAlgorithm):
         looks.setMinimum(0.5)
         self.add(looks)
         self.add(QgsProcessingParameterString("PRIOR", "SAR-DPS: diffusion prior (name or path)", "gray"))
-        self.add_int("STEPS", "SAR-DPS: sampling steps", 5, minimum=1)
-        self.add_int("SAMPLES", "SAR-DPS: posterior samples averaged", 4, minimum=1)
+        self.add_enum("PROFILE", "SAR-DPS: sampler profile", SAR_DPS_PROFILES)
+        self.add_int("STEPS", "SAR-DPS: refinement steps (empty: the profile's)", minimum=1, optional=True)
+        self.add_int("SAMPLES", "SAR-DPS: samples averaged (empty: the profile's)", minimum=1, optional=True)
         self.add(
             QgsProcessingParameterBoolean(
                 "UNCERTAINTY", "SAR-DPS: add an uncertainty band (posterior std)", False
@@ -101,8 +104,11 @@ class DespeckleAlgorithm(GeodiffAlgorithm):
         args += ["--seed", str(self.parameterAsInt(parameters, "SEED", context))]
         if method == "sar-dps":
             args += ["--prior", self.parameterAsString(parameters, "PRIOR", context).strip() or "gray"]
-            args += ["--steps", str(self.parameterAsInt(parameters, "STEPS", context))]
-            args += ["--samples", str(self.parameterAsInt(parameters, "SAMPLES", context))]
+            args += ["--profile", self.choice(parameters, "PROFILE", SAR_DPS_PROFILES, context)]
+            for name in ("STEPS", "SAMPLES"):
+                value = self.optional_number(parameters, name, context, int)
+                if value is not None:
+                    args += [f"--{name.lower()}", str(value)]
             args += ["--device", self.choice(parameters, "DEVICE", DEVICES, context)]
         else:
             args += ["--window", str(self.parameterAsInt(parameters, "WINDOW", context))]

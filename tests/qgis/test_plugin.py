@@ -205,8 +205,8 @@ def test_provider_lists_every_algorithm_and_parameter(jobs: dict[str, dict]) -> 
         "Despeckle SAR", "Fuse optical and SAR", "Tile plan", "Despeckling QA"
     ]  # fmt: skip
     params = {a: set(v["parameters"]) for a, v in algs.items()}
-    assert {"INPUT", "METHOD", "UNITS", "LOOKS", "PRIOR", "STEPS", "SAMPLES", "UNCERTAINTY", "DEVICE", "SEED",
-            "TILE", "OVERLAP", "OUTPUT"} <= params["geodiff:despeckle"]  # fmt: skip
+    assert {"INPUT", "METHOD", "UNITS", "LOOKS", "PRIOR", "PROFILE", "STEPS", "SAMPLES", "UNCERTAINTY",
+            "DEVICE", "SEED", "TILE", "OVERLAP", "OUTPUT"} <= params["geodiff:despeckle"]  # fmt: skip
     assert {"OPTICAL", "SAR", "METHOD", "DESPECKLE_SAR", "WEIGHTS", "OUTPUT"} <= params["geodiff:fuse"]
     assert {"ORIGINAL", "PROCESSED", "OUTPUT_HTML", "OUTPUT_JSON"} <= params["geodiff:qa"]
     assert {"INPUT", "TILE", "OVERLAP", "AOI", "OUTPUT"} <= params["geodiff:plan"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -75,3 +76,39 @@ def test_fusion_notebook_runs(shared_data: Path, tmp_path: Path, monkeypatch: py
     assert "last band: fused luminance posterior std" in shown
     assert "CRS and transform kept: True True" in shown
     assert (tmp_path / "out" / "fusion" / "sen1floods11_fused_std.tif").exists()
+
+
+def test_sar_dps_notebook_03_is_saved_executed_without_machine_paths() -> None:
+    nb = json.loads((NOTEBOOKS / "03_sar_dps.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code and all(c["outputs"] for c in code)
+    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+    text = json.dumps(nb)
+    assert "/work/" not in text and "/tmp/" not in text and "/home/" not in text
+    assert "Dalsasso" in text and "ENL out" in text  # the data's attribution, the QA table
+
+
+@pytest.mark.slow
+def test_sar_dps_notebook_03_runs(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """03_sar_dps: a single-look S1 crop, the likelihood, noise vs default sampler, draws, std, QA."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("GEODIFF_SHARED_DATA", str(shared_data))
+    shutil.copy(NOTEBOOKS / "03_sar_dps.ipynb", tmp_path)
+    nb = nbformat.read(tmp_path / "03_sar_dps.ipynb", as_version=4)
+    nbclient.NotebookClient(
+        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    shown = "".join(
+        o.get("text", "") if o["output_type"] == "stream" else o.get("data", {}).get("text/plain", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert "crop found: True" in shown
+    assert "L = 1: maximum at x/y = 1.000" in shown and "L = 4: maximum at x/y = 1.000" in shown
+    qa = r"(\S.*?)\s+([\d.]+)\s+([\d.]+)\s+(-?[\d.]+)\s+([\d.]+)\s+([\d.]+)"  # method + 5 figures
+    rows = {m[1]: float(m[2]) for m in (re.fullmatch(qa, line) for line in shown.splitlines()) if m}
+    assert set(rows) == {"Lee 7x7", "SAR-DPS from noise", "SAR-PnP balanced", "geodiff.despeckle"}
+    assert all(0.5 < ratio_mean < 1.5 for ratio_mean in rows.values())
+    assert sum(o.get("output_type") == "display_data" for c in nb.cells for o in c.get("outputs", [])) == 5

@@ -284,5 +284,5 @@ def sar_pnp(
                       return_samples=return_samples)  # fmt: skip
         res.nfe = admm_nfe + res.nfe * config.samples
         return res
-    inten = _radiometry(est.unsqueeze(1), y, z_init, config)
+    inten = _radiometry(est.unsqueeze(1), y, z_init, config, physics.looks)
     return summarise(inten, return_samples, nfe=admm_nfe)

@@ -150,12 +150,36 @@ def _start(y: torch.Tensor, s: torch.Tensor, physics: SpeckleModel, config: Samp
     return (2 * (est.clamp_min(0) / s).sqrt() - 1).clamp(-1, 1)
 
 
-def _radiometry(inten: torch.Tensor, y: torch.Tensor, z_init, config: SamplerConfig) -> torch.Tensor:
-    """Local-mean preservation and bright scatterers (mean_window, bright) on draws (B, K, C, H, W)."""
+#: Pixels whose data exceed the estimate by more than the (1 - OUTLIER_PROB) quantile of L-look speckle
+#: are strong scatterers the sampler smoothed away, not speckle (see :func:`_radiometry`).
+OUTLIER_PROB = 1e-4
+
+
+def speckle_quantile(looks: float, prob: float = OUTLIER_PROB) -> float:
+    """The ratio y / I exceeded with probability ``prob`` by L-look speckle (Gamma(L, 1/L) quantile)."""
+    from scipy.stats import gamma
+
+    return float(gamma.isf(prob, float(looks), scale=1.0 / float(looks)))
+
+
+def _radiometry(
+    inten: torch.Tensor, y: torch.Tensor, z_init, config: SamplerConfig, looks: float | None = None
+) -> torch.Tensor:
+    """Local-mean preservation and bright scatterers (mean_window, bright) on draws (B, K, C, H, W).
+
+    Kept at their measured intensity (and left out of both local means, so their energy does not
+    spread over the window as a bright square): pixels of the start estimate above ``bright``, and,
+    with ``looks``, pixels whose data exceed the draws' mean by more than :func:`speckle_quantile`
+    (a 1e-4 event for L-look speckle: strong scatterers the sampler smoothed away).
+    """
     keep = ((z_init + 1) / 2 > config.bright) if config.bright is not None and z_init is not None else None
     if config.mean_window:
+        x = inten.mean(1)
+        if looks is not None:
+            strong = y > speckle_quantile(looks) * x
+            keep = strong if keep is None else keep | strong
         w = None if keep is None else (~keep).to(y.dtype)
-        inten = inten * preserve_local_mean(inten.mean(1), y, config.mean_window, w).unsqueeze(1)
+        inten = inten * preserve_local_mean(x, y, config.mean_window, w).unsqueeze(1)
     if keep is not None:  # point scatterers keep their measured intensity
         inten = torch.where(keep.unsqueeze(1), y.unsqueeze(1).expand_as(inten), inten)
     return inten
@@ -209,6 +233,6 @@ def sar_dps(
         blend=blend, device=y.device, dtype=y.dtype,
     )  # fmt: skip
     a = ((z + 1) / 2).clamp_min(A_MIN)
-    inten = _radiometry(s.unsqueeze(1) * a * a, y, z_init, config)
+    inten = _radiometry(s.unsqueeze(1) * a * a, y, z_init, config, physics.looks)
     nfe = config.nfe(prior.alphas_cumprod, z_init is not None)
     return summarise(inten, return_samples, nfe=nfe, jacobian=config.jacobian)

@@ -187,3 +187,27 @@ def test_radiometry_is_kept_and_bright_scatterers_survive():
     bias = lambda est: 10 * torch.log10(est.mean() / y.mean()).item()  # noqa: E731
     assert abs(bias(kept)) < 0.2 and abs(bias(kept)) < abs(bias(plain))
     assert kept[..., 20, 20] > 20 * kept.median() and plain[..., 20, 20] < kept[..., 20, 20]
+
+
+def test_a_smoothed_away_scatterer_keeps_its_value_and_does_not_brighten_its_window() -> None:
+    """A point target 400x the background that the estimate smoothed away: with the outlier rule it keeps
+    its measured intensity and the 31-px local means around it stay at the background level (without
+    the rule its energy raises the whole window: a bright square)."""
+    from geodiff.solvers.sar import _radiometry, speckle_quantile
+
+    assert speckle_quantile(1.0) == pytest.approx(9.2103, rel=1e-4)  # -ln(1e-4) for exponential speckle
+    g = torch.Generator().manual_seed(0)
+    y = torch.empty(1, 1, 96, 96).exponential_(4.0, generator=g) * 4.0  # mean 1, L = 1
+    y0 = y.clone()  # the same speckle without the point: the reference level around it
+    y[..., 48, 48] = 400.0
+    est = torch.ones(1, 1, 1, 96, 96)  # (B, K, C, H, W): the sampler's flat estimate
+    config = SamplerConfig.defaults("sar_dps", mean_window=31, bright=None)
+    ring = torch.zeros(96, 96, dtype=torch.bool)
+    ring[38:59, 38:59] = True
+    ring[46:51, 46:51] = False  # 3..10 px from the point
+    with_rule = _radiometry(est, y, None, config, looks=1.0)[0, 0, 0]
+    without = _radiometry(est, y, None, config)[0, 0, 0]
+    assert with_rule[48, 48] == 400.0
+    background = float(_radiometry(est, y0, None, config)[0, 0, 0][ring].mean())
+    assert float(with_rule[ring].mean()) == pytest.approx(background, rel=0.01)
+    assert float(without[ring].mean()) > 1.3 * background  # the square the rule removes

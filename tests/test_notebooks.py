@@ -12,33 +12,48 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def test_batch_notebook_is_saved_executed_without_machine_paths() -> None:
-    nb = json.loads((NOTEBOOKS / "02_batch.ipynb").read_text())
+def saved_text(name: str) -> str:
+    """The stored notebook ``name`` as JSON text, after checking it was saved executed: every code cell
+    shows what it did, no error outputs, no machine paths."""
+    nb = json.loads((NOTEBOOKS / name).read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert code and all(c["outputs"] for c in code)  # every code cell shows what it did
     assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
     text = json.dumps(nb)
     assert "/work/" not in text and "/tmp/" not in text and "/home/" not in text
+    return text
 
 
-@pytest.mark.slow
-def test_batch_notebook_runs_on_a_two_worker_cluster(
-    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def execute(name: str, tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch, timeout: int):
+    """Run a copy of notebook ``name`` in ``tmp_path`` with nbclient (the kernel inherits
+    GEODIFF_SHARED_DATA); returns (the executed notebook, the text its code cells showed). Raises
+    CellExecutionError on the first failing cell."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("GEODIFF_SHARED_DATA", str(shared_data))  # the kernel inherits it
-    shutil.copy(NOTEBOOKS / "02_batch.ipynb", tmp_path)
-    nb = nbformat.read(tmp_path / "02_batch.ipynb", as_version=4)
+    monkeypatch.setenv("GEODIFF_SHARED_DATA", str(shared_data))
+    shutil.copy(NOTEBOOKS / name, tmp_path)
+    nb = nbformat.read(tmp_path / name, as_version=4)
     nbclient.NotebookClient(
-        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()  # raises CellExecutionError on the first failing cell
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     shown = "".join(
         o.get("text", "") if o["output_type"] == "stream" else o.get("data", {}).get("text/plain", "")
         for c in nb.cells
         if c.cell_type == "code"
         for o in c.outputs
     )
+    return nb, shown
+
+
+def test_batch_notebook_is_saved_executed_without_machine_paths() -> None:
+    saved_text("02_batch.ipynb")
+
+
+@pytest.mark.slow
+def test_batch_notebook_runs_on_a_two_worker_cluster(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, shown = execute("02_batch.ipynb", tmp_path, shared_data, monkeypatch, timeout=240)
     assert "GEODIFF_SHARED_DATA | scene found: True" in shown
     assert shown.count(" done ") == 4 and shown.count(" skipped ") == 4  # 4 scenes, then all skipped
     assert (tmp_path / "out" / "batch" / "lee" / "geodiff-batch.jsonl").exists()
@@ -46,32 +61,14 @@ def test_batch_notebook_runs_on_a_two_worker_cluster(
 
 
 def test_fusion_notebook_is_saved_executed_without_machine_paths() -> None:
-    nb = json.loads((NOTEBOOKS / "04_fusion.ipynb").read_text())
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert code and all(c["outputs"] for c in code)
-    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
-    text = json.dumps(nb)
-    assert "/work/" not in text and "/tmp/" not in text and "/home/" not in text
+    text = saved_text("04_fusion.ipynb")
     assert "geodiff dps" in text and "fused luminance posterior std" in text
 
 
 @pytest.mark.slow
 def test_fusion_notebook_runs(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """04_fusion: three shared pairs fused by the baselines and DPS, the posterior std, the scores."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("GEODIFF_SHARED_DATA", str(shared_data))
-    shutil.copy(NOTEBOOKS / "04_fusion.ipynb", tmp_path)
-    nb = nbformat.read(tmp_path / "04_fusion.ipynb", as_version=4)
-    nbclient.NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    shown = "".join(
-        o.get("text", "") if o["output_type"] == "stream" else o.get("data", {}).get("text/plain", "")
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-    )
+    _, shown = execute("04_fusion.ipynb", tmp_path, shared_data, monkeypatch, timeout=300)
     assert "pairs found: True" in shown and "fused 15 pair x method combinations" in shown
     assert "last band: fused luminance posterior std" in shown
     assert "CRS and transform kept: True True" in shown
@@ -79,32 +76,14 @@ def test_fusion_notebook_runs(shared_data: Path, tmp_path: Path, monkeypatch: py
 
 
 def test_sar_dps_notebook_03_is_saved_executed_without_machine_paths() -> None:
-    nb = json.loads((NOTEBOOKS / "03_sar_dps.ipynb").read_text())
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert code and all(c["outputs"] for c in code)
-    assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
-    text = json.dumps(nb)
-    assert "/work/" not in text and "/tmp/" not in text and "/home/" not in text
+    text = saved_text("03_sar_dps.ipynb")
     assert "Dalsasso" in text and "ENL out" in text  # the data's attribution, the QA table
 
 
 @pytest.mark.slow
 def test_sar_dps_notebook_03_runs(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """03_sar_dps: a single-look S1 crop, the likelihood, noise vs default sampler, draws, std, QA."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("GEODIFF_SHARED_DATA", str(shared_data))
-    shutil.copy(NOTEBOOKS / "03_sar_dps.ipynb", tmp_path)
-    nb = nbformat.read(tmp_path / "03_sar_dps.ipynb", as_version=4)
-    nbclient.NotebookClient(
-        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    shown = "".join(
-        o.get("text", "") if o["output_type"] == "stream" else o.get("data", {}).get("text/plain", "")
-        for c in nb.cells
-        if c.cell_type == "code"
-        for o in c.outputs
-    )
+    nb, shown = execute("03_sar_dps.ipynb", tmp_path, shared_data, monkeypatch, timeout=240)
     assert "crop found: True" in shown
     assert "L = 1: maximum at x/y = 1.000" in shown and "L = 4: maximum at x/y = 1.000" in shown
     qa = r"(\S.*?)\s+([\d.]+)\s+([\d.]+)\s+(-?[\d.]+)\s+([\d.]+)\s+([\d.]+)"  # method + 5 figures

@@ -32,13 +32,13 @@ from collections.abc import Callable, Sequence
 import torch
 
 from geodiff.errors import InvalidSettingError
-from geodiff.likelihoods import SpeckleModel, check_observation
+from geodiff.likelihoods import SpeckleModel
 from geodiff.priors.base import DiffusionPrior
 from geodiff.priors.schedule import t_for_sigma, tweedie_x0
 from geodiff.solvers.config import SamplerConfig
 from geodiff.solvers.ensemble import transforms_for
-from geodiff.solvers.loop import Blend, SampleResult, Seeds, check_tiles, summarise
-from geodiff.solvers.sar import A_MIN, _radiometry, _scale_tensor, _start, sar_dps
+from geodiff.solvers.loop import Blend, SampleResult, Seeds, summarise
+from geodiff.solvers.sar import A_MIN, _radiometry, _scale_tensor, _start, check_sar_inputs, sar_dps
 
 __all__ = [
     "PROX_ITERS",
@@ -260,12 +260,7 @@ def sar_pnp(
     """
     physics = physics if isinstance(physics, SpeckleModel) else SpeckleModel(physics)
     config = SamplerConfig.of(config, "sar_pnp")
-    check_observation(y, positive=True)
-    check_tiles(y, prior)
-    if prior.domain != "amplitude":
-        raise InvalidSettingError(
-            f"sar_pnp needs a prior in the 'amplitude' domain; this prior's domain is {prior.domain!r}"
-        )
+    check_sar_inputs(y, prior, "sar_pnp")
     s = _scale_tensor(physics.scale, y.shape[0], y)
     if config.admm_iters == 0:
         return sar_dps(y, prior, physics, config, estimate=estimate, seeds=seeds, blend=blend,

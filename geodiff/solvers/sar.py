@@ -68,6 +68,18 @@ def preserve_local_mean(
     return torch.where(den > tiny, num / den.clamp_min(tiny), torch.ones_like(x))
 
 
+def check_sar_inputs(y: torch.Tensor, prior: DiffusionPrior, solver: str) -> None:
+    """What every SAR solver checks first: y a valid intensity observation in tiles the prior takes, and
+    a prior in the 'amplitude' domain. Raises ValueError (InputError / InvalidSettingError) naming
+    ``solver``."""
+    check_observation(y, positive=True)
+    check_tiles(y, prior)
+    if prior.domain != "amplitude":
+        raise InvalidSettingError(
+            f"{solver} needs a prior in the 'amplitude' domain; this prior's domain is {prior.domain!r}"
+        )
+
+
 def _scale_tensor(scale: float | torch.Tensor, b: int, like: torch.Tensor) -> torch.Tensor:
     s = torch.as_tensor(scale, dtype=like.dtype, device=like.device)
     if s.dim() == 0:
@@ -216,12 +228,7 @@ def sar_dps(
     """
     physics = physics if isinstance(physics, SpeckleModel) else SpeckleModel(physics)
     config = SamplerConfig.of(config, "sar_dps")
-    check_observation(y, positive=True)
-    check_tiles(y, prior)
-    if prior.domain != "amplitude":
-        raise InvalidSettingError(
-            f"sar_dps needs a prior in the 'amplitude' domain; this prior's domain is {prior.domain!r}"
-        )
+    check_sar_inputs(y, prior, "sar_dps")
     s = _scale_tensor(physics.scale, y.shape[0], y)
     z_init = _start(y, s, physics, config, estimate)
     k = config.samples

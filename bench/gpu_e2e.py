@@ -20,8 +20,9 @@ Budget: a small calibration scene runs first (every stage, complete); each large
 as long as the remaining budget allows. A run stopped at its cap (SIGTERM: the CLI removes its
 temporary files) is reported with the fraction of blocks done and its rate over that fraction, and
 its full time extrapolated from that rate plus the calibration's per-Mpx finishing cost
-(``extrapolated: true``); the 25,000 x 17,000 scene is skipped, and the reason recorded, when the
-16,384² run did not finish or extrapolates past what is left. Lee (7x7) runs through the same CLI on
+(``extrapolated: true``); each large scene gets an equal share of the budget left, and one that
+would not finish 1 % of its blocks in it (at the calibration scene's rate) is skipped, the reason
+recorded. Lee (7x7) runs through the same CLI on
 the CPUs (``--lee-workers N``: a local dask cluster of N processes; 0: in-process), capped the same
 way. Reference DPS (Chung et al. 2023: 1000 steps from noise with back-propagation through the
 network) is timed on one 256² tile over ``--ref-steps`` steps by ``bench/solver_speed.py`` and
@@ -393,7 +394,9 @@ def scene_row(label: str, method: str, width: int, height: int, res: dict, args:
         row["returncode"] = res["returncode"]
         row["error"] = None if res["stopped"] else " | ".join(res["tail"][-3:])[-600:]
         start = res["child"].get("first_block_at")
-        if res["stopped"] and events and fraction > 0 and start is not None and events[-1][0] > start:
+        whole = start is None  # blocks on dask workers: no block clock here, the rate includes setup
+        start = 0.0 if whole else start
+        if res["stopped"] and events and fraction > 0 and events[-1][0] > start:
             rate = fraction * mpx / (events[-1][0] - start)  # Mpx/s while blocks ran
             setup = row["stages"].get("setup") or start
             finish = (finish_per_mpx or 0.0) * mpx
@@ -402,7 +405,8 @@ def scene_row(label: str, method: str, width: int, height: int, res: dict, args:
                        blocks_mpx_s=round(rate, 4), measured_seconds=round(res["wall"], 1),
                        note=f"stopped at its time cap after {res['wall']:.0f} s with "
                        f"{100 * fraction:.1f} % of the blocks done; seconds = setup + the rest at the "
-                       "measured block rate + the calibration scene's finishing cost per Mpx")  # fmt: skip
+                       "measured block rate + the calibration scene's finishing cost per Mpx"
+                       + (" (rate over the whole run, setup included)" if whole else ""))  # fmt: skip
         else:
             row.update(seconds=None, mpx_s=None)
     return row
@@ -516,7 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     dname = device_name(device)
     meta = dict(python=platform.python_version(), torch=torch.__version__, device=dname, cpus=os.cpu_count(),
                 goal_mpx_s=GOAL_MPX_S, budget_s=args.budget, despeckle_args=extra, looks=LOOKS,
-                cli_has_profile=cli_help_has("--profile"), date=time.strftime("%Y-%m-%d"))  # fmt: skip
+                cli_has_profile=cli_help_has("--profile"), date=time.strftime("%Y-%m-%d"),
+                gpu_precision=os.environ.get("GEODIFF_GPU_PRECISION") or "default",
+                gpu_chunk=os.environ.get("GEODIFF_GPU_CHUNK") or "default")  # fmt: skip
     rows: list[dict] = []
     notes: list[str] = []
 
@@ -553,27 +559,27 @@ def main(argv: list[str] | None = None) -> int:
         cw, ch = parse_size(args.calib)
         calib = sar_dps(f"{cw}x{ch}", cw, ch, max(30.0, 0.5 * left()))
     # 2. the large scenes, each within what is left (keeping the Lee and reference-DPS shares)
+    # (each gets an equal share of what is left: a scene that cannot finish is stopped at its cap and
+    # extrapolated, so every size has a measured rate)
     reserve = args.lee_share * args.budget + 15.0
     last_large: dict | None = None
-    for text in args.sizes:
+    for i, text in enumerate(args.sizes):
         w, h = parse_size(text)
         label = f"{w}x{h}"
-        ref = last_large or calib
-        need = (predict_seconds(ref, w * h / 1e6) if ref else None) or 0.0
-        room = left() - reserve
-        if last_large is not None and not last_large["completed"]:
-            notes.append(f"{label}: skipped: {last_large['scene']} did not finish within its cap")
-        elif last_large is not None and need > room:
-            notes.append(
-                f"{label}: skipped: at the rate of {ref['scene']} it needs ~{need:.0f} s, {room:.0f} s left"
-            )
-        elif room < 20:
-            notes.append(f"{label}: skipped: {room:.0f} s left")
-        else:
-            last_large = sar_dps(label, w, h, room, reserve, calib)
-            calib = calib or last_large
+        room = max((left() - reserve) / (len(args.sizes) - i), min(20.0, left() - reserve))
+        need = predict_seconds(calib, w * h / 1e6) if calib else None
+        why = f"{room:.0f} s left" if room < 10 else None
+        free = shutil.disk_usage(work).free
+        if why is None and 2.5 * 4 * w * h > free:  # float32 scene + scratch output + COG
+            why = f"its files need ~{2.5 * 4 * w * h / 2**30:.0f} GiB, {free / 2**30:.0f} GiB free"
+        if why is None and need is not None and need > 100 * room:  # under 1 % of its blocks: no rate
+            why = f"at the rate of {calib['scene']} it needs ~{need:.0f} s, over 100x the {room:.0f} s it has"
+        if why:
+            notes.append(f"{label}: skipped: {why}")
+            log(notes[-1])
             continue
-        log(notes[-1])
+        last_large = sar_dps(label, w, h, room, reserve, calib)
+        calib = calib or last_large
     # 3. Lee on the CPUs, through the same CLI, on the largest scene run
     big = last_large or calib
     if big is None:

@@ -29,6 +29,8 @@ __all__ = [
     "configure_cpu",
     "cpu_precision",
     "cpu_threads",
+    "gpu_chunk",
+    "gpu_precision",
     "resolve_device",
     "tune_cpu_allocator",
 ]
@@ -41,6 +43,15 @@ THREADS_ENV = "GEODIFF_THREADS"
 ALLOCATOR_ENV = "GEODIFF_CPU_ALLOCATOR"
 #: Environment variable that opts in to bfloat16 autocast of the network on the CPU ("bf16").
 PRECISION_ENV = "GEODIFF_CPU_PRECISION"
+#: Environment variable for the network's precision on accelerators ("fp32", "bf16"; :func:`gpu_precision`).
+GPU_PRECISION_ENV = "GEODIFF_GPU_PRECISION"
+#: Environment variable for the tiles per network evaluation on accelerators (see :func:`gpu_chunk`).
+GPU_CHUNK_ENV = "GEODIFF_GPU_CHUNK"
+#: Default tiles per network evaluation on accelerators: one despeckle block (4 x 4 tiles) per call,
+#: so neither the PnP-ADMM steps (one draw) nor the refinement (whole draws) pad a chunk.
+GPU_CHUNK = 16
+#: Default network precision on accelerators (None: float32, TF32 convolutions as torch sets them).
+GPU_PRECISION: torch.dtype | None = None
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -124,6 +135,49 @@ def cpu_precision(env: dict[str, str] | None = None) -> torch.dtype | None:
             )
         return torch.bfloat16
     raise InvalidSettingError(f"{PRECISION_ENV}={raw!r} is not a precision; use fp32 or bf16")
+
+
+def gpu_precision(env: dict[str, str] | None = None) -> torch.dtype | None:
+    """The autocast dtype the network runs in on an accelerator (CUDA, MPS): None (float32) or
+    ``torch.bfloat16``; ``GEODIFF_GPU_PRECISION=fp32|bf16`` overrides :data:`GPU_PRECISION`. bfloat16
+    halves the bytes every convolution moves; its accuracy and speed on an H200 are in
+    bench/README.md (``bench/gpu_speed.py``).
+
+    Raises:
+        InvalidSettingError (ValueError): another value than fp32 / bf16.
+    """
+    env = os.environ if env is None else env
+    raw = env.get(GPU_PRECISION_ENV, "").strip().lower()
+    if raw == "":
+        return GPU_PRECISION
+    if raw in ("fp32", "float32"):
+        return None
+    if raw in ("bf16", "bfloat16"):
+        return torch.bfloat16
+    raise InvalidSettingError(f"{GPU_PRECISION_ENV}={raw!r} is not a precision; use fp32 or bf16")
+
+
+def gpu_chunk(env: dict[str, str] | None = None) -> int:
+    """Tiles per network evaluation on an accelerator: :data:`GPU_CHUNK` unless ``GEODIFF_GPU_CHUNK=N``.
+    Fixed for a run, whatever ``--batch`` or the number of tiles (see :mod:`geodiff.priors.chunked`),
+    so results stay bit-identical across batch and worker settings on one device.
+
+    Raises:
+        InvalidSettingError (ValueError): not a whole number >= 1.
+    """
+    env = os.environ if env is None else env
+    raw = env.get(GPU_CHUNK_ENV, "").strip()
+    if not raw:
+        return GPU_CHUNK
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise InvalidSettingError(
+            f"{GPU_CHUNK_ENV}={raw!r} is not a tile count; set a whole number >= 1 or unset it"
+        )
+    return n
 
 
 @functools.lru_cache(maxsize=1)

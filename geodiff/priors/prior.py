@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from geodiff.device import THREADS_ENV, cpu_precision, cpu_threads, tune_cpu_allocator
+from geodiff.device import THREADS_ENV, cpu_precision, cpu_threads, gpu_precision, tune_cpu_allocator
 from geodiff.errors import InputError, InvalidSettingError
 from geodiff.priors.schedule import abar_at, make_schedule, to_eps
 from geodiff.priors.unet import UNet, UNetConfig
@@ -55,7 +55,8 @@ class UNetPrior:
 
         On the CPU (see :mod:`geodiff.device`): the allocator tuning once per process (same bits),
         ``GEODIFF_THREADS`` when set, and the opt-in bfloat16 autocast of ``GEODIFF_CPU_PRECISION=bf16``;
-        float32 otherwise. Raises InputError (ValueError) for a batch of the wrong shape,
+        float32 otherwise. On accelerators the autocast dtype of :func:`geodiff.device.gpu_precision`.
+        Raises InputError (ValueError) for a batch of the wrong shape,
         InvalidSettingError for timesteps outside [0, T-1].
         """
         if x_t.ndim != 4 or x_t.shape[1] != self.channels:
@@ -76,9 +77,9 @@ class UNetPrior:
                 f"timesteps must lie in [0, {self.T - 1}]; got {int(t.min())}..{int(t.max())}"
             )
         x = x_t.to(self.dtype).contiguous(memory_format=torch.channels_last)
-        amp = _prepare_cpu() if x.device.type == "cpu" else None
+        amp = _prepare_cpu() if x.device.type == "cpu" else gpu_precision()
         if amp is not None:
-            with torch.autocast("cpu", dtype=amp):
+            with torch.autocast(x.device.type, dtype=amp):
                 out = self.net(x, t).to(x_t.dtype)
         else:
             out = self.net(x, t).to(x_t.dtype)

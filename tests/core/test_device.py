@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from geodiff.device import resolve_device
+from geodiff.device import GPU_CHUNK, GPU_PRECISION, gpu_chunk, gpu_precision, resolve_device
 from geodiff.priors import load, load_cached
 from geodiff.priors.registry import SHIPPED_DIR
 
@@ -50,3 +50,16 @@ def test_load_cached_loads_once_per_file_and_device(tmp_path) -> None:
     assert m is not a and load_cached(str(tmp_path / "m.safetensors"), "cpu") is m
     with pytest.raises(FileNotFoundError, match="no prior named"):
         load_cached("nope", "cpu")
+
+
+def test_gpu_precision_and_chunk_settings() -> None:
+    assert gpu_precision({}) is GPU_PRECISION
+    assert gpu_precision({"GEODIFF_GPU_PRECISION": "bf16"}) is torch.bfloat16
+    assert gpu_precision({"GEODIFF_GPU_PRECISION": "FP32"}) is None
+    with pytest.raises(ValueError, match="GEODIFF_GPU_PRECISION='fp8' is not a precision; use fp32 or bf16"):
+        gpu_precision({"GEODIFF_GPU_PRECISION": "fp8"})
+    assert gpu_chunk({}) == GPU_CHUNK
+    assert gpu_chunk({"GEODIFF_GPU_CHUNK": "64"}) == 64
+    for bad in ("0", "-3", "many"):
+        with pytest.raises(ValueError, match="set a whole number >= 1 or unset it"):
+            gpu_chunk({"GEODIFF_GPU_CHUNK": bad})

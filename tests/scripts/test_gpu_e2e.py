@@ -81,7 +81,7 @@ def test_prior_verdict_ships_only_a_prior_better_on_both_benchmarks_and_small(tm
 def test_gpu_job_dry_run_on_the_cpu_writes_the_e2e_table(tmp_path):
     """The device job's e2e stage with SMOKE=1 (tiny scenes, tiny prior) through the real CLI."""
     pytest.importorskip("rasterio")
-    env = dict(os.environ, SMOKE="1", DEVICE="cpu", STAGES="e2e", E2E_BUDGET="50", OUT=str(tmp_path / "out"),
+    env = dict(os.environ, SMOKE="1", DEVICE="cpu", STAGES="e2e", E2E_BUDGET="80", OUT=str(tmp_path / "out"),
                RES=str(tmp_path / "res"), WORK=str(tmp_path / "work"), RUNS=str(tmp_path / "runs"),
                PY=sys.executable)  # fmt: skip
     script = str(REPO / "scripts" / "gpu_e2e.sh")

@@ -123,6 +123,7 @@ class SarDpsTiles:
         import torch
 
         from geodiff.apps.despeckle.fill import fill_nodata_t
+        from geodiff.device import gpu_chunk
         from geodiff.priors import load_cached
         from geodiff.priors.chunked import ChunkedPrior
         from geodiff.solvers import A_MIN, SpeckleModel, sar_pnp
@@ -142,8 +143,9 @@ class SarDpsTiles:
         out = torch.zeros((x.shape[0], self.outputs, *x.shape[-2:]), dtype=torch.float32, device=dev)
         physics = SpeckleModel(self.likelihood_looks or self.looks, self.scale)
         # one tile per network call on the CPU (no padding to a fixed chunk: a one-tile scene or a
-        # one-draw ADMM step would pay for 4), fixed chunks of 4 on accelerators
-        net = ChunkedPrior(prior, self.max_batch, chunk=1 if dev.type == "cpu" else None)
+        # one-draw ADMM step would pay for more), fixed chunks of geodiff.device.gpu_chunk() (one
+        # block's 16 tiles) on accelerators, where small batches leave the GPU waiting on launches
+        net = ChunkedPrior(prior, self.max_batch, chunk=1 if dev.type == "cpu" else gpu_chunk())
         res = sar_pnp(
             y,
             net,

@@ -1,0 +1,220 @@
+"""Where SAR-DPS's accelerator time goes: the network's throughput by batch (tiles per evaluation) and
+precision, bfloat16's error on the network's output, and the despeckled quality in each setting.
+
+    python bench/gpu_speed.py [--device cuda] [--chunks 4 16 64] [--precisions fp32 bf16]
+                              [--images DIR --limit 8 --looks 1 4] [--out results/gpu_speed.json]
+    python bench/gpu_speed.py --device cpu --prior tiny --chunks 1 2 --precisions fp32 --tile 64 \\
+                              --repeat 2 --images DIR --limit 1 --looks 1 --profile fast      # dry run
+
+1. **Throughput**: the prior's eps on ``chunk`` tiles of ``--tile``² (288: the despeckle app's tile with
+   its overlap) at t = 200, ``--repeat`` timed calls after two warm-up calls (CUDA synchronised), per
+   precision (``GEODIFF_GPU_PRECISION``): ms per call, tile evaluations per second, Mpx of network input
+   per second and the peak memory torch allocated.
+2. **bf16 error**: relative RMS of eps(bf16) - eps(fp32) on speckled tiles of a synthetic texture at
+   t = 50, 200, 500.
+3. **Quality**: PROTOCOL §1 draws of the first ``--limit`` dev images (clean a = (g + 1)/256, y = a² ·
+   Gamma(L, 1/L) with default_rng(1234 + L), one draw per image in file order: the same draws as
+   bench/solvers_dev.py), despeckled by ``geodiff.despeckle`` (the app's path: scene scale, tiles,
+   blending, radiometry) at the device's default profile with ``likelihood_looks = L`` (white speckle),
+   once per (precision, chunk) setting; PSNR/SSIM on amplitude in [0, 1] (scikit-image) and wall
+   seconds per image. Same seed in every setting: the differences are the arithmetic's alone.
+
+Writes ``--out`` (JSON, no machine paths) and prints a table per part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from geodiff.device import GPU_CHUNK_ENV, GPU_PRECISION_ENV  # noqa: E402
+from geodiff.priors import load  # noqa: E402
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _texture(n: int, tile: int, dev: torch.device, looks: float = 1.0) -> torch.Tensor:
+    """(n, 1, tile, tile) speckled amplitude-like tiles in [-1, 1] (the prior's z = 2a - 1)."""
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(tile), torch.arange(tile), indexing="ij")
+    base = 0.5 + 0.3 * torch.sin(xx / 9.0) * torch.cos(yy / 13.0)
+    a = (base[None, None] * (0.7 + 0.6 * torch.rand(n, 1, 1, 1, generator=g))).clamp(0.05, 1.0)
+    speck = torch.distributions.Gamma(looks, looks).sample((n, 1, tile, tile)).sqrt()
+    return (2.0 * (a * speck).clamp(0, 1) - 1.0).to(dev)
+
+
+def _with_env(**values: str | None):  # noqa: ANN202 - a context manager
+    class _Env:
+        def __enter__(self) -> None:
+            self.old = {k: os.environ.get(k) for k in values}
+            for k, v in values.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+        def __exit__(self, *exc: object) -> None:
+            for k, v in self.old.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+    return _Env()
+
+
+def throughput(prior, dev: torch.device, chunks: list[int], precisions: list[str], tile: int,
+               repeat: int) -> list[dict]:  # fmt: skip
+    rows = []
+    for prec in precisions:
+        for chunk in chunks:
+            x = _texture(chunk, tile, dev)
+            t = torch.full((chunk,), 200, device=dev)
+            with _with_env(**{GPU_PRECISION_ENV: prec}), torch.inference_mode():
+                if dev.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(dev)
+                for _ in range(2):
+                    prior.eps(x, t)
+                _sync(dev)
+                t0 = time.perf_counter()
+                for _ in range(repeat):
+                    prior.eps(x, t)
+                _sync(dev)
+                ms = 1e3 * (time.perf_counter() - t0) / repeat
+            peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
+            rows.append(dict(precision=prec, chunk=chunk, tile=tile, ms_per_call=round(ms, 3),
+                             tile_evals_per_s=round(1e3 * chunk / ms, 1),
+                             mpx_nfe_per_s=round(1e3 * chunk * tile * tile / ms / 1e6, 2),
+                             peak_alloc_mib=None if peak is None else round(peak, 1)))  # fmt: skip
+            r = rows[-1]
+            print(f"  {prec:5s} chunk {chunk:3d}: {ms:8.2f} ms/call, {r['tile_evals_per_s']:8.1f} tiles/s, "
+                  f"{r['mpx_nfe_per_s']:7.2f} Mpx-NFE/s", file=sys.stderr, flush=True)  # fmt: skip
+    return rows
+
+
+def bf16_error(prior, dev: torch.device, tile: int) -> list[dict]:
+    x = _texture(8, tile, dev)
+    rows = []
+    for step in (50, 200, 500):
+        t = torch.full((8,), step, device=dev)
+        with torch.inference_mode():
+            with _with_env(**{GPU_PRECISION_ENV: "fp32"}):
+                ref = prior.eps(x, t).double()
+            with _with_env(**{GPU_PRECISION_ENV: "bf16"}):
+                low = prior.eps(x, t).double()
+        rel = float((low - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt())
+        rows.append(dict(t=step, rel_rms=round(rel, 6)))
+    return rows
+
+
+def dev_images(folder: Path, limit: int) -> list[tuple[str, np.ndarray]]:
+    from PIL import Image
+
+    out = []
+    for p in sorted(folder.glob("*.jpg"))[:limit]:
+        g = np.asarray(Image.open(p).convert("L"), dtype=np.float64)
+        h, w = (g.shape[0] // 8) * 8, (g.shape[1] // 8) * 8
+        out.append((p.name, (g[:h, :w] + 1) / 256))
+    if not out:
+        raise SystemExit(f"no .jpg dev images in {folder}")
+    return out
+
+
+def quality(images, looks: list[int], settings: list[tuple[str, int]], device: str,
+            profile: str | None) -> list[dict]:  # fmt: skip
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    import geodiff
+
+    rows = []
+    for L in looks:
+        rng = np.random.default_rng(1234 + L)  # PROTOCOL §1 draws, in file order (bench/solvers_dev.py)
+        ys = [a * a * rng.gamma(L, 1.0 / L, size=a.shape) for _, a in images]
+        for prec, chunk in settings:
+            ps, ss, secs = [], [], []
+            with _with_env(**{GPU_PRECISION_ENV: prec, GPU_CHUNK_ENV: str(chunk)}):
+                for (_, a), y in zip(images, ys, strict=True):
+                    t0 = time.perf_counter()
+                    out = geodiff.despeckle(y.astype(np.float32), method="sar-dps", looks=L,
+                                            units="intensity", device=device, profile=profile,
+                                            likelihood_looks=L, progress=False, seed=0)  # fmt: skip
+                    secs.append(time.perf_counter() - t0)
+                    est = np.clip(np.sqrt(np.maximum(out, 0)), 0, 1)
+                    ps.append(peak_signal_noise_ratio(a, est, data_range=1))
+                    ss.append(structural_similarity(a, est, data_range=1))
+            rows.append(dict(L=L, precision=prec, chunk=chunk, images=len(images), PSNR=float(np.mean(ps)),
+                             SSIM=float(np.mean(ss)), psnr_per_image=[round(float(p), 4) for p in ps],
+                             s_per_image=float(np.median(secs))))  # fmt: skip
+            print(f"  L={L} {prec} chunk {chunk}: PSNR {rows[-1]['PSNR']:.3f} SSIM {rows[-1]['SSIM']:.4f} "
+                  f"{rows[-1]['s_per_image']:.2f} s/image", file=sys.stderr, flush=True)  # fmt: skip
+    # paired differences to the first setting (same draws, same seed)
+    for r in rows:
+        base = next(b for b in rows if b["L"] == r["L"])
+        d = np.subtract(r["psnr_per_image"], base["psnr_per_image"])
+        r["dPSNR_vs_first"] = round(float(d.mean()), 4)
+        r["dPSNR_max_abs"] = round(float(np.abs(d).max()), 4)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--prior", default="gray")
+    ap.add_argument("--tile", type=int, default=288)
+    ap.add_argument("--chunks", type=int, nargs="+", default=[4, 16, 64])
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--images", type=Path, default=None, help="folder of dev .jpg images (part 3)")
+    ap.add_argument("--limit", type=int, default=8)
+    ap.add_argument("--looks", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--profile", default=None, help="sar-dps profile (default: the device's)")
+    ap.add_argument("--settings", nargs="+", default=["fp32:4", "fp32:16", "bf16:16"],
+                    help="PRECISION:CHUNK settings of part 3, the first is the reference")  # fmt: skip
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "gpu_speed.json")
+    args = ap.parse_args(argv)
+
+    dev = torch.device(args.device)
+    prior = load(args.prior).to(dev)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({os.cpu_count()} cores)"
+    res = dict(meta=dict(device=name, torch=torch.__version__, python=platform.python_version(),
+                         prior=args.prior, date=time.strftime("%Y-%m-%d")))  # fmt: skip
+
+    def save() -> None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1) + "\n")
+
+    print("1. network throughput", file=sys.stderr)
+    res["throughput"] = throughput(prior, dev, args.chunks, args.precisions, args.tile, args.repeat)
+    save()
+    if "bf16" in args.precisions:
+        res["bf16_error"] = bf16_error(prior, dev, args.tile)
+        print(f"2. bf16 relative RMS error of eps: {res['bf16_error']}", file=sys.stderr)
+        save()
+    if args.images is not None:
+        print("3. quality", file=sys.stderr)
+        settings = [(s.split(":")[0], int(s.split(":")[1])) for s in args.settings]
+        res["quality"] = quality(dev_images(args.images, args.limit), args.looks, settings, args.device,
+                                 args.profile)  # fmt: skip
+        save()
+    print("| precision | chunk | ms/call | tiles/s | Mpx-NFE/s | peak MiB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in res["throughput"]:
+        print(f"| {r['precision']} | {r['chunk']} | {r['ms_per_call']:.2f} | {r['tile_evals_per_s']:.1f} | "
+              f"{r['mpx_nfe_per_s']:.2f} | {r['peak_alloc_mib']} |")  # fmt: skip
+    for r in res.get("quality", []):
+        print(f"quality L={r['L']} {r['precision']}:{r['chunk']} PSNR {r['PSNR']:.3f} SSIM {r['SSIM']:.4f} "
+              f"dPSNR {r['dPSNR_vs_first']:+.4f} (max |d| {r['dPSNR_max_abs']:.4f}) "
+              f"{r['s_per_image']:.2f} s")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

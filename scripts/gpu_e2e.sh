@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The prepared GPU job of issue 17, in two stages that each fit one device call:
+# The prepared GPU job of issue 17, in stages that each fit one device call:
+#   speed   the network's throughput by tiles per evaluation and precision, bf16's error, and the quality
+#           of each setting on dev images (bench/gpu_speed.py); picks the e2e stage's precision
 #   e2e     whole scenes (16,384² and 25,000 x 17,000, made on the device) through `geodiff despeckle` at the
 #           CLI's default profile, against 1.4 Mpx/s, with Lee on the CPUs and reference DPS (bench/gpu_e2e.py)
 #   priors  a longer-trained `gray` successor (gray2) and a SAR-domain prior (sar), both fine-tuned from the
@@ -54,7 +56,7 @@ pack() {
 }
 
 # the carried wheels (only the e2e stage needs them: the priors stage reads images, caches and .npy)
-if [[ $SMOKE != 1 && $STAGES == *e2e* ]] && ls .whl/*.whl >/dev/null 2>&1; then  # the device README's line
+if [[ $SMOKE != 1 && ($STAGES == *e2e* || $STAGES == *speed*) ]] && ls .whl/*.whl >/dev/null 2>&1; then  # the device README's line
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
     .whl/*.whl && export PYTHONPATH=/tmp/site || exit
   say "installed $(ls .whl/*.whl | wc -l) carried wheels into /tmp/site"
@@ -62,6 +64,38 @@ fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # geodiff itself from the working tree (no install)
 nvidia-smi -L 2>/dev/null
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+
+# ---- stage 0: network speed by batch and precision, and the quality of each setting (bench/gpu_speed.py) --
+# DEV_IMAGES: a folder of PROTOCOL §1 dev .jpg images (the first SPEED_LIMIT are despeckled per setting).
+# With E2E_PRECISION=auto the e2e stage then runs bf16 when it cost at most 0.02 dB PSNR (mean, each L)
+# against fp32 at the same chunk and ran the network faster; otherwise fp32.
+if [[ $STAGES == *speed* ]]; then
+  say "stage speed"
+  SPEED=(--chunks 4 16 64 --precisions fp32 bf16 --repeat 10 --limit "${SPEED_LIMIT:-8}" --looks 1 4)
+  [[ $SMOKE == 1 ]] && SPEED=(--prior tiny --chunks 1 2 --precisions fp32 bf16 --tile 64 --repeat 2 --limit 1
+                              --looks 1 --profile fast --settings fp32:1 bf16:1)
+  [[ -n ${DEV_IMAGES:-} ]] && SPEED+=(--images "$DEV_IMAGES")
+  $PY bench/gpu_speed.py --device "$DEVICE" "${SPEED[@]}" --out "$R/gpu_speed.json" 2>"$RES/gpu_speed.log" \
+    | tee "$RES/gpu_speed_table.md"
+  tail -n 4 "$RES/gpu_speed.log"
+  cp "$R/gpu_speed.json" "$RES/" 2>/dev/null
+  if [[ ${E2E_PRECISION:-auto} == auto ]]; then
+    E2E_PRECISION=$($PY - "$R/gpu_speed.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+q = {(r["L"], r["precision"], r["chunk"]): r for r in d.get("quality", [])}
+tp = {(r["precision"], r["chunk"]): r["ms_per_call"] for r in d["throughput"]}
+ok = bool(q) and all(abs(q[(L, "bf16", c)]["PSNR"] - q[(L, "fp32", c)]["PSNR"]) <= 0.02
+                     for (L, p, c) in q if p == "bf16" and (L, "fp32", c) in q)
+fast = all(tp[("bf16", c)] < tp[("fp32", c)] for (p, c) in tp if p == "bf16" and ("fp32", c) in tp)
+print("bf16" if ok and fast else "fp32")
+PYEOF
+)
+  fi
+  say "e2e precision: ${E2E_PRECISION}"
+  pack speed
+fi
+[[ -n ${E2E_PRECISION:-} && ${E2E_PRECISION} != auto ]] && export GEODIFF_GPU_PRECISION=$E2E_PRECISION
 
 # ---- stage 1: end to end ------------------------------------------------------------------------------
 if [[ $STAGES == *e2e* ]]; then

@@ -14,10 +14,11 @@ precision, bfloat16's error on the network's output, and the despeckled quality 
    t = 50, 200, 500.
 3. **Quality**: PROTOCOL §1 draws of the first ``--limit`` dev images (clean a = (g + 1)/256, y = a² ·
    Gamma(L, 1/L) with default_rng(1234 + L), one draw per image in file order: the same draws as
-   bench/solvers_dev.py), despeckled by ``geodiff.despeckle`` (the app's path: scene scale, tiles,
-   blending, radiometry) at the device's default profile with ``likelihood_looks = L`` (white speckle),
-   once per (precision, chunk) setting; PSNR/SSIM on amplitude in [0, 1] (scikit-image) and wall
-   seconds per image. Same seed in every setting: the differences are the arithmetic's alone.
+   bench/solvers_dev.py), written as intensity GeoTIFFs and despeckled by the despeckle job (the CLI's
+   path: scene scale, tiles, blending, radiometry, COG) at the device's default profile with
+   ``likelihood_looks = L`` (white speckle), once per (precision, chunk) setting; PSNR/SSIM on
+   amplitude in [0, 1] (scikit-image) and wall seconds per image. Same seed in every setting: the
+   differences are the arithmetic's alone.
 
 Writes ``--out`` (JSON, no machine paths) and prints a table per part.
 """
@@ -130,9 +131,26 @@ def dev_images(folder: Path, limit: int) -> list[tuple[str, np.ndarray]]:
 
 def quality(images, looks: list[int], settings: list[tuple[str, int]], device: str,
             profile: str | None) -> list[dict]:  # fmt: skip
+    import tempfile
+
+    import rasterio
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    import geodiff
+    from geodiff.apps.despeckle import despeckle_scene
+
+    tmp = Path(tempfile.mkdtemp(prefix="geodiff_gpu_speed_"))
+    src, dst = tmp / "in.tif", tmp / "out.tif"
+
+    def run(y: np.ndarray, L: int) -> np.ndarray:  # the CLI's path: a GeoTIFF in, a COG out
+        h, w = y.shape
+        tr = rasterio.Affine(10, 0, 5e5, 0, -10, 5e6)
+        with rasterio.open(src, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32",
+                           crs="EPSG:32632", transform=tr) as ds:  # fmt: skip
+            ds.write(y[None].astype(np.float32))
+        despeckle_scene(str(src), str(dst), "sar-dps", looks=L, units="intensity", seed=0, overwrite=True,
+                        progress=False, device=device, profile=profile, likelihood_looks=L)  # fmt: skip
+        with rasterio.open(dst) as ds:
+            return ds.read(1).astype(np.float64)
 
     rows = []
     for L in looks:
@@ -143,9 +161,7 @@ def quality(images, looks: list[int], settings: list[tuple[str, int]], device: s
             with _with_env(**{GPU_PRECISION_ENV: prec, GPU_CHUNK_ENV: str(chunk)}):
                 for (_, a), y in zip(images, ys, strict=True):
                     t0 = time.perf_counter()
-                    out = geodiff.despeckle(y.astype(np.float32), method="sar-dps", looks=L,
-                                            units="intensity", device=device, profile=profile,
-                                            likelihood_looks=L, progress=False, seed=0)  # fmt: skip
+                    out = run(y, L)
                     secs.append(time.perf_counter() - t0)
                     est = np.clip(np.sqrt(np.maximum(out, 0)), 0, 1)
                     ps.append(peak_signal_noise_ratio(a, est, data_range=1))

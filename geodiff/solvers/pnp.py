@@ -243,6 +243,7 @@ def sar_pnp(
     seeds: Seeds = None,
     blend: Blend | None = None,
     return_samples: bool = False,
+    valid: torch.Tensor | None = None,
 ) -> SampleResult:
     """Despeckle intensity tiles y (B, C, H, W) by PnP-ADMM + a come-closer SAR-DPS refinement.
 
@@ -253,7 +254,8 @@ def sar_pnp(
        guided DDIM steps x ``samples`` draws, averaged, with the local-mean radiometry (``mean_window``)
        and bright scatterers (``bright``). Without: the ADMM result with the same radiometry, one "draw".
 
-    Args and returns as :func:`geodiff.solvers.sar.sar_dps` (intensity in y's units; ``nfe`` counts the
+    Args (``valid``: nodata pixels to leave out of the local means) and returns as
+    :func:`geodiff.solvers.sar.sar_dps` (intensity in y's units; ``nfe`` counts the
     network evaluations per tile: ADMM iterations x admm_ensemble + steps x samples of the refinement).
     ``admm_iters = 0`` is plain SAR-DPS. Raises ValueError for bad looks, observations, tiles, scale,
     init name or a non-amplitude prior.
@@ -264,7 +266,7 @@ def sar_pnp(
     s = _scale_tensor(physics.scale, y.shape[0], y)
     if config.admm_iters == 0:
         return sar_dps(y, prior, physics, config, estimate=estimate, seeds=seeds, blend=blend,
-                       return_samples=return_samples)  # fmt: skip
+                       return_samples=return_samples, valid=valid)  # fmt: skip
     if estimate is None and config.init == "noise":
         raise InvalidSettingError("sar_pnp starts ADMM from an estimate: use init='lee' or pass estimate")
     z_init = _start(y, s, physics, config, estimate)
@@ -276,8 +278,8 @@ def sar_pnp(
         sigma0 = None if config.sigma0 is None else config.sigma0 * physics.looks ** (-config.looks_power)
         refine = dataclasses.replace(config, init="lee", sigma0=sigma0)
         res = sar_dps(y, prior, physics, refine, estimate=est, seeds=seeds, blend=blend,
-                      return_samples=return_samples)  # fmt: skip
+                      return_samples=return_samples, valid=valid)  # fmt: skip
         res.nfe = admm_nfe + res.nfe * config.samples
         return res
-    inten = _radiometry(est.unsqueeze(1), y, z_init, config, physics.looks)
+    inten = _radiometry(est.unsqueeze(1), y, z_init, config, physics.looks, valid)
     return summarise(inten, return_samples, nfe=admm_nfe)

@@ -175,14 +175,20 @@ def speckle_quantile(looks: float, prob: float = OUTLIER_PROB) -> float:
 
 
 def _radiometry(
-    inten: torch.Tensor, y: torch.Tensor, z_init, config: SamplerConfig, looks: float | None = None
+    inten: torch.Tensor,
+    y: torch.Tensor,
+    z_init,
+    config: SamplerConfig,
+    looks: float | None = None,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Local-mean preservation and bright scatterers (mean_window, bright) on draws (B, K, C, H, W).
 
     Kept at their measured intensity (and left out of both local means, so their energy does not
     spread over the window as a bright square): pixels of the start estimate above ``bright``, and,
     with ``looks``, pixels whose data exceed the draws' mean by more than :func:`speckle_quantile`
-    (a 1e-4 event for L-look speckle: strong scatterers the sampler smoothed away).
+    (a 1e-4 event for L-look speckle: strong scatterers the sampler smoothed away). ``valid`` (bool,
+    broadcastable to y; None: all) leaves nodata pixels (whatever y holds there) out of both means.
     """
     keep = ((z_init + 1) / 2 > config.bright) if config.bright is not None and z_init is not None else None
     if config.mean_window:
@@ -190,7 +196,9 @@ def _radiometry(
         if looks is not None:
             strong = y > speckle_quantile(looks) * x
             keep = strong if keep is None else keep | strong
-        w = None if keep is None else (~keep).to(y.dtype)
+        nodata = None if valid is None or bool(valid.all()) else ~torch.broadcast_to(valid, y.shape)
+        skip = keep if nodata is None else nodata if keep is None else keep | nodata
+        w = None if skip is None else (~skip).to(y.dtype)
         inten = inten * preserve_local_mean(x, y, config.mean_window, w).unsqueeze(1)
     if keep is not None:  # point scatterers keep their measured intensity
         inten = torch.where(keep.unsqueeze(1), y.unsqueeze(1).expand_as(inten), inten)
@@ -207,6 +215,7 @@ def sar_dps(
     seeds: Seeds = None,
     blend: Blend | None = None,
     return_samples: bool = False,
+    valid: torch.Tensor | None = None,
 ) -> SampleResult:
     """Despeckle intensity tiles y (B, C, H, W) by SAR-DPS; returns the intensity posterior mean and std.
 
@@ -222,6 +231,8 @@ def sar_dps(
         seeds: one seed or generator per tile, so results do not depend on batching.
         blend: the tiling engine's consensus hook, applied to x0_hat and x_t at every step.
         return_samples: keep the draws (B, K, C, H, W) in the result.
+        valid: bool mask like y (None: every pixel): pixels outside it (nodata, filled by the caller)
+            stay out of the local means of the radiometry correction (``mean_window``).
 
     Returns a :class:`~geodiff.solvers.loop.SampleResult` in y's units (intensity), nfe per draw.
     Raises ValueError for bad looks, observations, tiles, scale, init name or a non-amplitude prior.
@@ -240,6 +251,6 @@ def sar_dps(
         blend=blend, device=y.device, dtype=y.dtype,
     )  # fmt: skip
     a = ((z + 1) / 2).clamp_min(A_MIN)
-    inten = _radiometry(s.unsqueeze(1) * a * a, y, z_init, config, physics.looks)
+    inten = _radiometry(s.unsqueeze(1) * a * a, y, z_init, config, physics.looks, valid)
     nfe = config.nfe(prior.alphas_cumprod, z_init is not None)
     return summarise(inten, return_samples, nfe=nfe, jacobian=config.jacobian)

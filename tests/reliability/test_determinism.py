@@ -1,5 +1,6 @@
 """Same input, seed and settings: bit-identical output whatever the network batch (``--batch``),
-the worker count (``--workers``) and the machine's thread count.
+the worker count (``--workers``), the machine's thread count and the front (CLI, Python API, xarray
+accessor), with the default sampler (SAR-DPS's PnP-ADMM ``balanced`` profile, no option changed).
 
 Before the fix ``--batch 16`` vs ``1`` or ``3`` changed the output bits (up to 3.6e-6 relative): the
 batch size picks the convolution kernels' blocking. Every network evaluation now has the same fixed
@@ -19,20 +20,10 @@ import rasterio
 from reliability.scenes import speckled, write_scene
 
 pytestmark = pytest.mark.slow
-DPS = [
-    "--units",
-    "intensity",
-    "--looks",
-    "4",
-    "--steps",
-    "2",
-    "--samples",
-    "2",
-    "--tile",
-    "32",
-    "--overlap",
-    "8",
-]
+#: the default sampler (no --profile, --steps or --samples: sar_pnp, "balanced" on the CPU) on 32 px
+#: tiles; only the scene and its tiles are small
+ARGS = ["--units", "intensity", "--looks", "4", "--tile", "32", "--overlap", "8"]
+KWARGS = {"units": "intensity", "looks": 4, "tile": 32, "overlap": 8}
 
 
 def _pixels(path: Path) -> np.ndarray:
@@ -40,44 +31,64 @@ def _pixels(path: Path) -> np.ndarray:
         return ds.read()
 
 
-def test_batch_size_does_not_change_a_bit(invoke, tmp_path: Path) -> None:
+def _same(outs: dict, ref_key: object) -> None:
+    ref = outs[ref_key]
+    for key, got in outs.items():
+        assert got.dtype == ref.dtype and got.shape == ref.shape, key
+        assert np.array_equal(got, ref), f"{key}: max diff {np.nanmax(np.abs(got - ref))}"
+
+
+def test_the_default_sampler_runs_here(invoke, tmp_path: Path) -> None:
+    """The runs below use the default solver and profile (what the output's tags record)."""
+    import json
+
+    src = write_scene(tmp_path / "in.tif", speckled(24, 24))
+    res = invoke("despeckle", src, tmp_path / "o.tif", *ARGS, "--tile", "24", "--overlap", "0")
+    assert res.exit_code == 0, res.output
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        record = json.loads(ds.tags()["GEODIFF_DESPECKLE"])
+    assert record["solver"] == "sar_pnp" and record["profile"] == "balanced", record
+
+
+def test_batch_size_and_front_do_not_change_a_bit(invoke, tmp_path: Path) -> None:
+    import rioxarray
+
     import geodiff
 
-    src = write_scene(tmp_path / "in.tif", speckled(80, 80))
+    src = write_scene(tmp_path / "in.tif", speckled(56, 56))  # 2 x 2 tiles of 32 px, 3 draws each
     outs = {}
-    for batch in (1, 3, 16):
+    for batch in (1, 3, 16, 64):
         out = tmp_path / f"b{batch}.tif"
-        res = invoke("despeckle", src, out, *DPS, "--batch", str(batch))
+        res = invoke("despeckle", src, out, *ARGS, "--batch", str(batch))
         assert res.exit_code == 0, res.output
-        outs[batch] = _pixels(out)
+        outs[f"--batch {batch}"] = _pixels(out)
     api = tmp_path / "api.tif"
-    geodiff.despeckle(
-        src, api, units="intensity", looks=4, steps=2, samples=2, tile=32, overlap=8, progress=False
-    )
-    outs["api"] = _pixels(api)
-    for key, got in outs.items():
-        assert np.array_equal(got, outs[16]), f"{key}: max diff {np.nanmax(np.abs(got - outs[16]))}"
+    geodiff.despeckle(src, api, progress=False, **KWARGS)
+    outs["API, file"] = _pixels(api)
+    arr = rioxarray.open_rasterio(src).isel(band=0).values
+    outs["API, numpy"] = np.asarray(geodiff.despeckle(arr, **KWARGS), np.float32)[None]
+    da = rioxarray.open_rasterio(src).isel(band=0)
+    outs["accessor"] = np.asarray(da.geodiff.despeckle(**KWARGS).values, np.float32)[None]
+    _same(outs, "--batch 16")
 
 
 def test_workers_and_threads_do_not_change_a_bit(invoke, tmp_path: Path) -> None:
     import torch
 
-    src = write_scene(tmp_path / "in.tif", speckled(80, 80))
+    src = write_scene(tmp_path / "in.tif", speckled(112, 56))  # 2 blocks of 4 x 4 tiles (32 px)
     outs = {}
     threads = torch.get_num_threads()
     try:
         for n in (1, 4):  # in-process, as on a 1-core and on a 4-core machine
             torch.set_num_threads(n)
             out = tmp_path / f"threads{n}.tif"
-            assert invoke("despeckle", src, out, *DPS).exit_code == 0
+            assert invoke("despeckle", src, out, *ARGS).exit_code == 0
             outs[f"threads {n}"] = _pixels(out)
     finally:
         torch.set_num_threads(threads)
-    for args in (["--workers", "2"], ["--workers", "2", "--batch", "4"]):  # dask workers: processes
-        out = tmp_path / "workers.tif"
-        res = invoke("despeckle", src, out, *DPS, *args, "--overwrite")
+    for args in (["--workers", "1"], ["--workers", "2"], ["--workers", "4", "--batch", "4"]):
+        out = tmp_path / "workers.tif"  # --workers > 1: dask worker processes
+        res = invoke("despeckle", src, out, *ARGS, *args, "--overwrite")
         assert res.exit_code == 0, res.output
         outs[" ".join(args)] = _pixels(out)
-    ref = outs["threads 1"]
-    for key, got in outs.items():
-        assert np.array_equal(got, ref), f"{key}: max diff {np.nanmax(np.abs(got - ref))}"
+    _same(outs, "threads 1")

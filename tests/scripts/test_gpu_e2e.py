@@ -105,3 +105,28 @@ def test_gpu_job_dry_run_on_the_cpu_writes_the_e2e_table(tmp_path):
     assert ref["nfe"] == 1000 and ref["extrapolated"] and ref["seconds"] > dps["seconds"]
     assert any("100000x100000: skipped" in n for n in doc["notes"])
     assert "| sar-dps |" in res.stdout and "1.4 Mpx/s" in res.stdout
+
+
+@pytest.mark.slow
+def test_gpu_speed_dry_run_times_each_setting_and_scores_each_on_dev_images(tmp_path, shared_data):
+    """bench/gpu_speed.py on the CPU (tiny prior, 64² tiles): one throughput row per setting, and the
+    quality part through the despeckle job on one PROTOCOL §1 dev image, paired to the first setting."""
+    pytest.importorskip("rasterio")
+    import gpu_speed
+
+    img = tmp_path / "dev"
+    img.mkdir()
+    (img / "01900.jpg").write_bytes((shared_data / "virtual_sar_clean_gray" / "01900.jpg").read_bytes())
+    out = tmp_path / "speed.json"
+    gpu_speed.main(["--device", "cpu", "--prior", "tiny", "--chunks", "1", "2", "--precisions", "fp32",
+                    "--tile", "64", "--repeat", "1", "--images", str(img), "--limit", "1", "--looks", "1",
+                    "--profile", "fast", "--settings", "fp32:1", "fp32:2", "--out", str(out)])  # fmt: skip
+    doc = json.loads(out.read_text())
+    assert [(r["precision"], r["chunk"]) for r in doc["throughput"]] == [("fp32", 1), ("fp32", 2)]
+    assert all(r["ms_per_call"] > 0 and r["tile_evals_per_s"] > 0 for r in doc["throughput"])
+    q = doc["quality"]
+    assert [(r["precision"], r["chunk"]) for r in q] == [("fp32", 1), ("fp32", 2)]
+    assert 15 < q[0]["PSNR"] < 40 and q[0]["dPSNR_vs_first"] == 0.0
+    # the CPU evaluates one tile per call whatever GEODIFF_GPU_CHUNK says: the same bits
+    assert q[1]["psnr_per_image"] == q[0]["psnr_per_image"]
+    assert "/work/" not in out.read_text() and str(tmp_path) not in out.read_text()

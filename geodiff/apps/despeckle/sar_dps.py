@@ -154,6 +154,7 @@ class SarDpsTiles:
             seeds=ctx.seeds,
             blend=ctx.blend,
             return_samples=self.uncertainty,
+            valid=valid,  # nodata stays out of the radiometry's local means (the rim, fill.py)
         )
         out[:, :1] = from_intensity(res.mean.clamp_min(floor), self.units)
         if self.uncertainty:

@@ -72,32 +72,85 @@ def _with_env(**values: str | None):  # noqa: ANN202 - a context manager
     return _Env()
 
 
-def throughput(prior, dev: torch.device, chunks: list[int], precisions: list[str], tile: int,
+#: Ways to run the network, timed side by side (``--precisions``): fp32 / bf16 are the shipped path
+#: (``GEODIFF_GPU_PRECISION``: float32, or bfloat16 autocast); bf16w casts the weights themselves to
+#: bfloat16 (normalisations and activations too); compile is ``torch.compile`` of the network (its first
+#: call's compile time reported apart); graph replays one CUDA graph per batch shape (CUDA only).
+MODES = ("fp32", "bf16", "bf16w", "compile", "graph")
+
+
+def _runner(mode: str, prior_name: str, dev: torch.device, x: torch.Tensor, t: torch.Tensor):  # noqa: ANN202
+    """(call() -> eps, environment, seconds spent preparing) of one mode on the batch (x, t)."""
+    env = {GPU_PRECISION_ENV: "bf16" if mode == "bf16" else "fp32"}
+    if mode in ("fp32", "bf16"):
+        prior = load(prior_name).to(dev)
+        return (lambda: prior.eps(x, t)), env, 0.0
+    prior = load(prior_name).to(dev, dtype=torch.bfloat16 if mode == "bf16w" else None)
+    if mode == "bf16w":
+        return (lambda: prior.eps(x, t)), env, 0.0
+    net = prior.net
+    xs = x.contiguous(memory_format=torch.channels_last)
+    t0 = time.perf_counter()
+    if mode == "compile":
+        cnet = torch.compile(net, dynamic=False)
+        cnet(xs, t)
+        _sync(dev)
+        return (lambda: cnet(xs, t)), env, time.perf_counter() - t0
+    if mode == "graph":
+        if dev.type != "cuda":
+            raise RuntimeError("CUDA graphs need a CUDA device")
+        side = torch.cuda.Stream(dev)
+        side.wait_stream(torch.cuda.current_stream(dev))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                net(xs, t)
+        torch.cuda.current_stream(dev).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            net(xs, t)
+        _sync(dev)
+
+        def replay() -> None:
+            graph.replay()
+
+        return replay, env, time.perf_counter() - t0
+    raise SystemExit(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
+
+
+def throughput(prior_name: str, dev: torch.device, chunks: list[int], modes: list[str], tile: int,
                repeat: int) -> list[dict]:  # fmt: skip
     rows = []
-    for prec in precisions:
+    for mode in modes:
         for chunk in chunks:
             x = _texture(chunk, tile, dev)
             t = torch.full((chunk,), 200, device=dev)
-            with _with_env(**{GPU_PRECISION_ENV: prec}), torch.inference_mode():
-                if dev.type == "cuda":
-                    torch.cuda.reset_peak_memory_stats(dev)
-                for _ in range(2):
-                    prior.eps(x, t)
-                _sync(dev)
-                t0 = time.perf_counter()
-                for _ in range(repeat):
-                    prior.eps(x, t)
-                _sync(dev)
-                ms = 1e3 * (time.perf_counter() - t0) / repeat
-            peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
-            rows.append(dict(precision=prec, chunk=chunk, tile=tile, ms_per_call=round(ms, 3),
-                             tile_evals_per_s=round(1e3 * chunk / ms, 1),
-                             mpx_nfe_per_s=round(1e3 * chunk * tile * tile / ms / 1e6, 2),
-                             peak_alloc_mib=None if peak is None else round(peak, 1)))  # fmt: skip
-            r = rows[-1]
-            print(f"  {prec:5s} chunk {chunk:3d}: {ms:8.2f} ms/call, {r['tile_evals_per_s']:8.1f} tiles/s, "
-                  f"{r['mpx_nfe_per_s']:7.2f} Mpx-NFE/s", file=sys.stderr, flush=True)  # fmt: skip
+            row = dict(precision=mode, chunk=chunk, tile=tile)
+            try:
+                with torch.inference_mode():
+                    if dev.type == "cuda":
+                        torch.cuda.reset_peak_memory_stats(dev)
+                    call, env, prep = _runner(mode, prior_name, dev, x, t)
+                    with _with_env(**env):
+                        for _ in range(2):
+                            call()
+                        _sync(dev)
+                        t0 = time.perf_counter()
+                        for _ in range(repeat):
+                            call()
+                        _sync(dev)
+                        ms = 1e3 * (time.perf_counter() - t0) / repeat
+            except Exception as exc:  # noqa: BLE001 - a benchmark row: record why it did not run
+                row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                rows.append(row)
+                print(f"  {mode:7s} chunk {chunk:3d}: {row['error']}", file=sys.stderr, flush=True)
+                continue
+            peak = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1) if dev.type == "cuda" else None
+            row.update(ms_per_call=round(ms, 3), tile_evals_per_s=round(1e3 * chunk / ms, 1),
+                       mpx_nfe_per_s=round(1e3 * chunk * tile * tile / ms / 1e6, 2),
+                       prepare_s=round(prep, 2), peak_alloc_mib=peak)  # fmt: skip
+            rows.append(row)
+            print(f"  {mode:7s} chunk {chunk:3d}: {ms:8.2f} ms/call, {row['tile_evals_per_s']:8.1f} tiles/s, "
+                  f"{row['mpx_nfe_per_s']:7.2f} Mpx-NFE/s", file=sys.stderr, flush=True)  # fmt: skip
     return rows
 
 
@@ -186,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prior", default="gray")
     ap.add_argument("--tile", type=int, default=288)
     ap.add_argument("--chunks", type=int, nargs="+", default=[4, 16, 64])
-    ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help=f"of {', '.join(MODES)}")
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--images", type=Path, default=None, help="folder of dev .jpg images (part 3)")
     ap.add_argument("--limit", type=int, default=8)
@@ -208,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(res, indent=1) + "\n")
 
     print("1. network throughput", file=sys.stderr)
-    res["throughput"] = throughput(prior, dev, args.chunks, args.precisions, args.tile, args.repeat)
+    res["throughput"] = throughput(args.prior, dev, args.chunks, args.precisions, args.tile, args.repeat)
     save()
     if "bf16" in args.precisions:
         res["bf16_error"] = bf16_error(prior, dev, args.tile)
@@ -223,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| precision | chunk | ms/call | tiles/s | Mpx-NFE/s | peak MiB |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in res["throughput"]:
+        if "error" in r:
+            print(f"| {r['precision']} | {r['chunk']} | {r['error']} | | | |")
+            continue
         print(f"| {r['precision']} | {r['chunk']} | {r['ms_per_call']:.2f} | {r['tile_evals_per_s']:.1f} | "
               f"{r['mpx_nfe_per_s']:.2f} | {r['peak_alloc_mib']} |")  # fmt: skip
     for r in res.get("quality", []):

@@ -12,7 +12,8 @@ tiled uncompressed float32 GeoTIFFs, written strip by strip, on the GPU when the
 without changing it: read (source windows), sample (the method on the block's tiles, GPU work
 included), blend (overlap-add), write (scratch GeoTIFF), QA (PROTOCOL §2 pass) and COG (conversion,
 overviews, verification); ``setup`` is the time before the first block (imports, units and looks,
-prior load, CUDA start). Stage sums are per process (blocks run one after another in-process). The
+prior load, CUDA start). Stage sums are per process, summed over its threads (on CUDA two blocks run at
+once, so the stages can add up to more than the wall time). The
 wrapper also reports the process's peak RSS and torch's peak allocated GPU memory; a sampler thread
 here reads ``nvidia-smi`` (memory used, utilisation) every 0.5 s.
 

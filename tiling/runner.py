@@ -79,7 +79,10 @@ class RunOptions:
     (``GEODIFF_PROGRESS``), a :class:`~tiling.progress.Progress` to report into, False/None for none;
     desc: its label. device: torch device tile functions run on (``"cpu"``, ``"cuda"``); window:
     blending window of overlapping tiles (see :data:`tiling.windows.WINDOWS`); resources: dask
-    resources each block task asks for (default: :func:`block_resources`, ``{"GPU": 1}`` on CUDA).
+    resources each block task asks for (default: :func:`block_resources`, ``{"GPU": 1}`` on CUDA);
+    blocks_in_flight: blocks computed at once in-process (default :func:`blocks_in_flight`: 2 on CUDA,
+    so the host's part of a block (reading, blending, writing) overlaps the device's work on the next;
+    else 1).
     """
 
     client: Any = None
@@ -89,6 +92,7 @@ class RunOptions:
     device: Any = "cpu"
     window: str = "hann"
     resources: dict[str, float] | None = None
+    blocks_in_flight: int | None = None
 
 
 @dataclass(frozen=True)
@@ -341,6 +345,50 @@ def _serial(task: Callable[[Block], BlockResult], blocks: Iterable[Block]) -> It
         yield task(b)
 
 
+def _threaded(
+    task: Callable[[Block], BlockResult], blocks: Iterable[Block], depth: int
+) -> Iterator[BlockResult]:
+    """Results in block order, ``depth`` blocks computed at once by threads (torch and GDAL release the
+    GIL): while the caller writes block n, blocks n+1 .. n+depth run. Each block's result depends on
+    the block alone, so the bits are those of :func:`_serial`. A failed block raises here, in order;
+    on any exit the blocks not started are cancelled (those running finish in the background)."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="geodiff-block")
+    it = iter(blocks)
+    pending = deque(pool.submit(task, b) for b in _take(it, depth))
+    try:
+        while pending:
+            res = pending.popleft().result()
+            pending.extend(pool.submit(task, b) for b in _take(it, 1))
+            yield res
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _on_cuda(options: RunOptions, fns: Sequence[Callable]) -> bool:
+    devices = [options.device, *(getattr(f, "device", None) for f in fns)]
+    return any(str(d).startswith("cuda") for d in devices if d is not None)
+
+
+def blocks_in_flight(options: RunOptions, fns: Sequence[Callable] = ()) -> int:
+    """Blocks an in-process run computes at once: ``options.blocks_in_flight`` when given, else 2 when
+    ``options.device`` or a tile function's ``device`` is CUDA, else 1. On a CPU every block already
+    has the cores it should (:func:`torch_threads`), and that thread setting is process-wide, so CPU
+    runs stay one block at a time.
+
+    Raises:
+        ValueError: ``options.blocks_in_flight`` < 1.
+    """
+    n = options.blocks_in_flight
+    if n is None:
+        return 2 if _on_cuda(options, fns) else 1
+    if n < 1:
+        raise ValueError(f"blocks_in_flight must be >= 1 (got {n})")
+    return int(n)
+
+
 def block_resources(options: RunOptions, fns: Sequence[Callable] = ()) -> dict[str, float] | None:
     """The dask resources every block task asks for: ``options.resources`` when given, else the
     ``GEODIFF_DASK_RESOURCES`` environment variable (``GPU=1`` or ``GPU=1,MEMORY=4e9``), else
@@ -363,10 +411,7 @@ def block_resources(options: RunOptions, fns: Sequence[Callable] = ()) -> dict[s
             raise ClusterResourceError(
                 f"GEODIFF_DASK_RESOURCES={env!r} is not NAME=AMOUNT[,NAME=AMOUNT]; e.g. GPU=1"
             ) from None
-    devices = [options.device, *(getattr(f, "device", None) for f in fns)]
-    if any(str(d).startswith("cuda") for d in devices if d is not None):
-        return {"GPU": 1}
-    return None
+    return {"GPU": 1} if _on_cuda(options, fns) else None
 
 
 def _check_resources(client: Any, resources: dict[str, float]) -> None:
@@ -432,27 +477,35 @@ def run_blocks(
     client: Any = None,
     progress: Progress | None = None,
     resources: dict[str, float] | None = None,
+    in_flight: int = 1,
 ) -> tuple[int, int]:
     """Compute every block (in-process, or on ``client``'s cluster) and hand each result to ``sink``.
 
-    Memory on the caller's side is bounded by the number of blocks in flight (twice the workers).
-    ``resources``: dask resources each block task asks for on the cluster (see
-    :func:`block_resources`). Returns (valid output pixels, NaN/inf input pixels treated as nodata).
+    Memory on the caller's side is bounded by the number of blocks in flight (twice the workers;
+    in-process ``in_flight``, see :func:`blocks_in_flight`). ``resources``: dask resources each block
+    task asks for on the cluster (see :func:`block_resources`). Returns (valid output pixels, NaN/inf
+    input pixels treated as nodata).
 
     Raises:
         ClusterResourceError (ValueError): no worker offers ``resources``.
     """
     from tiling.atomic import check_stop
 
-    results = _serial(task, blocks) if client is None else _distributed(task, blocks, client, resources)
+    if client is not None:
+        results = _distributed(task, blocks, client, resources)
+    else:
+        results = _serial(task, blocks) if in_flight <= 1 else _threaded(task, blocks, in_flight)
     n_valid = n_bad = 0
-    for res in results:
-        check_stop()  # a scene run outside the main thread (batch) stops when the main one is interrupted
-        sink(res)
-        n_valid += int(res.valid.sum())
-        n_bad += res.nonfinite
-        if progress is not None:
-            progress.update(1)
+    try:
+        for res in results:
+            check_stop()  # a scene run outside the main thread (batch) stops when the main one is interrupted
+            sink(res)
+            n_valid += int(res.valid.sum())
+            n_bad += res.nonfinite
+            if progress is not None:
+                progress.update(1)
+    finally:
+        results.close()  # blocks not started yet are not started (threads, cluster futures)
     return n_valid, n_bad
 
 
@@ -572,7 +625,8 @@ def run_array(
         dask_client(opts.client, opts.workers) as client,
         reporter(opts.progress, len(blocks), opts.desc) as rep,
     ):
-        run_blocks(task, blocks, sink, client=client, progress=rep, resources=block_resources(opts, [fn]))
+        run_blocks(task, blocks, sink, client=client, progress=rep, resources=block_resources(opts, [fn]),
+                   in_flight=blocks_in_flight(opts, [fn]))  # fmt: skip
     assert out is not None
     return out
 
@@ -637,6 +691,7 @@ def run_raster(
         raise TileFunctionError(f"got {len(fns)} functions for {len(groups)} band groups; pass one per group")
     blocks = list(plan.blocks())
     resources = block_resources(opts, fns)
+    in_flight = blocks_in_flight(opts, fns)
     per_band = out_spec.outputs_per_band
     # each band's own nodata decides its validity (RasterSource); a GeoTIFF holds one nodata value,
     # so bands that declare different ones (-1 and -2) all get NaN: never a silent merge
@@ -702,7 +757,8 @@ def run_raster(
                         rep.update(1)
                 sink = functools.partial(_write_and_save, sink, journal, gi)
             try:
-                nv, nb = run_blocks(task, todo, sink, client=client, progress=rep, resources=resources)
+                nv, nb = run_blocks(task, todo, sink, client=client, progress=rep, resources=resources,
+                                    in_flight=in_flight)  # fmt: skip
             finally:
                 source.close()
             n_valid, n_bad = n_valid + nv, n_bad + nb

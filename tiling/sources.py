@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import warnings
 from typing import Protocol
 
@@ -52,7 +53,8 @@ class RasterSource:
     """Windowed, reflect-padded reads of selected bands of a raster (picklable: holds only a path).
 
     ``path`` is anything :func:`~tiling.raster_io.open_raster` accepts (GDAL path strings unchanged);
-    ``bands`` are 1-based (default: all). The dataset opens lazily in each process that reads.
+    ``bands`` are 1-based (default: all). The dataset opens lazily in each process that reads; threads
+    of one process share it, one read at a time (a GDAL dataset handle is not thread-safe).
 
     Raises:
         The :func:`~tiling.raster_io.open_raster` errors on construction;
@@ -69,11 +71,17 @@ class RasterSource:
             self.meta = dataclasses.replace(self.meta, nodata=nodata, nodatavals=(nodata,) * self.meta.count)
         self.bands = list(bands) if bands else list(range(1, self.meta.count + 1))
         self._ds: rasterio.io.DatasetReader | None = None
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_ds"] = None
+        del state["_lock"]
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     @property
     def height(self) -> int:
@@ -98,9 +106,10 @@ class RasterSource:
 
     def close(self) -> None:
         """Close the dataset this process opened (it reopens on the next read)."""
-        if self._ds is not None:
-            self._ds.close()
-            self._ds = None
+        with self._lock:
+            if self._ds is not None:
+                self._ds.close()
+                self._ds = None
 
     def read(self, window: PixelWindow) -> tuple[np.ndarray, np.ndarray]:
         """Pixels (C, h, w) in the compute dtype and their validity (C, h, w) bool.
@@ -108,7 +117,7 @@ class RasterSource:
         Validity: finite, not nodata and, for files with internal masks or alpha, not masked.
         """
         plan = reflect_window(window, self.height, self.width)
-        with warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        with self._lock, warnings.catch_warnings(), rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             ds = self._dataset()
             raw = plan.take(read_window(ds, plan.bounds, self.bands))

@@ -65,6 +65,9 @@ ROWS: dict[str, dict] = {
     "  c = d (no gradient-energy split)": {**DEFAULT, "power": 1e-9},
     "  gradient split without the PCA shares": {**DEFAULT, "share_edges": False},
     "  ... and intensity 1.4 (first rule)": {**DEFAULT, "share_edges": False, "intensity": 1.4},
+    "  gradient shares ^0.75": {**DEFAULT, "share_power": 0.75},
+    "  gradient shares ^0.5": {**DEFAULT, "share_power": 0.5},
+    "  gradient shares ^0.5, intensity 2": {**DEFAULT, "share_power": 0.5, "intensity": 2.0},
     "  intensity 0.35, gradient 3": {**DEFAULT, "intensity": 0.35, "gradient": 3.0},
     "  intensity 1.4, gradient 12": {**DEFAULT, "intensity": 1.4, "gradient": 12.0},
     "  prox 60 iterations": {**DEFAULT, "iters": 60},
@@ -93,7 +96,7 @@ def fuse_row(o_np: np.ndarray, r_np: np.ndarray, v: dict, priors: dict) -> np.nd
     share = v.get("share") or scene_share(o_np, r_np, np.ones(o_np.shape, bool))
     rule = FusionWeights(
         v.get("intensity", 0.7), v.get("gradient", 6.0), power=v.get("power", 2.0),
-        share_edges=v.get("share_edges", True),
+        share_edges=v.get("share_edges", True), share_power=v.get("share_power", 1.0),
     )  # fmt: skip
     const = v["weights"] != "auto"
     maps = (*v["weights"][:2], *v["weights"][2:]) if const else rule.maps(o, r, share)

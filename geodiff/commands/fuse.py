@@ -85,6 +85,22 @@ def _weights(
     "estimate and add a source band (2 = filled from SAR, 1 = optical or fused).",
 )
 @click.option(
+    "--clouds",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Class raster of the optical scene's clouds: the Sentinel-2 scene classification (SCL, any "
+    "resolution: nearest neighbour onto the optical grid) or a 0/1 mask. Pixels of --cloud-classes count "
+    "as missing optical: the optical nodata (0 without one), or with --fill-gaps filled from the SAR and "
+    "flagged 2 in the source band.",
+)
+@click.option(
+    "--cloud-classes",
+    default="3,8,9,10",
+    show_default=True,
+    help="Codes of --clouds that are clouds (SCL: 3 cloud shadow, 8 / 9 cloud medium / high "
+    "probability, 10 thin cirrus; 1 for a 0/1 mask).",
+)
+@click.option(
     "--prox-iters",
     type=click.IntRange(min=1),
     default=FusionConfig.prox_iters,
@@ -157,6 +173,8 @@ def command(
     samples: int,
     uncertainty: bool,
     fill_gaps: bool,
+    clouds: str | None,
+    cloud_classes: str,
     prox_iters: int,
     steps: int,
     t0: int,
@@ -184,8 +202,9 @@ def command(
         looks=looks, sar_units=None if sar_units.lower() == "auto" else sar_units,
     )  # fmt: skip
     summary = fuse_scene(
-        optical, sar, out_path, config, sar_band=sar_band, overwrite=overwrite, progress=True
-    )
+        optical, sar, out_path, config, sar_band=sar_band, overwrite=overwrite, progress=True,
+        clouds=clouds, cloud_classes=cloud_classes,
+    )  # fmt: skip
     if as_json:
         emit_json(summary)
     else:

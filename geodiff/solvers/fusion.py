@@ -80,13 +80,15 @@ class FusionWeights:
       of the whole scene when the job passes ``share``, else of the tile);
     * c + d = ``gradient``, split per pixel as (w_o E_o)^p / ((w_o E_o)^p + (w_r E_r)^p) with E the
       local gradient energy (:func:`gradient_energy`, window ``sigma``), p = ``power`` and (w_o, w_r)
-      the PCA shares (``share_edges``; without it E_o^p / (E_o^p + E_r^p)): a source that carries
-      little of the scene's variance needs a stronger edge to win a pixel, so that residual speckle
-      in flat areas does not replace the optical texture.
+      the PCA shares raised to ``share_power`` (``share_edges``; without it E_o^p / (E_o^p + E_r^p)):
+      a source that carries little of the scene's variance needs a stronger edge to win a pixel, so
+      that residual speckle in flat areas does not replace the optical texture. ``share_power`` < 1
+      softens that (0 is the plain split); the default 1 keeps MI and VIFF, lower values trade them
+      for Qabf (``bench/README.md``, the Ariake Sea pair).
 
     Relative to the prior's term (weight 1). The defaults were chosen on the BigEarthNet pairs
     (``bench/fusion_ablation.py``; table in ``bench/README.md``). Raises InvalidSettingError for a
-    weight < 0, sigma <= 0 or power <= 0.
+    weight < 0, share_power < 0, sigma <= 0 or power <= 0.
     """
 
     intensity: float = 0.7
@@ -94,12 +96,16 @@ class FusionWeights:
     sigma: float = 2.0
     power: float = 2.0
     share_edges: bool = True
+    share_power: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("intensity", "gradient"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise InvalidSettingError(f"{name} weight must be a finite number >= 0 (got {v!r})")
+        sp = self.share_power
+        if not (isinstance(sp, (int, float)) and math.isfinite(sp) and sp >= 0):
+            raise InvalidSettingError(f"share_power must be a finite number >= 0 (got {self.share_power!r})")
         for name in ("sigma", "power"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -112,7 +118,7 @@ class FusionWeights:
         w_o, w_r = share if share is not None else pca_share(optical, sar)
         eo, er = gradient_energy(optical, self.sigma), gradient_energy(sar, self.sigma)
         if self.share_edges:
-            eo, er = eo * w_o, er * w_r
+            eo, er = eo * w_o**self.share_power, er * w_r**self.share_power
         eo, er = eo**self.power, er**self.power
         tot = eo + er
         sel = torch.where(tot > 0, eo / tot.clamp_min(1e-30), torch.full_like(tot, 0.5))

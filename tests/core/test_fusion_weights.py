@@ -95,3 +95,20 @@ def test_posterior_std_is_larger_on_the_edge_than_on_flat_areas() -> None:
     assert one.std is None
     again = fuse_dps(o, r, prior, None, config, weights=FusionWeights(), seeds=[7])
     torch.testing.assert_close(again.mean, res.mean)
+
+
+def test_share_power_interpolates_between_the_plain_and_the_share_weighted_split() -> None:
+    g = torch.Generator().manual_seed(0)
+    o, r = torch.rand(1, 1, 32, 32, generator=g), torch.rand(1, 1, 32, 32, generator=g)
+    share = (0.9, 0.1)
+    c = {p: FusionWeights(share_power=p).maps(o, r, share)[2] for p in (0.0, 0.5, 1.0)}
+    assert torch.equal(c[1.0], FusionWeights().maps(o, r, share)[2])  # the default is power 1
+    assert torch.equal(c[0.0], FusionWeights(share_edges=False).maps(o, r, share)[2])
+    # closed form of the split at one pixel: (w_o^s E_o)^2 / ((w_o^s E_o)^2 + (w_r^s E_r)^2)
+    eo, er = gradient_energy(o)[0, 0, 5, 7], gradient_energy(r)[0, 0, 5, 7]
+    for p, cp in c.items():
+        x, y = (0.9**p * eo) ** 2, (0.1**p * er) ** 2
+        assert float(cp[0, 0, 5, 7]) == pytest.approx(6.0 * float(x / (x + y)), rel=1e-5)
+    assert bool((c[0.0] <= c[0.5] + 1e-6).all() and (c[0.5] <= c[1.0] + 1e-6).all())  # the optical gains
+    with pytest.raises(ValueError, match="share_power"):
+        FusionWeights(share_power=-1.0)

@@ -29,8 +29,9 @@ from geodiff.apps.fuse.dps import dps_info, dps_plan
 from geodiff.apps.fuse.methods import build, get
 from geodiff.apps.fuse.scales import GapFill, UnitScale, fusion_scales
 from geodiff.device import resolve_device
-from geodiff.errors import InvalidSettingError, NoValidPixelsError, SwappedInputsError
+from geodiff.errors import InputError, InvalidSettingError, NoValidPixelsError, SwappedInputsError
 from sensors.colour import fused_bands, luminance, rgb_band_indices
+from sensors.fusion_clouds import SCL_CLOUD_CLASSES, cloud_mask, parse_cloud_classes
 from tiling.align import Grid, align_to_grid, check_overlap, footprint_in
 from tiling.geometry import PixelWindow
 
@@ -91,6 +92,22 @@ def estimate_sar_looks(ds: Any, band: int, profile: Any, size: int = 1024) -> fl
     return array_band_facts(np.where(valid, intensity, np.nan), units="intensity").looks
 
 
+def _window_under(ds: Any, grid: Grid, margin: int) -> Window | None:
+    """The window of the open dataset ``ds`` under ``grid`` plus ``margin`` px (the whole raster when
+    either has no georeferencing), or None where they do not overlap."""
+    if not (Grid.of(ds).georeferenced and grid.georeferenced):
+        return Window(0, 0, ds.width, ds.height)
+    w, s, e, n = footprint_in(grid, ds.crs).bounds
+    win = from_bounds(w, s, e, n, transform=ds.transform)
+    col0 = max(0, math.floor(win.col_off + 1e-6) - margin)
+    row0 = max(0, math.floor(win.row_off + 1e-6) - margin)
+    col1 = min(ds.width, math.ceil(win.col_off + win.width - 1e-6) + margin)
+    row1 = min(ds.height, math.ceil(win.row_off + win.height - 1e-6) + margin)
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
 def read_sar_on_grid(
     ds: Any, band: int, grid: Grid, profile: Any, config: FusionConfig | None = None
 ) -> np.ndarray:
@@ -99,26 +116,33 @@ def read_sar_on_grid(
     halo). With ``config.despeckle_sar`` the intensity is despeckled (``config.looks``) in the SAR's own
     geometry before the warp: speckle statistics only hold there."""
     method = config.despeckle_sar if config is not None else None
-    margin = 2 + _despeckle_margin(method)
-    sar_grid = Grid.of(ds)
-    if sar_grid.georeferenced and grid.georeferenced:
-        w, s, e, n = footprint_in(grid, ds.crs).bounds
-        win = from_bounds(w, s, e, n, transform=ds.transform)
-        col0 = max(0, math.floor(win.col_off + 1e-6) - margin)
-        row0 = max(0, math.floor(win.row_off + 1e-6) - margin)
-        col1 = min(ds.width, math.ceil(win.col_off + win.width - 1e-6) + margin)
-        row1 = min(ds.height, math.ceil(win.row_off + win.height - 1e-6) + margin)
-        if col1 <= col0 or row1 <= row0:
-            return np.full(grid.shape, np.nan, np.float32)
-        window = Window(col0, row0, col1 - col0, row1 - row0)
-    else:
-        window = Window(0, 0, ds.width, ds.height)
+    window = _window_under(ds, grid, 2 + _despeckle_margin(method))
+    if window is None:
+        return np.full(grid.shape, np.nan, np.float32)
     intensity, valid = profile.decode(ds.read(band, window=window), ds.nodata)
     intensity = np.where(valid, intensity, np.nan).astype(np.float32)
     if method and valid.any():
         intensity, _ = despeckle_intensity(intensity, valid, config)
     src = Grid(ds.crs, ds.window_transform(window), int(window.width), int(window.height))
     return align_to_grid(intensity, src, grid)
+
+
+def read_clouds_on_grid(ds: Any, grid: Grid, classes: tuple[int, ...]) -> np.ndarray:  # noqa: ANN401
+    """Cloud mask (H, W) bool on ``grid`` from band 1 of the open class raster ``ds`` (a Sentinel-2 SCL
+    at 20 m, or a 0/1 mask): the window under the grid, warped by nearest neighbour (class codes are
+    never interpolated), True where the code is one of ``classes`` (:func:`sensors.fusion_clouds.cloud_mask`);
+    False outside the raster and at its nodata."""
+    from rasterio.enums import Resampling
+
+    window = _window_under(ds, grid, 1)
+    if window is None:
+        return np.zeros(grid.shape, bool)
+    codes = ds.read(1, window=window).astype(np.float32)
+    if ds.nodata is not None and not np.isnan(ds.nodata):
+        codes[codes == ds.nodata] = np.nan
+    codes[codes < 0] = np.nan  # no class code is negative
+    src = Grid(ds.crs, ds.window_transform(window), int(window.width), int(window.height))
+    return cloud_mask(align_to_grid(codes, src, grid, resampling=Resampling.nearest), classes)
 
 
 def _encode(profile: Any, bands: np.ndarray, dtype: str, nodata: float | None) -> np.ndarray:
@@ -205,6 +229,12 @@ class _Opened:
     sar_profile: Any
     rgb: tuple[int, int, int] | None
     config: FusionConfig
+    clouds: str | None = None  # class raster (S2 SCL or a 0/1 mask) whose ``cloud_classes`` mark clouds
+    cloud_classes: tuple[int, ...] = SCL_CLOUD_CLASSES
+
+    def cloud_mask(self, ds: Any, grid: Grid) -> np.ndarray | None:  # noqa: ANN401
+        """Clouds (H, W) on ``grid`` from the open class raster ``ds``, or None without ``clouds``."""
+        return None if self.clouds is None else read_clouds_on_grid(ds, grid, self.cloud_classes)
 
     @property
     def despeckle(self) -> dict | None:
@@ -213,7 +243,30 @@ class _Opened:
         return {"method": c.despeckle_sar, "looks": round(c.looks, 3)} if c.despeckle_sar else None
 
 
-def _open_pair(opt: Any, sar: Any, optical_path: Any, sar_band: int, config: FusionConfig) -> _Opened:
+def _check_clouds(clouds: Any, grid: Grid) -> str:  # noqa: ANN401
+    """The cloud raster's path after checking that it opens, has one band or more of class codes and
+    covers the optical grid. Raises InputError (and tiling's RasterNotFoundError ...) naming the fix."""
+    from tiling.raster_io import open_raster
+
+    with open_raster(clouds) as ds:
+        if np.dtype(ds.dtypes[0]).kind == "c":
+            raise InputError(
+                f"--clouds {clouds} is complex; pass the scene classification (SCL) or a 0/1 mask"
+            )
+        try:
+            check_overlap(grid, Grid.of(ds))
+        except ValueError as exc:
+            raise InputError(
+                f"--clouds {clouds} cannot be placed on the optical grid ({exc}); pass the SCL or mask of "
+                "the same scene, georeferenced"
+            ) from exc
+    return str(clouds)
+
+
+def _open_pair(
+    opt: Any, sar: Any, optical_path: Any, sar_band: int, config: FusionConfig, clouds: Any = None,
+    cloud_classes: Any = None,
+) -> _Opened:  # fmt: skip
     from geodiff.apps.facts import detect_raster
     from tiling.raster_io import read_meta
 
@@ -226,7 +279,9 @@ def _open_pair(opt: Any, sar: Any, optical_path: Any, sar_band: int, config: Fus
     if config.despeckle_sar and config.looks is None:
         config = dataclasses.replace(config, looks=estimate_sar_looks(sar, sar_band, sar_profile))
     rgb = rgb_band_indices(meta.descriptions, meta.count, Path(optical_path).name)
-    return _Opened(meta, grid, sar_grid, coverage, opt_profile, sar_profile, rgb, config)
+    classes = parse_cloud_classes(cloud_classes)
+    cloud_path = _check_clouds(clouds, grid) if clouds is not None else None
+    return _Opened(meta, grid, sar_grid, coverage, opt_profile, sar_profile, rgb, config, cloud_path, classes)
 
 
 def load_pair(
@@ -235,18 +290,25 @@ def load_pair(
     config: FusionConfig | None = None,
     *,
     sar_band: int = 1,
+    clouds: str | os.PathLike | None = None,
+    cloud_classes: Any = None,
     **settings: Any,
 ) -> ScenePair:
     """Read, check, decode, (despeckle, by ``config.despeckle_sar``) and align a whole optical/SAR pair
-    into memory; ``settings`` override fields of ``config``. Raises as :func:`fuse_scene`."""
+    into memory; optical pixels that ``clouds`` marks (see :func:`fuse_scene`) are missing (NaN);
+    ``settings`` override fields of ``config``. Raises as :func:`fuse_scene`."""
     from tiling.raster_io import open_raster
 
     config = FusionConfig.of(config, **settings)
     with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
-        o = _open_pair(opt, sar, optical_path, sar_band, config)
+        o = _open_pair(opt, sar, optical_path, sar_band, config, clouds, cloud_classes)
         sar_int = read_sar_on_grid(sar, sar_band, o.grid, o.sar_profile, o.config)
         refl, opt_valid = o.optical_profile.decode(opt.read(), o.meta.nodata)
-        optical = np.where(opt_valid.all(0)[None], refl, np.nan)
+        opt_valid = opt_valid.all(0)
+        if o.clouds is not None:
+            with open_raster(o.clouds) as cds:
+                opt_valid &= ~o.cloud_mask(cds, o.grid)
+        optical = np.where(opt_valid[None], refl, np.nan)
     return ScenePair(
         optical,
         sar_int,
@@ -281,10 +343,11 @@ class PairSource:
         self.gap_fit: GapFill | None = None
         self._opt: Any = None
         self._sar: Any = None
+        self._clouds: Any = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_opt"] = state["_sar"] = None
+        state["_opt"] = state["_sar"] = state["_clouds"] = None
         return state
 
     def _datasets(self) -> tuple[Any, Any]:
@@ -294,26 +357,31 @@ class PairSource:
             self._opt = open_raster(self.optical_path)
         if self._sar is None or self._sar.closed:
             self._sar = open_raster(self.sar_path)
+        if self.o.clouds is not None and (self._clouds is None or self._clouds.closed):
+            self._clouds = open_raster(self.o.clouds)
         return self._opt, self._sar
 
     def close(self) -> None:
         """Close the datasets this process opened (they reopen on the next read)."""
-        for ds in (self._opt, self._sar):
+        for ds in (self._opt, self._sar, self._clouds):
             if ds is not None:
                 ds.close()
-        self._opt = self._sar = None
+        self._opt = self._sar = self._clouds = None
 
     def read_window(self, window: PixelWindow) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Inside the raster: optical reflectance (C, h, w), luminance, SAR amplitude, both-valid mask."""
+        """Inside the raster: optical reflectance (C, h, w; NaN at nodata and clouds), luminance, SAR
+        amplitude, both-valid mask."""
         from tiling.raster_io import read_window
 
         opt, sar = self._datasets()
         refl, v = self.o.optical_profile.decode(read_window(opt, window), self.o.meta.nodata)
         opt_valid = v.all(0)
-        bands = np.where(opt_valid[None], refl.astype(np.float64), np.nan)
-        lum = luminance(bands, self.o.rgb)
         t = self.o.grid.transform @ Affine.translation(window.col, window.row)
         block = Grid(self.o.grid.crs, t, window.width, window.height)
+        if self._clouds is not None:
+            opt_valid &= ~self.o.cloud_mask(self._clouds, block)
+        bands = np.where(opt_valid[None], refl.astype(np.float64), np.nan)
+        lum = luminance(bands, self.o.rgb)
         intensity = read_sar_on_grid(sar, self.sar_band, block, self.o.sar_profile, self.o.config)
         amp = np.sqrt(np.maximum(intensity.astype(np.float64), 0))
         return bands, lum, amp, opt_valid & np.isfinite(amp)
@@ -433,7 +501,10 @@ def _fuse_in_memory(
     from tiling.cog import CogWriter
 
     meta, config = opened.meta, opened.config
-    pair = load_pair(optical_path, sar_path, config, sar_band=sar_band)
+    pair = load_pair(
+        optical_path, sar_path, config, sar_band=sar_band, clouds=opened.clouds,
+        cloud_classes=opened.cloud_classes,
+    )  # fmt: skip
     res = fuse_arrays(
         pair.optical, pair.sar, dataclasses.replace(config, despeckle_sar=None), rgb=pair.rgb,
         return_details=True,
@@ -463,7 +534,8 @@ def _summary(optical_path: Any, sar_path: Any, out_path: Any, sar_band: int, o: 
         "sar_resampled": not o.sar_grid.same_as(o.grid), "sar_coverage": round(o.coverage, 4),
         "method": config.method, "despeckle_sar": o.despeckle,
         "rgb_bands": list(o.rgb) if o.rgb is not None else None, "colour": config.colour,
-        "config": config.to_dict(),
+        "config": config.to_dict(), "clouds": o.clouds,
+        "cloud_classes": list(o.cloud_classes) if o.clouds is not None else None,
     }  # fmt: skip
     if get(config.method).kind == "tiles":
         device = str(resolve_device(config.device))
@@ -483,6 +555,8 @@ def fuse_scene(
     sar_band: int = 1,
     overwrite: bool = False,
     progress: Any = None,
+    clouds: str | os.PathLike | None = None,
+    cloud_classes: Any = None,
     **settings: Any,
 ) -> dict[str, Any]:
     """Fuse the OPTICAL raster with band ``sar_band`` of the SAR raster into a COG on the optical grid.
@@ -508,7 +582,7 @@ def fuse_scene(
     config = FusionConfig.of(config, **settings)
     check_output_path(out_path, overwrite, inputs=(optical_path, sar_path))
     with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
-        opened = _open_pair(opt, sar, optical_path, sar_band, config)
+        opened = _open_pair(opt, sar, optical_path, sar_band, config, clouds, cloud_classes)
     summary = _summary(optical_path, sar_path, out_path, sar_band, opened)
     meta = opened.meta
     out_meta = dataclasses.replace(meta, tags={**meta.tags, TAG: opened.config.to_json()})

@@ -54,6 +54,9 @@ class SamplerConfig:
         looks_power: SAR-PnP: admm_sigma and the refinement's sigma0 scale as L^(-looks_power) (0.5: like
             the speckle's spread in z).
         admm_ensemble: SAR-PnP: dihedral orientations (1..8) averaged in each ADMM denoiser call.
+        admm_weight: SAR-PnP: the data step's penalty is admm_weight / sigma^2 while the denoiser runs at
+            sigma (1: the penalty the denoiser's noise level implies; > 1 leans on the prior, < 1 on the
+            data: the usual PnP balance parameter, Chan et al. 2017).
         refine: SAR-PnP: after ADMM, run ``steps`` x ``samples`` guided DDIM steps from the ADMM result
             noised to ``sigma0`` (come-closer-diffuse-faster); False returns the ADMM result.
 
@@ -80,6 +83,7 @@ class SamplerConfig:
     admm_decay: float = 1.0
     looks_power: float = 0.0
     admm_ensemble: int = 1
+    admm_weight: float = 1.0
     refine: bool = True
 
     def __post_init__(self) -> None:
@@ -116,7 +120,7 @@ class SamplerConfig:
             raise InvalidSettingError(
                 f"admm_ensemble must be an integer in 1..8 (got {self.admm_ensemble!r})"
             )
-        for name in ("admm_sigma", "admm_decay"):
+        for name in ("admm_sigma", "admm_decay", "admm_weight"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise InvalidSettingError(f"{name} must be a finite number > 0 (got {v!r})")

@@ -218,14 +218,15 @@ def pnp_admm(
     """PnP-ADMM for speckle in z (:func:`admm` with :func:`gamma_prox` and :func:`tweedie_denoise`).
 
     y (B, C, H, W) intensity; ``physics.scale`` a float or (B, 1, 1, 1); ``z_start`` (B, C, H, W) the
-    start in z; sigmas from :func:`admm_sigmas`, snapped to the prior's timesteps (:func:`snap_sigma`).
+    start in z; sigmas from :func:`admm_sigmas`, snapped to the prior's timesteps (:func:`snap_sigma`);
+    the data step's penalty is ``config.admm_weight`` / sigma^2.
     ``config.admm_ensemble`` orientations per denoiser call, ``config.clip`` the denoiser's clamp.
     Returns z (B, C, H, W), the last denoised iterate.
     """
     sigmas = [snap_sigma(prior, s) for s in admm_sigmas(config, physics.looks)]
 
     def prox(w: torch.Tensor, rho: float) -> torch.Tensor:
-        return gamma_prox(w, y, physics.looks, physics.scale, rho)
+        return gamma_prox(w, y, physics.looks, physics.scale, rho * config.admm_weight)
 
     def denoise(x: torch.Tensor, sigma: float) -> torch.Tensor:
         return tweedie_denoise(prior, x, sigma, config.admm_ensemble, config.clip)

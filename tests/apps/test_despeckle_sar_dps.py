@@ -88,6 +88,50 @@ def test_one_tile_scene_equals_the_bare_solver(crop: np.ndarray, sample_scene: P
     assert np.allclose(got, want, rtol=1e-3, atol=1e-7), np.abs(got / want - 1).max()
 
 
+def test_scene_scale_keeps_the_bright_tail_in_the_prior_range() -> None:
+    """scene_scale: the median rule, raised until the 0.999 quantile of the Lee amplitude is at most 0.9
+    (prior units), by at most 1.5 times; checked against the solvers' Lee filter and numpy quantiles."""
+    from geodiff.apps.despeckle.sar_dps import SCALE_RULE
+    from geodiff.solvers.init import lee
+
+    rng = np.random.default_rng(3)
+    a = np.full((128, 128), 0.25)
+    a[:4, :20] = 0.7  # 0.5 % of the pixels 2.8 times the median amplitude (a bright roof, not a point)
+    y = a * a * rng.gamma(4.0, 1 / 4.0, size=a.shape)
+    ok = np.ones(y.shape, bool)
+    median = scene_scale(y, ok, 4.0, "tiny", quantile=None)
+    amp2 = lee(torch.tensor(y[None, None], dtype=torch.float32), 4.0)[0, 0].numpy()
+    want = float(np.quantile(amp2, SCALE_RULE["quantile"])) / SCALE_RULE["ceiling"] ** 2
+    assert median < want < SCALE_RULE["cap"] * median  # the bright bound decides here
+    assert scene_scale(y, ok, 4.0, "tiny") == pytest.approx(want, rel=1e-6)
+    assert scene_scale(y * 1e3, ok, 4.0, "tiny") == pytest.approx(1e3 * want, rel=1e-4)  # scales with y
+    flat = (0.25**2) * rng.gamma(4.0, 1 / 4.0, size=a.shape)  # no bright tail: the median rule alone
+    assert scene_scale(flat, ok, 4.0, "tiny") == scene_scale(flat, ok, 4.0, "tiny", quantile=None)
+    points = y.copy()
+    points[::8, ::8] = 1e4  # 1.6 % strong point scatterers: the bound stops at cap x the median rule
+    capped = scene_scale(points, ok, 4.0, "tiny")
+    assert capped == pytest.approx(SCALE_RULE["cap"] * scene_scale(points, ok, 4.0, "tiny", quantile=None))
+
+
+def test_profiles_trade_a_step_for_a_draw_from_two_looks() -> None:
+    """balanced and best: one refinement step fewer and one draw more at L >= 2 (NFE kept), decided by
+    the likelihood's looks; fast keeps its fields; explicit options win."""
+    from geodiff.apps.despeckle.sar_dps import MANY_LOOKS, make_sar_dps, profile_settings
+
+    assert profile_settings("balanced", 1.0) == PROFILES["balanced"]
+    assert profile_settings("fast", 4.0) == PROFILES["fast"]
+    for name, (steps, samples) in {"balanced": (3, 4), "best": (4, 6)}.items():
+        many, one = profile_settings(name, MANY_LOOKS), profile_settings(name, 1.9)
+        assert (many["steps"], many["samples"]) == (steps, samples) and one == PROFILES[name]
+        assert 0 <= one["steps"] * one["samples"] - many["steps"] * many["samples"] <= 1  # NFE kept
+        assert many["admm_iters"] == one["admm_iters"] and many["sigma0"] == one["sigma0"]
+    kw = dict(looks=4.0, window=7, units="intensity", scale=1.0, profile="balanced")
+    assert (make_sar_dps(**kw).steps, make_sar_dps(**kw).samples) == (3, 4)
+    correlated = make_sar_dps(**kw, likelihood_looks=1.2)  # L / sqrt(S) < 2: the L = 1 fields
+    assert (correlated.steps, correlated.samples) == (4, 3)
+    assert make_sar_dps(**kw, steps=5).steps == 5 and make_sar_dps(**kw, steps=5).samples == 4
+
+
 def _border_ratio(img: np.ndarray, borders: list[int]) -> float:
     """Mean |horizontal gradient| across the given columns over the mean everywhere else."""
     g = np.abs(np.diff(np.log(img), axis=1))

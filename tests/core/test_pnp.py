@@ -3,6 +3,8 @@ likelihood (closed form), tiles blended every iteration, batching independence, 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -140,6 +142,22 @@ def test_tiles_blended_every_iteration_agree_and_match_the_untiled_fixed_point()
     assert (hook(off) - off).abs().max() > 1e-4
 
 
+def test_admm_weight_scales_the_data_term_like_fewer_looks() -> None:
+    """admm_weight w: the data step's penalty w / sigma^2 is the prox of the likelihood with L / w looks
+    at penalty 1 / sigma^2 (sigma fixed: looks_power 0), so both runs give the same iterates."""
+    torch.manual_seed(3)
+    a = 0.25 + 0.5 * torch.rand(1, 1, 12, 12, dtype=torch.float64)
+    y = a * a * torch.distributions.Gamma(4.0, 4.0).sample(a.shape).double()
+    prior = AmplitudeGaussian(0.0, 0.5)
+    start = 2 * y.sqrt().clamp(0, 1) - 1
+    cfg = SamplerConfig.defaults("sar_pnp", admm_iters=3, admm_sigma=0.3, looks_power=0.0)
+    for w in (0.5, 2.0):
+        weighted = pnp_admm(y, prior, SpeckleModel(4.0, 1.0), replace(cfg, admm_weight=w), start)
+        fewer = pnp_admm(y, prior, SpeckleModel(4.0 / w, 1.0), cfg, start)
+        torch.testing.assert_close(weighted, fewer, atol=1e-10, rtol=0)
+        assert (weighted - pnp_admm(y, prior, SpeckleModel(4.0, 1.0), cfg, start)).abs().max() > 1e-3
+
+
 def test_seeds_make_tiles_independent_of_batching() -> None:
     torch.manual_seed(2)
     a = 0.25 + 0.5 * torch.rand(3, 1, 8, 8)
@@ -161,7 +179,9 @@ def test_config_round_trip_and_validation() -> None:
         refine=False,
     )  # fmt: skip
     assert SamplerConfig.from_json(cfg.to_json()) == cfg
-    for field, bad in [("admm_iters", -1), ("admm_ensemble", 9), ("admm_sigma", 0.0), ("admm_decay", -1.0)]:
+    bads = [("admm_iters", -1), ("admm_ensemble", 9), ("admm_sigma", 0.0), ("admm_decay", -1.0)]
+    bads += [("admm_weight", 0.0)]
+    for field, bad in bads:
         with pytest.raises(ValueError, match=field):
             SamplerConfig(**{field: bad})
     with pytest.raises(ValueError, match="domain"):

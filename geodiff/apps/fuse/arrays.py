@@ -83,7 +83,10 @@ def scene_share(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> tuple[float,
 
     from geodiff.solvers.fusion import pca_share
 
-    return pca_share(torch.from_numpy(np.asarray(a)[valid]), torch.from_numpy(np.asarray(b)[valid]))
+    a, b, valid = np.asarray(a), np.asarray(b), np.asarray(valid)
+    if not valid.all():  # masking copies both (2 x 32 MiB for the 4 Mpx sample of a big scene)
+        a, b = a[valid], b[valid]
+    return pca_share(torch.from_numpy(a), torch.from_numpy(b))
 
 
 def fuse_luminance(

@@ -413,6 +413,7 @@ class PairSource:
                 "optical and SAR share no valid pixel (nodata everywhere); check the inputs' nodata"
             )
         lum, amp = np.concatenate(lums), np.concatenate(amps)
+        del lums, amps  # the pieces: the PCA shares below hold a few copies of the sample at once
         self.scale_a, self.scale_b = fusion_scales(lum, amp, np.concatenate(ovs), valid)
         self.share = scene_share(self.scale_a.forward(lum), self.scale_b.forward(amp), valid)
         if bs:
@@ -581,15 +582,16 @@ def fuse_scene(
     started = time.perf_counter()
     config = FusionConfig.of(config, **settings)
     check_output_path(out_path, overwrite, inputs=(optical_path, sar_path))
-    with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
-        opened = _open_pair(opt, sar, optical_path, sar_band, config, clouds, cloud_classes)
-    summary = _summary(optical_path, sar_path, out_path, sar_band, opened)
-    meta = opened.meta
-    out_meta = dataclasses.replace(meta, tags={**meta.tags, TAG: opened.config.to_json()})
-    args = (optical_path, sar_path, out_path, opened)
-    kw = {"sar_band": sar_band, "overwrite": overwrite, "out_meta": out_meta}
-    # GDAL's block cache (default 5 % of RAM) would grow with the scene: cap it, as the despeckle job does
+    # GDAL's block cache (default 5 % of RAM) would grow with the scene: cap it, as the despeckle job does,
+    # from the first read on (the units detector's decimated reads of a whole 8192² pair filled ~870 MiB)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+        with open_raster(optical_path) as opt, open_raster(sar_path) as sar:
+            opened = _open_pair(opt, sar, optical_path, sar_band, config, clouds, cloud_classes)
+        summary = _summary(optical_path, sar_path, out_path, sar_band, opened)
+        meta = opened.meta
+        out_meta = dataclasses.replace(meta, tags={**meta.tags, TAG: opened.config.to_json()})
+        args = (optical_path, sar_path, out_path, opened)
+        kw = {"sar_band": sar_band, "overwrite": overwrite, "out_meta": out_meta}
         if get(config.method).kind == "tiles":
             summary.update(_stream_dps(*args, progress=progress, **kw))
         else:

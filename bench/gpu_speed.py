@@ -32,6 +32,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -56,20 +57,6 @@ def _texture(n: int, tile: int, dev: torch.device, looks: float = 1.0) -> torch.
     a = (base[None, None] * (0.7 + 0.6 * torch.rand(n, 1, 1, 1, generator=g))).clamp(0.05, 1.0)
     speck = torch.distributions.Gamma(looks, looks).sample((n, 1, tile, tile)).sqrt()
     return (2.0 * (a * speck).clamp(0, 1) - 1.0).to(dev)
-
-
-def _with_env(**values: str | None):  # noqa: ANN202 - a context manager
-    class _Env:
-        def __enter__(self) -> None:
-            self.old = {k: os.environ.get(k) for k in values}
-            for k, v in values.items():
-                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-        def __exit__(self, *exc: object) -> None:
-            for k, v in self.old.items():
-                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-    return _Env()
 
 
 #: Ways to run the network, timed side by side (``--precisions``): fp32 / bf16 are the shipped path
@@ -130,7 +117,7 @@ def throughput(prior_name: str, dev: torch.device, chunks: list[int], modes: lis
                     if dev.type == "cuda":
                         torch.cuda.reset_peak_memory_stats(dev)
                     call, env, prep = _runner(mode, prior_name, dev, x, t)
-                    with _with_env(**env):
+                    with mock.patch.dict(os.environ, env):
                         for _ in range(2):
                             call()
                         _sync(dev)
@@ -160,9 +147,9 @@ def bf16_error(prior, dev: torch.device, tile: int) -> list[dict]:
     for step in (50, 200, 500):
         t = torch.full((8,), step, device=dev)
         with torch.inference_mode():
-            with _with_env(**{GPU_PRECISION_ENV: "fp32"}):
+            with mock.patch.dict(os.environ, {GPU_PRECISION_ENV: "fp32"}):
                 ref = prior.eps(x, t).double()
-            with _with_env(**{GPU_PRECISION_ENV: "bf16"}):
+            with mock.patch.dict(os.environ, {GPU_PRECISION_ENV: "bf16"}):
                 low = prior.eps(x, t).double()
         rel = float((low - ref).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt())
         rows.append(dict(t=step, rel_rms=round(rel, 6)))
@@ -211,7 +198,7 @@ def quality(images, looks: list[int], settings: list[tuple[str, int]], device: s
         ys = [a * a * rng.gamma(L, 1.0 / L, size=a.shape) for _, a in images]
         for prec, chunk in settings:
             ps, ss, secs = [], [], []
-            with _with_env(**{GPU_PRECISION_ENV: prec, GPU_CHUNK_ENV: str(chunk)}):
+            with mock.patch.dict(os.environ, {GPU_PRECISION_ENV: prec, GPU_CHUNK_ENV: str(chunk)}):
                 for (_, a), y in zip(images, ys, strict=True):
                     t0 = time.perf_counter()
                     out = run(y, L)

@@ -196,8 +196,10 @@ def _radiometry(
         if looks is not None:
             strong = y > speckle_quantile(looks) * x
             keep = strong if keep is None else keep | strong
-        nodata = None if valid is None or bool(valid.all()) else ~torch.broadcast_to(valid, y.shape)
-        skip = keep if nodata is None else nodata if keep is None else keep | nodata
+        skip = keep  # pixels left out of both local means: kept scatterers and nodata
+        if valid is not None and not bool(valid.all()):
+            nodata = ~torch.broadcast_to(valid, y.shape)
+            skip = nodata if skip is None else skip | nodata
         w = None if skip is None else (~skip).to(y.dtype)
         inten = inten * preserve_local_mean(x, y, config.mean_window, w).unsqueeze(1)
     if keep is not None:  # point scatterers keep their measured intensity

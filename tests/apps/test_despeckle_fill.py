@@ -1,10 +1,9 @@
-"""The nodata fill SAR-DPS sees: the valid side mirrored across the edge, the local level deeper in."""
+"""The nodata fill SAR-DPS sees: the valid side mirrored across the edge, folded on across wide holes."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from geodiff.apps.despeckle.fill import fill_nodata, fill_nodata_t
 
@@ -22,16 +21,24 @@ def test_fill_mirrors_the_valid_side_and_keeps_valid_pixels() -> None:
     assert out[~valid].std() > 0.3  # and its speckle texture, not a flat patch
 
 
-def test_deep_inside_a_hole_the_local_level_of_the_valid_pixels() -> None:
+def test_a_narrow_valid_strip_is_folded_back_and_forth_across_a_wide_hole() -> None:
     x = np.zeros((40, 40))
     valid = np.zeros(x.shape, bool)
     valid[:, :4] = True
     x[:, :4] = np.arange(1, 5)[None]
     out = fill_nodata(x, valid, default=0.5, size=5)
-    assert np.array_equal(out[:, 4:7], x[:, [2, 1, 0]])  # mirrored across the edge
-    ref = ndimage.uniform_filter(np.where(valid, x, 0), 5) / ndimage.uniform_filter(valid * 1.0, 5)
-    assert np.allclose(out[:, 8:], ref[:, 5:6])  # farther: the level at the nearest pixel that has one
+    # mirrored across the edge (columns 2, 1, 0), then folded at the plane's edge and mirrored again:
+    # the strip's own texture all the way across, no smooth level (that brightened the valid pixels)
+    assert np.array_equal(out[:, 4:16], x[:, [2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2, 3]])
     assert np.array_equal(fill_nodata(x, np.zeros_like(valid), default=0.5), np.full(x.shape, 0.5))
+
+
+def test_where_no_fold_reaches_a_valid_pixel_the_local_level() -> None:
+    x = np.full((21, 21), np.nan)
+    valid = np.zeros(x.shape, bool)
+    valid[10, 10], x[10, 10] = True, 3.0  # every mirror through it lands on nodata again
+    out = fill_nodata(x, valid, default=0.5, size=5)
+    assert np.array_equal(out, np.full(x.shape, 3.0))  # its level, carried from the nearest window
 
 
 def test_torch_planes_match_numpy_and_full_tiles_pass_through() -> None:

@@ -44,6 +44,9 @@ VARIANTS: dict[str, tuple[dict, int | str]] = {
     "jac-100x1-eta1": (dict(steps=100, samples=1, eta=1.0, jacobian=True, **_N), 8),
     "jac-25x4-eta1": (dict(steps=25, samples=4, eta=1.0, jacobian=True, **_N), 8),
     "jac-10x10-eta1": (dict(steps=10, samples=10, eta=1.0, jacobian=True, **_N), 8),
+    # with the app's local-mean radiometry (31 px), as `geodiff despeckle` applies it to every sampler
+    "jac-25x4-eta1-mw31": (dict(steps=25, samples=4, eta=1.0, jacobian=True, mean_window=31, **_N), 8),
+    "jac-20x5-eta1-mw31": (dict(steps=20, samples=5, eta=1.0, jacobian=True, mean_window=31, **_N), 8),
 }
 DEFAULT = "legacy-jf-100x1,jf-100x1-eta1,jac-100x1-eta1"
 

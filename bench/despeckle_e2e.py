@@ -338,11 +338,13 @@ def main() -> int:
         "--profiles", nargs="+", default=["fast", "balanced", "best"], help="quality: sar-dps profiles"
     )
     ap.add_argument(
-        "--measured-looks",
+        "--white-looks",
         dest="iid_looks",
-        action="store_false",
-        help="quality: let sar-dps measure the speckle correlation (default: white speckle, L)",
+        action="store_true",
+        help="quality: pass --likelihood-looks L (the PROTOCOL's speckle is white) instead of the CLI "
+        "default, which measures the speckle correlation from the scene",
     )
+    ap.add_argument("--measured-looks", dest="iid_looks", action="store_false", help="quality: the default")
     ap.add_argument(
         "--out", default="despeckle_e2e_quality", help="quality: results name under bench/results"
     )

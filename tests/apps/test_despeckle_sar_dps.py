@@ -127,7 +127,7 @@ def test_profiles_trade_a_step_for_a_draw_from_two_looks() -> None:
         assert many["admm_iters"] == one["admm_iters"] and many["sigma0"] == one["sigma0"]
     kw = dict(looks=4.0, window=7, units="intensity", scale=1.0, profile="balanced")
     assert (make_sar_dps(**kw).steps, make_sar_dps(**kw).samples) == (3, 4)
-    correlated = make_sar_dps(**kw, likelihood_looks=1.2)  # L / sqrt(S) < 2: the L = 1 fields
+    correlated = make_sar_dps(**kw, likelihood_looks=1.2)  # L / S^0.6 < 2: the L = 1 fields
     assert (correlated.steps, correlated.samples) == (4, 3)
     assert make_sar_dps(**kw, steps=5).steps == 5 and make_sar_dps(**kw, steps=5).samples == 4
 

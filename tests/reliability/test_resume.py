@@ -26,6 +26,7 @@ from tiling.resume import JOURNAL, resume_folder
 pytestmark = pytest.mark.slow
 GEODIFF = [sys.executable, "-m", "geodiff"]
 LEE = ["--method", "lee", "--looks", "4", "--tile", "64"]  # 512 x 512 px: 64 blocks
+LEE_4096 = ["--method", "lee", "--looks", "4", "--tile", "512"]  # 4096 x 4096 px: 64 blocks
 DPS = [
     "--units",
     "intensity",
@@ -77,8 +78,8 @@ def _pixels(path: Path) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("size", "options", "total", "kill_at"),
-    [(512, LEE, 64, 8), (128, DPS, 4, 2)],
-    ids=["lee", "sar-dps"],
+    [(512, LEE, 64, 8), (4096, LEE_4096, 64, 32), (128, DPS, 4, 2)],
+    ids=["lee", "lee-4096-killed-at-half", "sar-dps"],
 )
 def test_sigkill_then_rerun_recomputes_only_the_rest(
     invoke, tmp_path: Path, size: int, options: list[str], total: int, kill_at: int

@@ -59,6 +59,9 @@ class SamplerConfig:
             data: the usual PnP balance parameter, Chan et al. 2017).
         refine: SAR-PnP: after ADMM, run ``steps`` x ``samples`` guided DDIM steps from the ADMM result
             noised to ``sigma0`` (come-closer-diffuse-faster); False returns the ADMM result.
+        log_tweedie: SAR: 0 runs the sampler; K in 1..8 instead returns the homomorphic estimate of
+            :func:`geodiff.solvers.homomorphic.log_tweedie` (one Tweedie step on log-amplitude, averaged
+            over K dihedral orientations: K network evaluations per tile, no draws).
 
     Raises ValueError (naming the field and a valid value) for out-of-range values.
     """
@@ -85,6 +88,7 @@ class SamplerConfig:
     admm_ensemble: int = 1
     admm_weight: float = 1.0
     refine: bool = True
+    log_tweedie: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "samples", "newton_iters"):
@@ -116,6 +120,10 @@ class SamplerConfig:
             if isinstance(v, bool) or int(v) != v or v < 0:
                 raise InvalidSettingError(f"{name} must be an integer >= 0 (got {v!r})")
             object.__setattr__(self, name, int(v))
+        lt = self.log_tweedie
+        if isinstance(lt, bool) or int(lt) != lt or not 0 <= lt <= 8:
+            raise InvalidSettingError(f"log_tweedie must be an integer in 0..8 (got {lt!r})")
+        object.__setattr__(self, "log_tweedie", int(lt))
         if not 1 <= self.admm_ensemble <= 8:
             raise InvalidSettingError(
                 f"admm_ensemble must be an integer in 1..8 (got {self.admm_ensemble!r})"

@@ -119,7 +119,7 @@ def test_profiles_trade_a_step_for_a_draw_from_two_looks() -> None:
     from geodiff.apps.despeckle.sar_dps import MANY_LOOKS, make_sar_dps, profile_settings
 
     assert profile_settings("balanced", 1.0) == PROFILES["balanced"]
-    assert profile_settings("fast", 4.0) == PROFILES["fast"]
+    assert profile_settings("fast", 4.0) == {**PROFILES["fast"], "log_tweedie": 2}
     for name, (steps, samples) in {"balanced": (3, 4), "best": (4, 6)}.items():
         many, one = profile_settings(name, MANY_LOOKS), profile_settings(name, 1.9)
         assert (many["steps"], many["samples"]) == (steps, samples) and one == PROFILES[name]
@@ -130,6 +130,21 @@ def test_profiles_trade_a_step_for_a_draw_from_two_looks() -> None:
     correlated = make_sar_dps(**kw, likelihood_looks=1.2)  # L / S^0.6 < 2: the L = 1 fields
     assert (correlated.steps, correlated.samples) == (4, 3)
     assert make_sar_dps(**kw, steps=5).steps == 5 and make_sar_dps(**kw, steps=5).samples == 4
+
+
+def test_many_looks_profiles_return_the_homomorphic_estimate() -> None:
+    """From two looks on, every profile returns the log-amplitude Tweedie estimate (8 orientations for
+    balanced and best, 2 for fast); below, and with --uncertainty or explicit steps/draws, the sampler."""
+    from geodiff.apps.despeckle.sar_dps import make_sar_dps
+
+    kw = dict(looks=4.0, window=7, units="intensity", scale=1.0)
+    assert make_sar_dps(**kw, profile="balanced").solver == "log_tweedie"
+    assert make_sar_dps(**kw, profile="balanced").sampler_config().log_tweedie == 8
+    assert make_sar_dps(**kw, profile="fast").sampler_config().log_tweedie == 2
+    assert make_sar_dps(**kw, profile="balanced", likelihood_looks=1.2).solver == "sar_pnp"
+    assert make_sar_dps(**kw, profile="balanced", uncertainty=True).solver == "sar_pnp"
+    assert make_sar_dps(**kw, profile="balanced", uncertainty=True).sampler_config().log_tweedie == 0
+    assert make_sar_dps(**kw, profile="balanced", samples=2).solver == "sar_pnp"
 
 
 def _border_ratio(img: np.ndarray, borders: list[int]) -> float:

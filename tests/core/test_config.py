@@ -28,7 +28,7 @@ def test_round_trip_keeps_every_changed_field() -> None:
         steps=7, t0=321, sigma0=0.2, init="noise", samples=3, eta=0.5, zeta=0.3, data_std=0.4, newton_iters=2,
         jacobian=True, keep_eps=True, ensemble=True, clip=(-0.5, 0.75), mean_window=31, bright=0.9,
         admm_iters=3, admm_sigma=0.25, admm_decay=0.8, looks_power=0.5, admm_ensemble=2, admm_weight=1.5,
-        refine=False,
+        refine=False, log_tweedie=4,
     )  # fmt: skip
     assert set(changed) == {
         f.name for f in dataclasses.fields(SamplerConfig)

@@ -41,9 +41,15 @@ PROFILES: dict[str, dict] = {
 #: extra draw averages better: on the first 8 dev images at L = 4, 3 steps x 4 draws beat 4 x 3 by
 #: +0.07 +- 0.01 dB on every image, while at L = 1 4 x 3 keeps +0.014 SSIM over 3 x 4 (bench/README.md).
 #: ``fast`` keeps its 3 steps (2 x 3 leaves speckle: -0.007 SSIM at L = 4).
+#: ``log_tweedie`` (later): at L >= 2 every profile returns the homomorphic estimate instead
+#: (geodiff.solvers.homomorphic: one Tweedie step of the prior on log-amplitude, averaged over 8
+#: orientations for balanced and best, 2 for fast), which beat BM3D-log by about +0.4 dB at L = 4 where
+#: the sampler tied it; the steps x draws above still serve --uncertainty (it needs draws) and explicit
+#: --steps / --samples.
 MANY_LOOKS_PROFILES: dict[str, dict] = {
-    "balanced": {"steps": 3, "samples": 4},
-    "best": {"steps": 4, "samples": 6},
+    "fast": {"log_tweedie": 2},
+    "balanced": {"steps": 3, "samples": 4, "log_tweedie": 8},
+    "best": {"steps": 4, "samples": 6, "log_tweedie": 8},
 }
 #: Looks from which :data:`MANY_LOOKS_PROFILES` apply (measured at 1 and 4; 2 is their geometric mean).
 MANY_LOOKS = 2.0
@@ -68,6 +74,7 @@ DEFAULTS = {
     "looks_power": 0.5,  # admm_sigma and sigma0 shrink like the speckle's spread in z, 1 / sqrt(L)
     "admm_ensemble": 1,
     "refine": True,
+    "log_tweedie": 0,  # > 0: the homomorphic one-step estimate (the L >= 2 profiles); 0: the sampler
 }
 
 
@@ -102,6 +109,7 @@ class SarDpsTiles:
     looks_power: float = DEFAULTS["looks_power"]
     admm_ensemble: int = DEFAULTS["admm_ensemble"]
     refine: bool = DEFAULTS["refine"]
+    log_tweedie: int = DEFAULTS["log_tweedie"]  # orientations of the homomorphic estimate; 0: sampler
     profile: str | None = None  # the profile the settings came from (None: set field by field)
     # looks of the i.i.d. gamma likelihood: the looks over the speckle's variance inflation on this
     # scene (correlated speckle, sensors.speckle_correlation; see likelihood_looks()); None: ``looks``
@@ -112,7 +120,10 @@ class SarDpsTiles:
 
     @property
     def solver(self) -> str:
-        """The solver run: "sar_pnp" (PnP-ADMM + refinement) or "sar_dps" (``admm_iters`` = 0)."""
+        """The solver run: "log_tweedie" (the homomorphic estimate; not with ``uncertainty``, which needs
+        draws), "sar_pnp" (PnP-ADMM + refinement) or "sar_dps" (``admm_iters`` = 0)."""
+        if self.log_tweedie and not self.uncertainty:
+            return "log_tweedie"
         return "sar_pnp" if self.admm_iters else "sar_dps"
 
     @property
@@ -130,6 +141,7 @@ class SarDpsTiles:
             newton_iters=1, admm_iters=self.admm_iters, admm_sigma=self.admm_sigma,
             admm_decay=self.admm_decay, looks_power=self.looks_power,
             admm_ensemble=self.admm_ensemble, refine=self.refine,
+            log_tweedie=self.log_tweedie if self.solver == "log_tweedie" else 0,
         )  # fmt: skip
 
     def __call__(self, tiles: torch.Tensor, ctx) -> torch.Tensor:  # noqa: ANN001 - TileContext
@@ -159,16 +171,22 @@ class SarDpsTiles:
         # one-draw ADMM step would pay for more), fixed chunks of geodiff.device.gpu_chunk() (one
         # block's 16 tiles) on accelerators, where small batches leave the GPU waiting on launches
         net = ChunkedPrior(prior, self.max_batch, chunk=1 if dev.type == "cpu" else gpu_chunk())
-        res = sar_pnp(
-            y,
-            net,
-            physics,
-            self.sampler_config(),
-            seeds=ctx.seeds,
-            blend=ctx.blend,
-            return_samples=self.uncertainty,
-            valid=valid,  # nodata stays out of the radiometry's local means (the rim, fill.py)
-        )
+        if self.solver == "log_tweedie":
+            from geodiff.solvers.homomorphic import log_tweedie
+
+            # one step per tile: the runner's final blending joins the tiles (same log map everywhere)
+            res = log_tweedie(y, net, physics, self.sampler_config(), marginal_looks=self.looks, valid=valid)
+        else:
+            res = sar_pnp(
+                y,
+                net,
+                physics,
+                self.sampler_config(),
+                seeds=ctx.seeds,
+                blend=ctx.blend,
+                return_samples=self.uncertainty,
+                valid=valid,  # nodata stays out of the radiometry's local means (the rim, fill.py)
+            )
         out[:, :1] = from_intensity(res.mean.clamp_min(floor), self.units)
         if self.uncertainty:
             draws = from_intensity(res.samples.clamp_min(floor), self.units)  # (B, K, C, H, W)
@@ -242,7 +260,10 @@ def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **optio
 
         opts["device"] = str(resolve_device(opts["device"]))
     opts["profile"] = resolve_profile(opts.get("profile"), opts.get("device", "cpu"))
-    opts = {**profile_settings(opts["profile"], opts.get("likelihood_looks") or looks), **opts}
+    fields = profile_settings(opts["profile"], opts.get("likelihood_looks") or looks)
+    if ("steps" in opts or "samples" in opts) and "log_tweedie" not in opts:
+        fields["log_tweedie"] = 0  # explicit steps or draws ask for the sampler
+    opts = {**fields, **opts}
     for key in ("steps", "samples"):
         if key in opts and int(opts[key]) < 1:
             from geodiff.errors import InvalidSettingError

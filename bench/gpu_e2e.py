@@ -497,7 +497,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calib", default="2048x2048", help="calibration scene (complete run, every stage)")
     ap.add_argument("--budget", type=float, default=300.0, help="seconds for the whole benchmark")
     ap.add_argument("--device", default="auto", help="auto, cuda, cpu (passed to the CLI unless auto)")
-    ap.add_argument("--despeckle-args", default="", help="extra `geodiff despeckle` options for SAR-DPS")
+    ap.add_argument(
+        "--despeckle-args",
+        default="--likelihood-looks 1.2",
+        help="extra `geodiff despeckle` options for SAR-DPS (default: the likelihood looks of a Sentinel-1 "
+        "GRD scene, whose correlated speckle gives about 1.1-1.2 and the PnP path; the synthetic scenes' "
+        "white L = 4 speckle would take the homomorphic one-step path)",
+    )
     ap.add_argument("--lee-workers", type=int, default=0, help="Lee: dask worker processes (0: in-process)")
     ap.add_argument("--lee-share", type=float, default=0.15, help="share of the budget for the Lee run")
     ap.add_argument("--ref-prior", default="gray")

@@ -75,7 +75,10 @@ def despeckle(
         overwrite, progress: files only: replace ``out``; show a progress bar.
         options: sar-dps settings: prior ("gray"), profile ("fast", "balanced", "best"; None or "auto":
             balanced on the CPU, best on CUDA), steps and samples (the profile's unless given), sigma0,
-            init, device ("auto"), max_batch (16), and the profile's other fields (admm_iters, ...).
+            init, device ("auto"), max_batch (16), and the profile's other fields (admm_iters, ...,
+            log_tweedie: from two likelihood looks on the profiles return the homomorphic one-step
+            estimate of :func:`geodiff.solvers.homomorphic.log_tweedie`; uncertainty, steps or samples
+            keep the sampler).
 
     Raises:
         UnknownMethodError, InvalidSettingError, UncertaintyNotSupportedError (ValueError): bad settings.

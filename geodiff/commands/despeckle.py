@@ -29,7 +29,8 @@ from geodiff.cli import units_option
     default="auto",
     show_default=True,
     help="sar-dps: sampler profile (fast <= BM3D-log's CPU time, balanced, best); auto: balanced on the "
-    "CPU, best on CUDA. --steps/--samples override its fields.",
+    "CPU, best on CUDA. From two likelihood looks on, a profile returns one log-amplitude Tweedie step "
+    "instead of sampling (not with --uncertainty). --steps/--samples override its fields (and sample).",
 )
 @click.option("--steps", type=int, default=None, help="sar-dps: refinement steps (default: the profile's).")
 @click.option("--samples", type=int, default=None, help="sar-dps: posterior draws (default: the profile's).")

@@ -145,6 +145,9 @@ def test_many_looks_profiles_return_the_homomorphic_estimate() -> None:
     assert make_sar_dps(**kw, profile="balanced", uncertainty=True).solver == "sar_pnp"
     assert make_sar_dps(**kw, profile="balanced", uncertainty=True).sampler_config().log_tweedie == 0
     assert make_sar_dps(**kw, profile="balanced", samples=2).solver == "sar_pnp"
+    # asked for explicitly below two likelihood looks (far from Gaussian log-speckle): the sampler runs
+    low = make_sar_dps(**{**kw, "looks": 1.0}, profile="balanced", log_tweedie=8)
+    assert low.solver == "sar_pnp" and low.sampler_config().log_tweedie == 0
 
 
 def _border_ratio(img: np.ndarray, borders: list[int]) -> float:

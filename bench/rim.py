@@ -95,28 +95,27 @@ def rim_ratios(
         else:
             opts = {**options, "sensor": "s1-grd-intensity"}
             cut = _despeckle(tmp, "cut", np.where(mask, 0, data), prof, None, method, opts)
-        valid = ~mask & np.isfinite(data) & (data > 0)
-        for d, ring in enumerate(rings(mask, valid)):
+        band = rings(mask, ~mask & np.isfinite(data) & (data > 0), BAND)
+        for d, ring in enumerate(band[:3]):
             pooled[d].append((cut[ring], whole[ring]))
-        band = rings(mask, valid, BAND)
         near = np.any(band, axis=0)  # valid pixels within BAND px: the local mean next to the footprint
         local.append((cut[near], whole[near]))
-        sides[name] = [round(float(a.mean() / b.mean()), 4) for a, b in pooled_last(pooled)]
+        sides[name] = [_ratio([parts[-1]])[0] for parts in pooled]
     res: dict = {"mean": [], "median": []}
     for parts in pooled:
-        a, b = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        res["mean"].append(round(float(a.mean() / b.mean()), 4))
-        res["median"].append(round(float(np.median(a / b)), 4))
-    a, b = np.concatenate([p[0] for p in local]), np.concatenate([p[1] for p in local])
-    res[f"local_mean_{BAND}px"] = round(float(a.mean() / b.mean()), 4)
+        mean, median = _ratio(parts)
+        res["mean"].append(mean)
+        res["median"].append(median)
+    res[f"local_mean_{BAND}px"] = _ratio(local)[0]
     if kind == "zero":
         res["sides"] = sides
     return res
 
 
-def pooled_last(pooled: list[list[tuple[np.ndarray, np.ndarray]]]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The rings (cut, whole) the last cut added at 1, 2, 3 px."""
-    return [parts[-1] for parts in pooled]
+def _ratio(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """(ratio of the means, median of the pixel ratios) of the pooled (cut, whole) pixel pairs."""
+    a, b = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return round(float(a.mean() / b.mean()), 4), round(float(np.median(a / b)), 4)
 
 
 def main() -> None:

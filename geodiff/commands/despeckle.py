@@ -139,7 +139,7 @@ def command(
             f"profile {cfg.get('profile')}: {cfg.get('admm_iters')} ADMM iterations + "
             f"{cfg.get('steps')} steps x {cfg.get('samples')} samples"
         )
-        if cfg.get("log_tweedie") and not uncertainty:
+        if cfg.get("solver") == "log_tweedie":
             how = f"profile {cfg.get('profile')}: log-amplitude Tweedie, {cfg['log_tweedie']} orientations"
     click.echo(
         f"{summary['output']}: {method}, L={summary['looks']:.3g}, {how}, "

@@ -21,6 +21,7 @@ import math
 import torch
 from scipy.special import digamma, polygamma
 
+from geodiff.errors import InvalidSettingError
 from geodiff.likelihoods import SpeckleModel
 from geodiff.priors.base import DiffusionPrior
 from geodiff.solvers.config import SamplerConfig
@@ -73,8 +74,6 @@ def log_tweedie(
     ``config.log_tweedie``. Raises ValueError (InputError / InvalidSettingError) for bad tiles, looks,
     scale, a non-amplitude prior or ``config.log_tweedie`` = 0.
     """
-    from geodiff.errors import InvalidSettingError
-
     physics = physics if isinstance(physics, SpeckleModel) else SpeckleModel(physics)
     config = SamplerConfig.of(config, "sar_pnp")
     if not config.log_tweedie:

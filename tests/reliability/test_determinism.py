@@ -103,7 +103,8 @@ def test_the_many_looks_estimate_repeats_exactly(invoke, tmp_path: Path) -> None
     import geodiff
 
     src = write_scene(tmp_path / "in.tif", speckled(56, 56))
-    args = [a if a != "1" else "4" for a in ARGS]
+    args = [*ARGS]
+    args[args.index("--looks") + 1] = "4"
     outs = {}
     for batch in (1, 16):
         out = tmp_path / f"b{batch}.tif"

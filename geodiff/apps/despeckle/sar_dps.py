@@ -234,10 +234,10 @@ def resolve_profile(profile: str | None, device: str) -> str:
 
 
 def profile_settings(profile: str, looks: float) -> dict:
-    """The sampler fields (admm_iters, steps, samples, sigma0) of ``profile`` at ``looks`` L:
+    """The sampler fields (admm_iters, steps, samples, sigma0, log_tweedie) of ``profile`` at ``looks`` L:
     :data:`PROFILES`, with :data:`MANY_LOOKS_PROFILES` over them where L >= :data:`MANY_LOOKS`.
 
-    ``looks``: the likelihood's looks (L, or L / sqrt(S) on correlated speckle). Raises
+    ``looks``: the likelihood's looks (L, or L / S^0.6 on correlated speckle). Raises
     InvalidSettingError for an unknown profile (:func:`resolve_profile`).
     """
     name = resolve_profile(profile, "cpu")

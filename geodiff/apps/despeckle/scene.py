@@ -292,4 +292,6 @@ def despeckle_scene(
     summary.update(facts, method=method, window=window, tile=plan_args["tile"], halo=halo, seed=seed)
     if m.kind == "tiles" and hasattr(fn, "__dict__"):
         summary["settings"] = {k: v for k, v in vars(fn).items() if k not in ("looks", "units", "scale")}
+        if hasattr(fn, "solver"):
+            summary["settings"]["solver"] = fn.solver  # the path the tiles took (sar_pnp, log_tweedie, ...)
     return summary

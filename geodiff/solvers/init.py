@@ -9,16 +9,37 @@ and nodata-aware. The two are the same formula (Lee 1980, k = (1 - Cu^2/Ci^2) / 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["boxcar", "lee"]
+__all__ = ["boxcar", "gaussian_mean", "lee"]
 
 
 def boxcar(x: torch.Tensor, size: int = 7) -> torch.Tensor:
     """Local mean over a size x size window (odd size) with reflect (mirror) borders; x (B, C, H, W) float."""
     r = size // 2
     return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="reflect"), size, stride=1)
+
+
+def gaussian_mean(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Local mean with a Gaussian window as strong as a size x size box: the same number of pixels
+    (4 pi sigma^2 = size^2, sigma = size / sqrt(4 pi)), truncated at 3 sigma, separable, reflect borders;
+    x (B, C, H, W) float. Unlike the box, its weights fall off smoothly, so a bright pixel does not
+    stamp the window's square onto a ratio of two local means. The radius shrinks to fit small tiles
+    (reflect padding needs radius < H and W)."""
+    sigma = size / math.sqrt(4 * math.pi)
+    r = min(math.ceil(3 * sigma), x.shape[-2] - 1, x.shape[-1] - 1)
+    if r < 1:
+        return x
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    w = torch.exp(-0.5 * (t / sigma) ** 2)
+    w = w / w.sum()
+    c = x.shape[1]
+    x = F.pad(x, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, w.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
+    return F.conv2d(x, w.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
 
 
 def lee(y: torch.Tensor, looks: float, size: int = 7) -> torch.Tensor:

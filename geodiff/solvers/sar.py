@@ -25,7 +25,7 @@ from geodiff.likelihoods import SpeckleModel, check_observation
 from geodiff.priors.base import DiffusionPrior
 from geodiff.solvers.config import SamplerConfig
 from geodiff.solvers.ensemble import DihedralEnsemble
-from geodiff.solvers.init import boxcar, lee
+from geodiff.solvers.init import boxcar, gaussian_mean, lee
 from geodiff.solvers.loop import Blend, SampleResult, Seeds, Step, check_tiles, sample, summarise
 
 __all__ = ["A_MIN", "FORMS", "estimate_scale", "preserve_local_mean", "sar_dps", "sar_guidance"]
@@ -49,22 +49,25 @@ def estimate_scale(y: torch.Tensor, amplitude_median: float, looks: float = 1.0)
 def preserve_local_mean(
     x: torch.Tensor, y: torch.Tensor, size: int = 31, weight: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Factor box(y) / box(x) (B, C, H, W) that gives the estimate x the local mean intensity of the data y.
+    """Factor G(y) / G(x) (B, C, H, W) that gives the estimate x the local mean intensity of the data y.
 
     Why: the prior works on amplitude, where speckle is not zero-mean (E[sqrt(n)]^2 = pi/4 for one
     look), so whatever speckle the sampler smooths away in amplitude lowers the intensity, by up to
     1 dB at L = 1. The intensity y is unbiased for the reflectivity, so its local mean over a window
-    large enough to hold the speckle down (31 x 31: ~3 % at L = 1) restores the radiometry without
-    touching the detail. The window shrinks to fit small tiles. ``weight`` (0/1, like x) leaves pixels
-    out of both means (strong scatterers, whose energy would otherwise spread over the window).
+    large enough to hold the speckle down (as many pixels as a 31 x 31 box: ~3 % at L = 1) restores
+    the radiometry without touching the detail. G is a Gaussian window (:func:`gaussian_mean`), not a
+    box: with a box, every bright pixel stamps the window's square onto the factor (seen as faint
+    squares around strong targets on single-look scenes). The window shrinks to fit small tiles.
+    ``weight`` (0/1, like x) leaves pixels out of both means (strong scatterers, whose energy would
+    otherwise spread over the window).
     """
     size = min(int(size), 2 * (min(x.shape[-2:]) // 2) - 1)
     if size < 3:
         return torch.ones_like(x)
     tiny = torch.finfo(x.dtype).tiny
     if weight is None:
-        return boxcar(y, size) / boxcar(x, size).clamp_min(tiny)
-    num, den = boxcar(y * weight, size), boxcar(x * weight, size)
+        return gaussian_mean(y, size) / gaussian_mean(x, size).clamp_min(tiny)
+    num, den = gaussian_mean(y * weight, size), gaussian_mean(x * weight, size)
     return torch.where(den > tiny, num / den.clamp_min(tiny), torch.ones_like(x))
 
 
@@ -174,6 +177,10 @@ def speckle_quantile(looks: float, prob: float = OUTLIER_PROB) -> float:
     return float(gamma.isf(prob, float(looks), scale=1.0 / float(looks)))
 
 
+#: Window (px) of the local mean that replaces the speckle of saturated bright areas (:func:`_radiometry`).
+BRIGHT_WINDOW = 7
+
+
 def _radiometry(
     inten: torch.Tensor,
     y: torch.Tensor,
@@ -184,13 +191,19 @@ def _radiometry(
 ) -> torch.Tensor:
     """Local-mean preservation and bright scatterers (mean_window, bright) on draws (B, K, C, H, W).
 
-    Kept at their measured intensity (and left out of both local means, so their energy does not
-    spread over the window as a bright square): pixels of the start estimate above ``bright``, and,
-    with ``looks``, pixels whose data exceed the draws' mean by more than :func:`speckle_quantile`
-    (a 1e-4 event for L-look speckle: strong scatterers the sampler smoothed away). ``valid`` (bool,
+    Left out of both local means (so their energy does not spread over the window) and not taken from
+    the draws: pixels of the start estimate above ``bright`` (the top of the prior's amplitude range,
+    which it cannot represent), and, with ``looks``, pixels whose data exceed the draws' mean by more
+    than :func:`speckle_quantile` (a 1e-4 event for L-look speckle: strong scatterers the sampler
+    smoothed away). Strong scatterers keep their measured intensity; the other ``bright`` pixels take
+    the mean of y over the ``bright`` pixels that are not strong in a :data:`BRIGHT_WINDOW` square,
+    scaled to their measured energy per tile (the measured speckle there left dark pixels inside
+    bright targets).
+    ``valid`` (bool,
     broadcastable to y; None: all) leaves nodata pixels (whatever y holds there) out of both means.
     """
-    keep = ((z_init + 1) / 2 > config.bright) if config.bright is not None and z_init is not None else None
+    bright = ((z_init + 1) / 2 > config.bright) if config.bright is not None and z_init is not None else None
+    keep, strong = bright, None
     if config.mean_window:
         x = inten.mean(1)
         if looks is not None:
@@ -202,8 +215,15 @@ def _radiometry(
             skip = nodata if skip is None else skip | nodata
         w = None if skip is None else (~skip).to(y.dtype)
         inten = inten * preserve_local_mean(x, y, config.mean_window, w).unsqueeze(1)
-    if keep is not None:  # point scatterers keep their measured intensity
-        inten = torch.where(keep.unsqueeze(1), y.unsqueeze(1).expand_as(inten), inten)
+    if keep is not None:
+        kept = y
+        if bright is not None:  # a saturated area: the local mean of its own pixels, strong ones left out
+            area = (bright if strong is None else bright & ~strong).to(y.dtype)
+            level = boxcar(y * area, BRIGHT_WINDOW) / boxcar(area, BRIGHT_WINDOW).clamp_min(1e-6)
+            # the same energy as the measured pixels it replaces, per tile and band
+            gain = (y * area).sum((-2, -1), keepdim=True) / (level * area).sum((-2, -1), keepdim=True)
+            kept = torch.where(area > 0, level * gain.nan_to_num(1.0), y)
+        inten = torch.where(keep.unsqueeze(1), kept.unsqueeze(1).expand_as(inten), inten)
     return inten
 
 

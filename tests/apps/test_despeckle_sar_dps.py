@@ -127,7 +127,7 @@ def test_profiles_trade_a_step_for_a_draw_from_two_looks() -> None:
         assert many["admm_iters"] == one["admm_iters"] and many["sigma0"] == one["sigma0"]
     kw = dict(looks=4.0, window=7, units="intensity", scale=1.0, profile="balanced")
     assert (make_sar_dps(**kw).steps, make_sar_dps(**kw).samples) == (3, 4)
-    correlated = make_sar_dps(**kw, likelihood_looks=1.2)  # L / S^0.6 < 2: the L = 1 fields
+    correlated = make_sar_dps(**kw, likelihood_looks=1.2)  # L / S^0.7 < 2: the L = 1 fields
     assert (correlated.steps, correlated.samples) == (4, 3)
     assert make_sar_dps(**kw, steps=5).steps == 5 and make_sar_dps(**kw, steps=5).samples == 4
 
@@ -280,3 +280,25 @@ def test_negative_intensities_keep_the_local_mean(sample_scene: Path, tmp_path: 
     local = uniform_filter(clean, 31)
     dark = local <= np.quantile(local, 0.1)
     assert x[dark].mean() == pytest.approx(y[dark].mean(), rel=0.02)
+
+
+def test_likelihood_looks_on_a_small_scene_see_the_speckle_correlation() -> None:
+    """A 128 x 128 scene (four 32 x 32 blocks, e.g. a BigEarthNet Sentinel-1 patch) gets L / S^0.7 from
+    its measured correlation (it used to keep L below 16 blocks); white speckle of the same size keeps
+    about L; below four blocks the scene keeps L."""
+    from scipy import signal
+
+    from geodiff.apps.despeckle.sar_dps import CORRELATION_RULE
+
+    rng = np.random.default_rng(11)
+    k = np.exp(-0.5 * (np.arange(-4, 5)[:, None] ** 2 + np.arange(-4, 5)[None] ** 2))  # width 1 px: S ~ 6
+    looks = 4
+    corr = sum(np.abs(signal.fftconvolve(rng.normal(size=(128, 128)) + 1j * rng.normal(size=(128, 128)), k,
+                                         mode="same")) ** 2 for _ in range(looks))  # fmt: skip
+    white = rng.gamma(looks, 1.0 / looks, (128, 128))
+    ok = np.ones((128, 128), bool)
+    assert CORRELATION_RULE == {"power": 0.7, "min_blocks": 4}
+    lik = likelihood_looks(corr / corr.mean(), ok, float(looks))
+    assert lik < looks / 2.5  # S ~ 6: L / (S - 0.1)^0.7 ~ 1.1
+    assert likelihood_looks(white, ok, float(looks)) == pytest.approx(looks, rel=0.2)
+    assert likelihood_looks(corr[:60, :60] / corr.mean(), ok[:60, :60], float(looks)) == float(looks)

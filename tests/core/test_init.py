@@ -36,3 +36,20 @@ def test_float32_on_the_solver_path_stays_close(speckled: np.ndarray) -> None:
     ref = speckle_filters.lee(speckled, looks=1.0, window=7)
     out = lee(torch.from_numpy(speckled).float()[None, None], 1.0)[0, 0].double().numpy()
     np.testing.assert_allclose(out, ref, rtol=2e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [7, 31])
+def test_gaussian_mean_equals_scipy_gaussian_filter(speckled: np.ndarray, size: int) -> None:
+    """sigma = size / sqrt(4 pi) (as many pixels as the size x size box), truncated at ceil(3 sigma) px,
+    mirror borders: scipy.ndimage.gaussian_filter with mode="mirror" is the reference."""
+    import math
+
+    from scipy import ndimage
+
+    from geodiff.solvers.init import gaussian_mean
+
+    sigma = size / math.sqrt(4 * math.pi)
+    radius = math.ceil(3 * sigma)
+    ref = ndimage.gaussian_filter(speckled, sigma, mode="mirror", truncate=radius / sigma)
+    out = gaussian_mean(torch.from_numpy(speckled)[None, None], size)[0, 0].numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-12)

@@ -211,3 +211,46 @@ def test_a_smoothed_away_scatterer_keeps_its_value_and_does_not_brighten_its_win
     background = float(_radiometry(est, y0, None, config)[0, 0, 0][ring].mean())
     assert float(with_rule[ring].mean()) == pytest.approx(background, rel=0.01)
     assert float(without[ring].mean()) > 1.3 * background  # the square the rule removes
+
+
+def test_the_local_mean_factor_of_a_bright_pixel_is_round_not_a_square() -> None:
+    """preserve_local_mean with a Gaussian window: one bright pixel raises the factor by distance from it,
+    the same along an axis and a diagonal at equal distance, less at the diagonal 10 px out than on the
+    axis 10 px out (a 31-px box gives both the same value: the square seen around strong targets)."""
+    from geodiff.solvers import preserve_local_mean
+
+    y = torch.ones(1, 1, 96, 96, dtype=torch.float64)
+    y[..., 48, 48] = 200.0
+    f = preserve_local_mean(torch.ones_like(y), y, 31)[0, 0]
+    axis, diagonal = float(f[48, 58]), float(f[58, 58])
+    assert axis > diagonal + 0.1 * (axis - 1)
+    assert float(f[48, 55]) == pytest.approx(float(f[55, 48]), rel=1e-12)  # symmetric
+    assert float(f[48 + 7, 48 + 7]) == pytest.approx(float(f[48, 48 + 10]), rel=0.05)  # ~ equal radius
+
+
+def test_a_saturated_bright_area_gets_its_local_mean_not_its_speckle() -> None:
+    """Pixels where the start estimate is above ``bright`` (the top of the prior's range) take the mean of
+    their own area's data over 7 px, scaled to the data's energy, instead of the data itself: no dark
+    speckle pixels inside a bright target, the target's energy unchanged; a strong point inside keeps
+    its value; a one-pixel bright area keeps its measured value."""
+    from geodiff.solvers.sar import _radiometry
+
+    g = torch.Generator().manual_seed(1)
+    y = torch.empty(1, 1, 64, 64).exponential_(1.0, generator=g)  # one-look speckle, mean 1
+    y[..., 20:36, 20:36] *= 50.0  # a bright area
+    y[..., 28, 28] = 5000.0  # a strong point inside it
+    y[..., 50, 10] = 80.0  # a one-pixel bright area
+    z_init = torch.full_like(y, -0.2)
+    z_init[..., 20:36, 20:36] = 0.95  # (a + 1) / 2 = 0.975 > bright
+    z_init[..., 50, 10] = 0.95
+    est = torch.ones(1, 1, 1, 64, 64)
+    est[..., 20:36, 20:36] = 50.0  # the draws reach the area's level
+    config = SamplerConfig.defaults("sar_dps", mean_window=31, bright=0.9)
+    out = _radiometry(est, y, z_init, config, looks=1.0)[0, 0, 0]
+    area = torch.zeros(64, 64, dtype=torch.bool)
+    area[20:36, 20:36] = True
+    area[28, 28] = False
+    assert float(out[28, 28]) == 5000.0 and float(out[50, 10]) == pytest.approx(80.0)
+    assert float(out[area].sum()) == pytest.approx(float(y[0, 0][area].sum()), rel=1e-5)
+    assert float(y[0, 0][area].min()) < 0.05 * 50  # the speckle had dark pixels there
+    assert float(out[area].min()) > 0.3 * 50  # the local mean has none

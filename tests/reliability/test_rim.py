@@ -76,7 +76,7 @@ def _hole(size: int) -> np.ndarray:
 
 
 def test_local_means_leave_nodata_out() -> None:
-    """The radiometry correction (31-px local means of data over estimate) on a flat L = 1 scene whose
+    """The radiometry correction (local means of data over estimate) on a flat L = 1 scene whose
     estimate lost the amplitude-domain bias (0.8 of the data's level) and a hole filled smoothly, where
     the estimate equals the fill (no speckle to lose): the rim must get the same correction as the rest.
     Before (nodata in both means) the rim came out about 10 % darker."""
@@ -100,11 +100,13 @@ def test_local_means_leave_nodata_out() -> None:
         if level == 1.0:
             assert float(mixed[rim].mean()) < 0.93 * float(outs[0][rim].mean())
     assert torch.equal(outs[0][~hole[0, 0]], outs[1][~hole[0, 0]])
-    # the rim gets the correction of the valid pixels around it: box(y) / box(0.8) over them (scipy
-    # "mirror" is torch's "reflect" padding)
-    box = ndimage.uniform_filter(np.where(_hole(size), 0.0, y[0, 0].numpy()), 31, mode="mirror")
-    den = ndimage.uniform_filter((~_hole(size)).astype(float), 31, mode="mirror")
-    ref = (box / den)[rim.numpy()]
+    # the rim gets the correction of the valid pixels around it: G(y) / G(0.8) over them, G the Gaussian
+    # window as strong as a 31-px box (scipy "mirror" is torch's "reflect" padding)
+    sigma = 31 / np.sqrt(4 * np.pi)
+    window = dict(sigma=sigma, mode="mirror", truncate=np.ceil(3 * sigma) / sigma)
+    num = ndimage.gaussian_filter(np.where(_hole(size), 0.0, y[0, 0].numpy()), **window)
+    den = ndimage.gaussian_filter((~_hole(size)).astype(float), **window)
+    ref = (num / den)[rim.numpy()]
     assert np.allclose(outs[0][rim].numpy(), ref, rtol=1e-6)
     # every pixel valid: the same bits as no mask at all
     est = 0.8 * torch.ones(1, 1, 1, size, size, dtype=torch.float64)

@@ -353,13 +353,13 @@ def likelihood_looks(sample_intensity: np.ndarray, valid: np.ndarray, looks: flo
     Why a power below 1: the i.i.d. likelihood over-trusts correlated data (bright speckle grains become
     "targets"), and the composite-likelihood L / S over-smooths (PROTOCOL §2 QA through the CLI,
     balanced profile: L var(r) 1.4-2.1 on the single-look crops and the bundled Sentinel-1 GRD sample).
-    Power 0.7 (bench/README.md, "Correlated speckle: the power of S", 2026-11-30) moves every real
-    scene's ratio mean towards 1 against 0.6 (single-look crops lely_1 / limagne_3 / marais1_2 0.901 /
-    0.954 / 0.980 -> 0.912 / 0.967 / 0.997; the S1 RTC scene 0.962 -> 0.971, the sample 0.977 -> 0.989)
-    with L var(r) 0.97-1.28 (0.6: 0.80-1.05; 0.8: up to 1.59). Four blocks (a 128 x 128 sample) are
-    enough: white speckle on 120 x 120 crops of the 52 dev images reads S median 1.00 (90th percentile
-    1.6) at L = 1, 4 and 5.47, the BigEarthNet Sentinel-1 GRD pairs 4.5-8.4. On white speckle
-    (PROTOCOL §1) S is ~1 and the rule keeps L.
+    Power 0.7 (bench/README.md, "Correlated speckle: the power of S, small scenes, and the radiometry's
+    window") moves every real scene's ratio mean towards 1 against 0.6 (single-look crops lely_1 /
+    limagne_3 / marais1_2 0.901 / 0.954 / 0.980 -> 0.912 / 0.967 / 0.997; the S1 RTC scene 0.962 ->
+    0.971, the sample 0.977 -> 0.989) with L var(r) 0.97-1.28 (0.6: 0.80-1.05; 0.8: up to 1.59).
+    Four blocks (a 128 x 128 sample) are enough: white speckle on 120 x 120 crops of the 52 dev images
+    reads S median 1.00 (90th percentile 1.6) at L = 1, 4 and 5.47, the BigEarthNet Sentinel-1 GRD
+    pairs 4.5-8.4. On white speckle (PROTOCOL §1) S is ~1 and the rule keeps L.
     """
     from sensors.speckle_correlation import effective_looks
 

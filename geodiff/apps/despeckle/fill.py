@@ -14,7 +14,7 @@ valid strip is continued back and forth across a wide hole with its own texture:
 (the earlier fallback) made the valid pixels next to a tile that is three quarters zero side 10-50 %
 brighter over 30 px on the Sentinel-1 RTC scene (bench/rim.py). The local level is left for the
 pixels no fold reaches (e.g. a lone valid pixel); the filled pixels stay nodata in the output. The
-sampler's radiometry correction (31-px local means of data over estimate, geodiff.solvers.sar) leaves
+sampler's radiometry correction (local means of data over estimate, geodiff.solvers.sar) leaves
 the filled pixels out of both means: a smooth fill has no speckle for the sampler to lose, so counting
 it pulled the correction of the valid pixels next to a hole down (the default profile 0.976 of the
 unmasked result at 1 px).

@@ -43,7 +43,8 @@ class SamplerConfig:
         keep_eps: keep the network's eps after a Jacobian-free correction (DDS) instead of re-deriving it.
         ensemble: run draw k in dihedral orientation k (same NFE; :mod:`geodiff.solvers.ensemble`).
         clip: clamp x0_hat to this range (the model domain), e.g. (-1, 1) for amplitude priors.
-        mean_window: SAR-DPS: keep the local mean intensity of the data over this window (odd, px).
+        mean_window: SAR-DPS: keep the local mean intensity of the data over a Gaussian window as strong as
+            a box of this size (odd, px; see geodiff.solvers.sar.preserve_local_mean).
         bright: SAR-DPS: amplitude (prior units, in (0, 1]) of the start estimate above which a pixel
             keeps its measured intensity (strong scatterers beyond the prior's range).
         admm_iters: SAR-PnP: PnP-ADMM iterations before the sampling (0: none, plain SAR-DPS);

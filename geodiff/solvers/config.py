@@ -45,8 +45,9 @@ class SamplerConfig:
         clip: clamp x0_hat to this range (the model domain), e.g. (-1, 1) for amplitude priors.
         mean_window: SAR-DPS: keep the local mean intensity of the data over a Gaussian window as strong as
             a box of this size (odd, px; see geodiff.solvers.sar.preserve_local_mean).
-        bright: SAR-DPS: amplitude (prior units, in (0, 1]) of the start estimate above which a pixel
-            keeps its measured intensity (strong scatterers beyond the prior's range).
+        bright: SAR-DPS: amplitude (prior units, in (0, 1]) of the start estimate above which a pixel is
+            beyond the prior's range and taken from the data: strong scatterers keep their measured
+            intensity, the rest of such a saturated area its own 7-px local mean at its measured energy.
         admm_iters: SAR-PnP: PnP-ADMM iterations before the sampling (0: none, plain SAR-DPS);
             :mod:`geodiff.solvers.pnp`.
         admm_sigma: SAR-PnP: the denoiser's noise level (model units) of the first ADMM iteration at

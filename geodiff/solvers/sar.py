@@ -198,9 +198,8 @@ def _radiometry(
     smoothed away). Strong scatterers keep their measured intensity; the other ``bright`` pixels take
     the mean of y over the ``bright`` pixels that are not strong in a :data:`BRIGHT_WINDOW` square,
     scaled to their measured energy per tile (the measured speckle there left dark pixels inside
-    bright targets).
-    ``valid`` (bool,
-    broadcastable to y; None: all) leaves nodata pixels (whatever y holds there) out of both means.
+    bright targets). ``valid`` (bool, broadcastable to y; None: all) leaves nodata pixels (whatever y
+    holds there) out of both means.
     """
     bright = ((z_init + 1) / 2 > config.bright) if config.bright is not None and z_init is not None else None
     keep, strong = bright, None

@@ -81,9 +81,11 @@ def quality(args: argparse.Namespace) -> None:
     thread) and are re-measured where the cache has none.
     """
     images = solvers_dev.load_dev(args.limit)
+    out = args.out or "despeckle_e2e_quality"
     methods: dict[str, list[str]] = {"lee": ["--method", "lee"], "refined-lee": ["--method", "refined-lee"]}
-    for p in args.profiles:
-        methods[f"sar-dps {p}"] = ["--profile", p]
+    for p in args.profiles:  # a profile, or profile+estimator (e.g. balanced+blind-spot)
+        profile, _, estimator = p.partition("+")
+        methods[f"sar-dps {p}"] = ["--profile", profile, *(["--estimator", estimator] if estimator else [])]
         if args.iid_looks:  # PROTOCOL §1 speckle is white by construction: no correlation to correct
             methods[f"sar-dps {p}"] += ["--likelihood-looks", "{looks}"]
     ok, why = sar2sar_available()
@@ -117,7 +119,7 @@ def quality(args: argparse.Namespace) -> None:
                     m: dict(PSNR=scores[m][-1][0], SSIM=scores[m][-1][1], cpu_s=cpu[m][-1]) for m in names
                 }
                 per_image.append(dict(image=name, L=looks, px=int(y.size), **last))
-                save(f"{args.out}_images.json", per_image)
+                save(f"{out}_images.json", per_image)
                 print(f"L={looks} {name}: " + ", ".join(f"{m} {s[-1][0]:.2f}" for m, s in scores.items()),
                       file=sys.stderr, flush=True)  # fmt: skip
             bm_p = np.array([v[0] for v in scores["bm3d-log"]])
@@ -138,8 +140,8 @@ def quality(args: argparse.Namespace) -> None:
                 sar2sar=why, machine=platform.processor() or platform.machine(),
                 likelihood_looks="L (white speckle)" if args.iid_looks else "measured")  # fmt: skip
     print_frontier(rows, meta)
-    save(f"{args.out}.json", dict(meta=meta, rows=rows))
-    plot_frontier(rows, RESULTS / f"{args.out}.png", meta)
+    save(f"{out}.json", dict(meta=meta, rows=rows))
+    plot_frontier(rows, RESULTS / f"{out}.png", meta)
 
 
 def print_frontier(rows: list[dict], meta: dict) -> None:
@@ -191,8 +193,8 @@ def frontier(args: argparse.Namespace) -> None:
     rows = [r for run in runs for r in run["rows"]]
     meta = dict(runs[0]["meta"], merged=args.merge)
     print_frontier(rows, meta)
-    save(f"{args.out}.json", dict(meta=meta, rows=rows))
-    plot_frontier(rows, RESULTS / f"{args.out}.png", meta)
+    save(f"{args.out or 'despeckle_e2e_frontier'}.json", dict(meta=meta, rows=rows))
+    plot_frontier(rows, RESULTS / f"{args.out or 'despeckle_e2e_frontier'}.png", meta)
 
 
 def bm3d_log_file(src: Path, out: Path, units: str, looks: float) -> None:
@@ -251,9 +253,8 @@ def real(args: argparse.Namespace) -> None:
                     qas = [cli_qa(Path(src), out, b + 1, facts["units"], facts["looks"])
                            for b in range(len(facts["qa"]))]  # fmt: skip
                 else:
-                    s = cli_despeckle(
-                        src, out, *extra, *(["--method", method] if method != "sar-dps" else [])
-                    )
+                    how = {"sar-dps": [], "sar-dps-blind-spot": ["--estimator", "blind-spot"]}
+                    s = cli_despeckle(src, out, *extra, *how.get(method, ["--method", method]))
                     facts, qas = facts or s, s["qa"]
                 secs, cpu = time.perf_counter() - t, time.process_time() - c
                 for b, q in enumerate(qas):
@@ -275,7 +276,7 @@ def real(args: argparse.Namespace) -> None:
         mine = [r for r in rows if r["method"] == m]
         ok = [abs(r["ratio_mean"] - 1) <= 0.03 and abs(r["bias_db"]) <= 0.1 for r in mine]
         print(f"{m}: within ratio 1±0.03 and |bias| <= 0.1 dB: {sum(ok)}/{len(ok)}")
-    save("despeckle_e2e_real.json", rows)
+    save(f"{args.out or 'despeckle_e2e_real'}.json", rows)
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -330,12 +331,18 @@ def main() -> int:
     ap.add_argument("--merge", nargs="+", default=[], help="frontier: quality results names to merge")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument(
-        "--methods", nargs="+", default=["sar-dps", "lee", "bm3d-log"], help="real: rows per scene"
+        "--methods",
+        nargs="+",
+        default=["sar-dps", "lee", "bm3d-log"],
+        help="real: rows per scene (sar-dps, sar-dps-blind-spot, a classical filter, bm3d-log)",
     )
     ap.add_argument("--looks", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument(
-        "--profiles", nargs="+", default=["fast", "balanced", "best"], help="quality: sar-dps profiles"
+        "--profiles",
+        nargs="+",
+        default=["fast", "balanced", "best"],
+        help="quality: sar-dps profiles, or profile+estimator (balanced+blind-spot)",
     )
     ap.add_argument(
         "--white-looks",
@@ -346,7 +353,7 @@ def main() -> int:
     )
     ap.add_argument("--measured-looks", dest="iid_looks", action="store_false", help="quality: the default")
     ap.add_argument(
-        "--out", default="despeckle_e2e_quality", help="quality: results name under bench/results"
+        "--out", default=None, help="results name under bench/results (despeckle_e2e_quality / _real)"
     )
     ap.add_argument("--ref-steps", type=int, default=3, help="speed: reference DPS steps timed")
     args = ap.parse_args()

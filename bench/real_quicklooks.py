@@ -1,13 +1,15 @@
-"""Quick-looks of the shared real SAR crops: input, Lee 7x7, BM3D-log and SAR-DPS side by side.
+"""Quick-looks of the shared real SAR crops: input, Lee 7x7, BM3D-log and SAR-DPS (posterior mean and
+blind-spot estimate) side by side.
 
     .venv/bin/python bench/real_quicklooks.py [--out docs/real_crops.png]
 
 Rows: three Sentinel-1 single-look crops of the SAR2SAR set (amplitude, L = 1), the north-west 512²
 of the S1 RTC γ⁰ scene and the bundled sample (its centre 512²; L estimated). SAR-DPS and Lee run through
 the CLI at their defaults (`geodiff despeckle IN OUT [--method lee]`), BM3D-log on the CLI's units and
-looks (bench/despeckle_e2e.py); every panel of a row shares one dB stretch (the 1st-99th percentiles
-of the SAR-DPS result), captioned with the output's ENL and ratio mean from `geodiff qa` (PROTOCOL §2).
-The figures are printed as a table and written to bench/results/real_quicklooks.json.
+looks (bench/despeckle_e2e.py), the blind-spot column with `--estimator blind-spot`; every panel of
+a row shares one dB stretch (the 1st-99th percentiles of the SAR-DPS result), captioned with the
+output's ENL and ratio mean from `geodiff qa` (PROTOCOL §2). The figures are printed as a table and
+written to bench/results/real_quicklooks.json.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from geodiff.apps.quicklook import to_db_display  # noqa: E402
 from sensors.units import to_intensity  # noqa: E402
 
 CROPS = ("lely_1", "marais1_2", "limagne_3")
-METHODS = ("input", "lee", "bm3d-log", "sar-dps")
+METHODS = ("input", "lee", "bm3d-log", "sar-dps", "blind-spot")
 PANEL = 256
 KEYS = ("ratio_mean", "ratio_var_times_looks", "bias_db", "enl_input", "enl_output")
 
@@ -87,6 +89,8 @@ def main() -> int:
             units, looks = summary["units"], summary["looks"]
             looks = looks[0] if isinstance(looks, list) else looks
             outs["sar-dps"], qa["sar-dps"] = tmp / "dps.tif", summary["qa"][0]
+            s = e2e.cli_despeckle(src, tmp / "bs.tif", *extra, "--estimator", "blind-spot")
+            outs["blind-spot"], qa["blind-spot"] = tmp / "bs.tif", s["qa"][0]
             s = e2e.cli_despeckle(src, tmp / "lee.tif", *extra, "--method", "lee")
             outs["lee"], qa["lee"] = tmp / "lee.tif", s["qa"][0]
             e2e.bm3d_log_file(src, tmp / "bm3d.tif", units, looks)

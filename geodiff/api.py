@@ -78,7 +78,9 @@ def despeckle(
             init, device ("auto"), max_batch (16), and the profile's other fields (admm_iters, ...,
             log_tweedie: from two likelihood looks on the profiles return the homomorphic one-step
             estimate of :func:`geodiff.solvers.homomorphic.log_tweedie`; uncertainty, steps or samples
-            keep the sampler).
+            keep the sampler), estimator ("posterior-mean", or "blind-spot":
+            :mod:`geodiff.solvers.blind_spot`, ratio image mean 1 and no bias at a PSNR cost; no
+            uncertainty) and blind_spot_radius (0, 1 or 2 px; None: from the speckle correlation).
 
     Raises:
         UnknownMethodError, InvalidSettingError, UncertaintyNotSupportedError (ValueError): bad settings.

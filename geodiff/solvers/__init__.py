@@ -6,6 +6,8 @@ Entry points (each takes ``(observation, prior, physics, config, *, seeds, blend
   exact-Jacobian or Jacobian-free guidance, start from a noised Lee estimate, posterior mean and std).
 * :func:`sar_pnp` - SAR despeckling by PnP-ADMM with the prior's Tweedie denoiser and the exact gamma
   proximal step (Chan et al. 2017), then a short come-closer SAR-DPS refinement (Chung et al. 2022).
+* :func:`sar_blind_spot` - the blind-spot estimate: each pixel by PnP-ADMM without its own correlated
+  neighbourhood's data (Noise2Self's J-invariance), so the ratio image has mean 1 and no bias.
 * :func:`fuse_dps` - optical-SAR fusion with the L1/TV guidance (the review's eq. 25-26).
 * :func:`dps`, :func:`ddnm`, :func:`hqs` - generic DPS (Chung et al. 2023), DDNM (Wang et al. 2023),
   DiffPIR-style HQS (Zhu et al. 2023, with an optional unknown blur-kernel error).
@@ -17,6 +19,7 @@ per-step consensus hook.
 """
 
 from geodiff.likelihoods import FusionModel, SpeckleModel
+from geodiff.solvers.blind_spot import sar_blind_spot
 from geodiff.solvers.config import SOLVERS, SamplerConfig
 from geodiff.solvers.fusion import fuse_dps
 from geodiff.solvers.init import boxcar, lee
@@ -46,6 +49,7 @@ __all__ = [
     "lee",
     "preserve_local_mean",
     "sample",
+    "sar_blind_spot",
     "sar_dps",
     "sar_guidance",
     "sar_pnp",

@@ -42,15 +42,26 @@ def gaussian_mean(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.conv2d(x, w.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
 
 
-def lee(y: torch.Tensor, looks: float, size: int = 7) -> torch.Tensor:
+def lee(y: torch.Tensor, looks: float, size: int = 7, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Lee (1980) filter on intensity y (B, C, H, W), L looks: x = m + k (y - m) with local mean m.
 
     k = clip((1 - Cu^2 / Ci^2) / (1 + Cu^2), 0, 1), Cu^2 = 1/L, Ci^2 = var / m^2 over size x size windows.
-    Same dtype and device as y; y must be >= 0 and larger than size // 2 on both axes.
+    ``weight`` (0/1, broadcastable to y; None: all 1) leaves pixels out of the local statistics, and a
+    pixel of weight 0 gets the local mean m of the others (normalised convolution): the estimate then
+    does not depend on the data of weight-0 pixels at all (the blind-spot start,
+    :mod:`geodiff.solvers.blind_spot`). Same dtype and device as y; y must be >= 0 and larger than
+    size // 2 on both axes.
     """
-    m = boxcar(y, size)
-    v = (boxcar(y * y, size) - m * m).clamp_min(0)
+    if weight is None:
+        m = boxcar(y, size)
+        v = (boxcar(y * y, size) - m * m).clamp_min(0)
+    else:
+        w = torch.broadcast_to(weight, y.shape).to(y.dtype)
+        n = boxcar(w, size).clamp_min(1e-6)
+        m = boxcar(y * w, size) / n
+        v = (boxcar(y * y * w, size) / n - m * m).clamp_min(0)
     cu2 = 1.0 / float(looks)
     ci2 = v / m.clamp_min(1e-12) ** 2
     k = ((1 - cu2 / ci2.clamp_min(1e-12)) / (1 + cu2)).clamp(0, 1)
-    return m + k * (y - m)
+    x = m + k * (y - m)
+    return x if weight is None else torch.where(w > 0, x, m)

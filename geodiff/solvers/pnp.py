@@ -91,7 +91,10 @@ def gamma_prox(
     """
     if not (math.isfinite(rho) and rho > 0):
         raise InvalidSettingError(f"rho must be a finite number > 0 (got {rho!r})")
-    if not looks > 0:
+    if isinstance(looks, torch.Tensor):
+        if not bool(torch.isfinite(looks).all()) or bool((looks < 0).any()):
+            raise InvalidSettingError("a per-pixel looks map must be finite and >= 0")
+    elif not looks > 0:
         raise InvalidSettingError(f"looks must be > 0 (got {looks!r})")
     c = (y / scale).clamp_min(A_MIN * A_MIN)
     a_w = (w + 1) / 2

@@ -41,6 +41,10 @@ SAR_DPS_PROFILES = (
     ("balanced", "Balanced (the CPU default)"),
     ("best", "Best (the GPU default)"),
 )
+SAR_DPS_ESTIMATORS = (
+    ("posterior-mean", "Posterior mean (best PSNR)"),
+    ("blind-spot", "Blind-spot (ratio image mean 1, no bias; slower, lower PSNR, no uncertainty)"),
+)
 FUSION_METHODS = (
     ("dps", "DPS (diffusion posterior sampling, L1/TV guidance)"),
     ("average", "Average"),

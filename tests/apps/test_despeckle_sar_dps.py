@@ -302,3 +302,58 @@ def test_likelihood_looks_on_a_small_scene_see_the_speckle_correlation() -> None
     assert lik < looks / 2.5  # S ~ 6: L / (S - 0.1)^0.7 ~ 1.1
     assert likelihood_looks(white, ok, float(looks)) == pytest.approx(looks, rel=0.2)
     assert likelihood_looks(corr[:60, :60] / corr.mean(), ok[:60, :60], float(looks)) == float(looks)
+
+
+def _single_look(shape: tuple[int, int], seed: int, taps: int) -> np.ndarray:
+    """Single-look intensity of a flat scene; ``taps`` > 1 correlates neighbouring pixels like an SLC's
+    spectral window (a moving sum of the complex field: intensity lag-1 correlation ((taps - 1) / taps)^2)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    field = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    if taps > 1:
+        k = np.ones((taps, taps)) / taps
+        field = ndimage.convolve(field.real, k, mode="wrap") + 1j * ndimage.convolve(
+            field.imag, k, mode="wrap"
+        )
+    inten = np.abs(field) ** 2
+    return inten / inten.mean()
+
+
+def test_blind_spot_radius_follows_the_speckle_correlation() -> None:
+    """White speckle: radius 0 (the pixel alone); SLC-like correlation (lag 1 ~0.44, lag 2 ~0.11): 1."""
+    from geodiff.apps.despeckle.sar_dps import blind_spot_radius
+
+    ok = np.ones((256, 256), bool)
+    assert blind_spot_radius(_single_look((256, 256), 3, 1), ok, 1.0) == 0
+    assert blind_spot_radius(_single_look((256, 256), 3, 3), ok, 1.0) == 1
+    assert blind_spot_radius(_single_look((40, 40), 3, 3), ok[:40, :40], 1.0) == 1  # not measurable: 1
+
+
+def test_blind_spot_estimate_through_the_cli(sample_scene: Path, tmp_path: Path, invoke) -> None:  # noqa: ANN001
+    """`--estimator blind-spot`: the record names the solver and radius; the estimate of a pixel does not
+    move when that pixel's data does, across a seam of overlapping tiles (the posterior mean's does);
+    with --uncertainty it is refused (exit 2, the fix named)."""
+    y = _single_look((96, 96), 5, 1)[None] * 0.05
+    src = _write(tmp_path / "in.tif", y, sample_scene)
+    p = (40, 45)  # inside the overlap of the first two tiles (tile 48, overlap 15: 33..48; odd stride)
+    bumped = y.copy()
+    bumped[0, p[0], p[1]] *= 6.0
+    src2 = _write(tmp_path / "in2.tif", bumped, sample_scene)
+    common = ["--looks", "1", "--tile", "48", "--overlap", "15", "--prior", "tiny"]
+    outs = {}
+    for est in ("blind-spot", "posterior-mean"):
+        for name, s in (("a", src), ("b", src2)):
+            res = invoke("despeckle", s, tmp_path / f"{est}_{name}.tif", "--estimator", est, *common)
+            assert res.exit_code == 0, res.output
+            outs[est, name] = _read(tmp_path / f"{est}_{name}.tif")[0]
+    with rasterio.open(tmp_path / "blind-spot_a.tif") as d:
+        record = json.loads(d.tags()["GEODIFF_DESPECKLE"])
+    assert record["solver"] == "sar_blind_spot" and record["blind_spot_radius"] == [0]
+    own = outs["blind-spot", "b"][p] / outs["blind-spot", "a"][p]
+    assert abs(own - 1) < 0.01, own  # the local-mean factor reads y_p with a weight of ~1e-3
+    assert outs["posterior-mean", "b"][p] / outs["posterior-mean", "a"][p] > 1.1
+    res = invoke("despeckle", src, tmp_path / "u.tif", "--estimator", "blind-spot", "--uncertainty", *common)
+    assert (
+        res.exit_code == 2 and "posterior draws" in res.output and "--estimator posterior-mean" in res.output
+    )

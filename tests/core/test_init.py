@@ -53,3 +53,19 @@ def test_gaussian_mean_equals_scipy_gaussian_filter(speckled: np.ndarray, size: 
     ref = ndimage.gaussian_filter(speckled, sigma, mode="mirror", truncate=radius / sigma)
     out = gaussian_mean(torch.from_numpy(speckled)[None, None], size)[0, 0].numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_weighted_lee_does_not_read_weight_zero_pixels(speckled: np.ndarray) -> None:
+    """Lee with a 0/1 weight: changing the data of weight-0 pixels changes nothing, they get the local
+    mean of the others, and an all-ones weight is the plain filter."""
+    y = torch.tensor(speckled[None, None])
+    weight = torch.ones_like(y)
+    weight[..., 10:13, 20:23] = 0
+    weight[..., ::5, ::7] = 0
+    changed = y.clone()
+    changed[weight == 0] *= 50.0
+    a, b = lee(y, 1.0, 7, weight), lee(changed, 1.0, 7, weight)
+    assert torch.equal(a, b)
+    m = boxcar(y * weight, 7) / boxcar(weight, 7)
+    assert torch.allclose(a[weight == 0], m[weight == 0])
+    assert torch.allclose(lee(y, 1.0, 7, torch.ones_like(y)), lee(y, 1.0, 7), rtol=1e-9, atol=1e-12)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from scipy.optimize import minimize_scalar
 
+from geodiff.errors import InvalidSettingError
 from geodiff.priors.gaussian import GaussianPrior
 from geodiff.solvers import A_MIN, SamplerConfig, SpeckleModel, gamma_prox, sar_pnp, tweedie_denoise
 from geodiff.solvers.pnp import admm, pnp_admm, snap_sigma
@@ -186,3 +187,19 @@ def test_config_round_trip_and_validation() -> None:
             SamplerConfig(**{field: bad})
     with pytest.raises(ValueError, match="domain"):
         sar_pnp(torch.ones(1, 1, 8, 8), GaussianPrior(0.0, 0.5), 1.0)
+
+
+def test_gamma_prox_takes_a_per_pixel_looks_map() -> None:
+    """A looks map gives each pixel the prox of its own looks; looks 0 (no data) returns the target w;
+    negative or non-finite looks are refused."""
+    rng = np.random.default_rng(3)
+    w = torch.tensor(rng.uniform(-0.8, 0.8, (1, 1, 4, 4)))
+    y = torch.tensor(rng.uniform(0.01, 0.5, (1, 1, 4, 4)))
+    looks = torch.tensor([0.0, 0.5, 1.0, 4.0]).view(1, 1, 4, 1).expand(1, 1, 4, 4)
+    z = gamma_prox(w, y, looks, 1.3, 9.0)
+    assert torch.allclose(z[..., 0, :], w[..., 0, :], atol=1e-6)
+    for i, lk in enumerate((0.5, 1.0, 4.0), start=1):
+        assert torch.allclose(z[..., i, :], gamma_prox(w, y, lk, 1.3, 9.0)[..., i, :], atol=1e-6)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(InvalidSettingError, match="looks map"):
+            gamma_prox(w, y, torch.full_like(w, bad), 1.3, 9.0)

@@ -206,7 +206,8 @@ def test_provider_lists_every_algorithm_and_parameter(jobs: dict[str, dict]) -> 
     ]  # fmt: skip
     params = {a: set(v["parameters"]) for a, v in algs.items()}
     assert {"INPUT", "METHOD", "UNITS", "LOOKS", "PRIOR", "PROFILE", "STEPS", "SAMPLES", "UNCERTAINTY",
-            "DEVICE", "SEED", "TILE", "OVERLAP", "OUTPUT"} <= params["geodiff:despeckle"]  # fmt: skip
+            "DEVICE", "ESTIMATOR", "SEED", "TILE", "OVERLAP",
+            "OUTPUT"} <= params["geodiff:despeckle"]  # fmt: skip
     assert {"OPTICAL", "SAR", "METHOD", "DESPECKLE_SAR", "WEIGHTS", "OUTPUT"} <= params["geodiff:fuse"]
     assert {"ORIGINAL", "PROCESSED", "OUTPUT_HTML", "OUTPUT_JSON"} <= params["geodiff:qa"]
     assert {"INPUT", "TILE", "OVERLAP", "AOI", "OUTPUT"} <= params["geodiff:plan"]
@@ -219,10 +220,11 @@ def test_provider_lists_every_algorithm_and_parameter(jobs: dict[str, dict]) -> 
 def test_enum_choices_are_the_clis() -> None:
     """The plugin's method lists are the CLI's choices (the plugin cannot import geodiff)."""
     from geodiff.apps.despeckle import METHODS
+    from geodiff.apps.despeckle.sar_dps import ESTIMATORS
     from geodiff.apps.fuse.methods import FUSION_METHODS
 
     text = (REPO / "qgis_plugin" / "algorithms" / "base.py").read_text()
-    for name in [*METHODS, *FUSION_METHODS]:
+    for name in [*METHODS, *FUSION_METHODS, *ESTIMATORS]:
         assert f'("{name}", ' in text, name
 
 

@@ -241,6 +241,10 @@ def _make_sar_dps(
         from geodiff.apps.despeckle.sar_dps import likelihood_looks
 
         options = {**options, "likelihood_looks": likelihood_looks(sample[0], sample[1], looks)}
+    if options.get("estimator") == "blind-spot" and options.get("blind_spot_radius") is None:
+        from geodiff.apps.despeckle.sar_dps import blind_spot_radius
+
+        options = {**options, "blind_spot_radius": blind_spot_radius(sample[0], sample[1], looks)}
     return make_sar_dps(looks=looks, window=window, units=units, scale=scale, **options)
 
 

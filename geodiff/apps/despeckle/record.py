@@ -40,6 +40,7 @@ class DespeckleRecord:
         profile: the sampler profile its settings came from (fast, balanced, best), else None.
         likelihood_looks: per band, the looks SAR-DPS's i.i.d. likelihood used (L over the speckle's
             variance inflation, :mod:`sensors.speckle_correlation`), else None.
+        blind_spot_radius: per band, the blind spot's radius in px (solver "sar_blind_spot"), else None.
     """
 
     method: str
@@ -57,6 +58,7 @@ class DespeckleRecord:
     solver: str | None = None
     profile: str | None = None
     likelihood_looks: tuple[float, ...] | None = None
+    blind_spot_radius: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (tuples as lists)."""
@@ -64,6 +66,7 @@ class DespeckleRecord:
         d["looks"] = list(self.looks)
         d["scale"] = None if self.scale is None else list(self.scale)
         d["likelihood_looks"] = None if self.likelihood_looks is None else list(self.likelihood_looks)
+        d["blind_spot_radius"] = None if self.blind_spot_radius is None else list(self.blind_spot_radius)
         return d
 
     @classmethod
@@ -77,8 +80,9 @@ class DespeckleRecord:
         v["looks"] = tuple(v.get("looks") or ())
         if v.get("scale") is not None:
             v["scale"] = tuple(v["scale"])
-        if v.get("likelihood_looks") is not None:
-            v["likelihood_looks"] = tuple(v["likelihood_looks"])
+        for key in ("likelihood_looks", "blind_spot_radius"):
+            if v.get(key) is not None:
+                v[key] = tuple(v[key])
         try:
             return cls(**v)
         except TypeError as exc:

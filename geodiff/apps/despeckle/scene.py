@@ -143,6 +143,8 @@ def _record(
         solver=getattr(fn, "solver", None), profile=getattr(fn, "profile", None),
         likelihood_looks=tuple(float(f.likelihood_looks) for f in fns)
         if getattr(fn, "likelihood_looks", None) is not None else None,
+        blind_spot_radius=tuple(int(f.blind_spot_radius) for f in fns)
+        if getattr(fn, "solver", None) == "sar_blind_spot" else None,
     )  # fmt: skip
 
 

@@ -82,7 +82,8 @@ def test_sar_dps_notebook_03_is_saved_executed_without_machine_paths() -> None:
 
 @pytest.mark.slow
 def test_sar_dps_notebook_03_runs(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """03_sar_dps: a single-look S1 crop, the likelihood, noise vs default sampler, draws, std, QA."""
+    """03_sar_dps: a single-look S1 crop, the likelihood, noise vs default sampler, draws, std, QA, and the
+    blind-spot estimate with its ratio mean."""
     nb, shown = execute("03_sar_dps.ipynb", tmp_path, shared_data, monkeypatch, timeout=240)
     assert "crop found: True" in shown
     assert "L = 1: maximum at x/y = 1.000" in shown and "L = 4: maximum at x/y = 1.000" in shown
@@ -90,4 +91,6 @@ def test_sar_dps_notebook_03_runs(shared_data: Path, tmp_path: Path, monkeypatch
     rows = {m[1]: float(m[2]) for m in (re.fullmatch(qa, line) for line in shown.splitlines()) if m}
     assert set(rows) == {"Lee 7x7", "SAR-DPS from noise", "SAR-PnP balanced", "geodiff.despeckle"}
     assert all(0.5 < ratio_mean < 1.5 for ratio_mean in rows.values())
-    assert sum(o.get("output_type") == "display_data" for c in nb.cells for o in c.get("outputs", [])) == 5
+    blind = re.search(r"blind-spot\s+ratio mean ([\d.]+) .* bias ([-+][\d.]+) dB", shown)
+    assert blind and abs(float(blind[1]) - 1) <= 0.03 and abs(float(blind[2])) <= 0.1, shown[-600:]
+    assert sum(o.get("output_type") == "display_data" for c in nb.cells for o in c.get("outputs", [])) == 6

@@ -333,7 +333,7 @@ def test_blind_spot_radius_follows_the_speckle_correlation() -> None:
 def test_blind_spot_estimate_through_the_cli(sample_scene: Path, tmp_path: Path, invoke) -> None:  # noqa: ANN001
     """`--estimator blind-spot`: the record names the solver and radius; the estimate of a pixel does not
     move when that pixel's data does, across a seam of overlapping tiles (the posterior mean's does);
-    with --uncertainty it is refused (exit 2, the fix named)."""
+    with --uncertainty or --samples it is refused (exit 2, the fix named)."""
     y = _single_look((96, 96), 5, 1)[None] * 0.05
     src = _write(tmp_path / "in.tif", y, sample_scene)
     p = (40, 45)  # inside the overlap of the first two tiles (tile 48, overlap 15: 33..48; odd stride)
@@ -357,3 +357,5 @@ def test_blind_spot_estimate_through_the_cli(sample_scene: Path, tmp_path: Path,
     assert (
         res.exit_code == 2 and "posterior draws" in res.output and "--estimator posterior-mean" in res.output
     )
+    res = invoke("despeckle", src, tmp_path / "s.tif", "--estimator", "blind-spot", "--samples", "8", *common)
+    assert res.exit_code == 2 and "--samples do not apply" in res.output

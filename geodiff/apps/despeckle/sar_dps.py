@@ -282,6 +282,7 @@ def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **optio
         InvalidSettingError: steps or samples < 1, an unknown profile. ValueError: an unavailable device.
     """
     opts = {k: v for k, v in options.items() if v is not None}
+    _check_estimator(opts)  # the options as given, before the profile's fields fill in steps and samples
     if "device" in opts:
         from geodiff.device import resolve_device
 
@@ -291,7 +292,6 @@ def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **optio
     if ("steps" in opts or "samples" in opts) and "log_tweedie" not in opts:
         fields["log_tweedie"] = 0  # explicit steps or draws ask for the sampler
     opts = {**fields, **opts}
-    _check_estimator(opts)
     for key in ("steps", "samples"):
         if key in opts and int(opts[key]) < 1:
             from geodiff.errors import InvalidSettingError
@@ -301,8 +301,9 @@ def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **optio
 
 
 def _check_estimator(opts: dict) -> None:
-    """Refuse an unknown estimator, a bad blind-spot radius, and an uncertainty band from the blind-spot
-    estimate (it has no posterior draws). Raises InvalidSettingError / UncertaintyNotSupportedError."""
+    """Refuse an unknown estimator, a bad blind-spot radius, and, with the blind-spot estimate, an
+    uncertainty band (it has no posterior draws) or refinement steps / draws (it runs none): ``opts`` are
+    the options as given. Raises InvalidSettingError / UncertaintyNotSupportedError."""
     from geodiff.errors import InvalidSettingError
 
     est = opts.get("estimator", DEFAULTS["estimator"])
@@ -317,6 +318,12 @@ def _check_estimator(opts: dict) -> None:
         raise UncertaintyNotSupportedError(
             "an uncertainty band needs posterior draws; the blind-spot estimate has none (drop --uncertainty "
             "or use --estimator posterior-mean)"
+        )
+    given = [f"--{k}" for k in ("steps", "samples") if k in opts]
+    if est == "blind-spot" and given:
+        raise InvalidSettingError(
+            f"the blind-spot estimate runs PnP-ADMM passes, no refinement: {' and '.join(given)} do not "
+            "apply (drop them, or choose the passes' ADMM iterations with --profile)"
         )
 
 

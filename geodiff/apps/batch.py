@@ -306,7 +306,7 @@ def _run_scene(
 
 
 #: despeckle options only samplers take (dropped for classical filters, as `geodiff despeckle` does)
-_SAMPLER_OPTIONS = ("prior", "steps", "samples", "device", "max_batch")
+_SAMPLER_OPTIONS = ("prior", "steps", "samples", "device", "max_batch", "estimator")
 
 
 def _check_params(job: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -317,6 +317,9 @@ def _check_params(job: str, params: dict[str, Any]) -> dict[str, Any]:
 
         if get(params.get("method") or "sar-dps").kind == "array":
             return {k: v for k, v in params.items() if k not in _SAMPLER_OPTIONS}
+        from geodiff.apps.despeckle.sar_dps import check_estimator
+
+        check_estimator(params)
         return params
     from geodiff.apps.fuse.config import FusionConfig
 

@@ -8,6 +8,7 @@ import time
 import click
 
 from geodiff.apps.batch import DEFAULT_NAME, JOBS
+from geodiff.apps.despeckle.sar_dps import ESTIMATORS
 from geodiff.cli import units_option
 
 
@@ -33,6 +34,12 @@ from geodiff.cli import units_option
 @click.option("--steps", type=int, default=None, help="Diffusion steps.")
 @click.option("--samples", type=int, default=None, help="despeckle sar-dps: posterior draws.")
 @click.option("--uncertainty", is_flag=True, default=None, help="despeckle sar-dps: posterior-std bands.")
+@click.option(
+    "--estimator",
+    type=click.Choice(ESTIMATORS),
+    default=None,
+    help="despeckle sar-dps: posterior-mean (default) or blind-spot (ratio image mean 1, no bias).",
+)
 @click.option("--device", default=None, help="Diffusion device: auto, cpu, cuda, cuda:1 ...")
 @click.option(
     "--seed",
@@ -75,7 +82,9 @@ def command(
     if units.lower() != "auto":
         params["units" if job == "despeckle" else "sar_units"] = units.lower()
     if job == "fuse":
-        bad = sorted(set(params) & {"sensor", "looks", "samples", "uncertainty", "window", "max_batch"})
+        bad = sorted(
+            set(params) & {"sensor", "looks", "samples", "uncertainty", "window", "max_batch", "estimator"}
+        )
         if bad:
             raise click.UsageError(f"--{bad[0].replace('_', '-')} is a despeckle option; not for --job fuse")
 

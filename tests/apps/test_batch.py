@@ -129,6 +129,10 @@ def test_batch_rejects_bad_settings_before_any_scene(crops: Path, tmp_path: Path
         run_batch([str(crops)], tmp_path, method="nope")
     with pytest.raises(InvalidSettingError, match="either"):
         run_batch([str(crops)], tmp_path, scheduler="tcp://127.0.0.1:1", workers=2)
+    with pytest.raises(InvalidSettingError, match="posterior draws"):  # every scene would refuse it
+        run_batch([str(crops)], tmp_path, estimator="blind-spot", uncertainty=True)
+    with pytest.raises(InvalidSettingError, match="unknown estimator"):
+        run_batch([str(crops)], tmp_path, estimator="blindspot")
     assert not (tmp_path / MANIFEST).exists()
 
 

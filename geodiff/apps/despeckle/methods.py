@@ -146,6 +146,10 @@ def check_options(name: str, options: dict[str, Any]) -> None:
         value = options.get(key)
         if value is not None:
             check_count(key, value, 1)
+    if name == "sar-dps":
+        from geodiff.apps.despeckle.sar_dps import check_estimator
+
+        check_estimator(options)
     samples = options.get("samples")
     if options.get("uncertainty") and samples is not None and int(samples) < 2:
         raise InvalidSettingError(

@@ -131,10 +131,10 @@ class SarDpsTiles:
     @property
     def solver(self) -> str:
         """The solver run: "sar_blind_spot" (``estimator`` "blind-spot"), "log_tweedie" (the homomorphic
-        estimate; only from :data:`MANY_LOOKS`
-        likelihood looks on, where log-speckle is close to Gaussian: on single-look Sentinel-1 crops,
-        likelihood looks 0.45-0.53, it returned ratio means of 2.4-3.6; and not with ``uncertainty``,
-        which needs draws), "sar_pnp" (PnP-ADMM + refinement) or "sar_dps" (``admm_iters`` = 0)."""
+        estimate; only from :data:`MANY_LOOKS` likelihood looks on, where log-speckle is close to Gaussian:
+        on single-look Sentinel-1 crops, likelihood looks 0.45-0.53, it returned ratio means of 2.4-3.6;
+        and not with ``uncertainty``, which needs draws), "sar_pnp" (PnP-ADMM + refinement) or "sar_dps"
+        (``admm_iters`` = 0)."""
         if self.estimator == "blind-spot":
             return "sar_blind_spot"
         lik_looks = self.likelihood_looks or self.looks
@@ -282,7 +282,7 @@ def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **optio
         InvalidSettingError: steps or samples < 1, an unknown profile. ValueError: an unavailable device.
     """
     opts = {k: v for k, v in options.items() if v is not None}
-    _check_estimator(opts)  # the options as given, before the profile's fields fill in steps and samples
+    check_estimator(opts)  # the options as given, before the profile's fields fill in steps and samples
     if "device" in opts:
         from geodiff.device import resolve_device
 
@@ -300,7 +300,7 @@ def make_sar_dps(*, looks: float, window: int, units: str, scale: float, **optio
     return SarDpsTiles(looks=float(looks), units=units, scale=float(scale), **opts)
 
 
-def _check_estimator(opts: dict) -> None:
+def check_estimator(opts: dict) -> None:
     """Refuse an unknown estimator, a bad blind-spot radius, and, with the blind-spot estimate, an
     uncertainty band (it has no posterior draws) or refinement steps / draws (it runs none): ``opts`` are
     the options as given. Raises InvalidSettingError / UncertaintyNotSupportedError."""

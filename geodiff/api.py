@@ -130,6 +130,8 @@ def despeckle(
         "geodiff_looks": results[0][2],
         "geodiff_units": results[0][3],
     }
+    if method == "sar-dps":
+        mean.attrs["geodiff_estimator"] = options.get("estimator") or "posterior-mean"
     mean.name = arr.name
     if not uncertainty:
         return mean.values if was_numpy else mean

@@ -56,6 +56,7 @@ def test_cli_despeckle_each_method(method: str, scene: Path, tmp_path: Path) -> 
             a.descriptions,
         )
         assert len(qa) == 1 and qa[0]["looks"] == 4.0 and 0.5 < qa[0]["ratio_mean"] < 1.5
+        assert qa[0]["looks_source"] == "given"
         x, y = a.read(1).astype(np.float64), b.read(1).astype(np.float64)
     # tiled (64 px blocks + halo) == the filter on the whole array
     ref = apply_filter(method, np.pad(x, 3, mode="reflect"), None, 4.0, 7)[3:-3, 3:-3]
@@ -160,3 +161,13 @@ def test_all_nodata_scene_exit_2(tmp_path: Path) -> None:
     res = _invoke("despeckle", str(src), str(tmp_path / "o.tif"), "--looks", "1", "--method", "lee")
     assert res.exit_code == 2 and "every pixel is nodata" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nod.tif"]
+
+
+def test_qa_says_where_the_looks_came_from(scene: Path, tmp_path: Path) -> None:
+    """The stored QA of a run without --looks says its looks were estimated (and which value it used)."""
+    res = _invoke("despeckle", str(scene), str(tmp_path / "o.tif"), "--method", "lee", "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["qa"][0]["looks_source"] == "estimated" and summary["qa"][0]["looks"] == summary["looks"]
+    with rasterio.open(tmp_path / "o.tif") as d:
+        assert json.loads(d.tags()["GEODIFF_QA"])[0]["looks_source"] == "estimated"

@@ -350,6 +350,7 @@ def test_blind_spot_estimate_through_the_cli(sample_scene: Path, tmp_path: Path,
     with rasterio.open(tmp_path / "blind-spot_a.tif") as d:
         record = json.loads(d.tags()["GEODIFF_DESPECKLE"])
     assert record["solver"] == "sar_blind_spot" and record["blind_spot_radius"] == [0]
+    assert record["estimator"] == "blind-spot"
     own = outs["blind-spot", "b"][p] / outs["blind-spot", "a"][p]
     assert abs(own - 1) < 0.01, own  # the local-mean factor reads y_p with a weight of ~1e-3
     assert outs["posterior-mean", "b"][p] / outs["posterior-mean", "a"][p] > 1.1
@@ -359,3 +360,23 @@ def test_blind_spot_estimate_through_the_cli(sample_scene: Path, tmp_path: Path,
     )
     res = invoke("despeckle", src, tmp_path / "s.tif", "--estimator", "blind-spot", "--samples", "8", *common)
     assert res.exit_code == 2 and "--samples do not apply" in res.output
+    res = invoke("despeckle", src, tmp_path / "l.tif", "--estimator", "blind-spot", "--method", "lee")
+    assert res.exit_code == 2 and "classical filter" in res.output
+
+
+def test_blind_spot_settings_in_the_python_api() -> None:
+    """The API refuses a radius without the blind-spot estimate, names the Python keywords in its errors,
+    and records the estimate in the result's attrs."""
+    import xarray as xr
+
+    import geodiff
+    from geodiff.errors import InvalidSettingError
+
+    y = _single_look((64, 64), 7, 1).astype(np.float32)
+    with pytest.raises(InvalidSettingError, match="estimator='blind-spot'"):
+        geodiff.despeckle(y, units="intensity", looks=1.0, blind_spot_radius=1)
+    with pytest.raises(InvalidSettingError, match="uncertainty= / estimator= in the Python API"):
+        geodiff.despeckle(y, units="intensity", looks=1.0, estimator="blind-spot", uncertainty=True)
+    da = xr.DataArray(y, dims=("y", "x"), attrs={"units": "intensity"})
+    out = da.geodiff.despeckle(looks=1.0, estimator="blind-spot", prior="tiny", progress=False)
+    assert out.attrs["geodiff_estimator"] == "blind-spot" and np.isfinite(out.values).all()

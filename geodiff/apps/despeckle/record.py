@@ -41,6 +41,7 @@ class DespeckleRecord:
         likelihood_looks: per band, the looks SAR-DPS's i.i.d. likelihood used (L over the speckle's
             variance inflation, :mod:`sensors.speckle_correlation`), else None.
         blind_spot_radius: per band, the blind spot's radius in px (solver "sar_blind_spot"), else None.
+        estimator: SAR-DPS's estimate ("posterior-mean" or "blind-spot"), else None.
     """
 
     method: str
@@ -59,6 +60,7 @@ class DespeckleRecord:
     profile: str | None = None
     likelihood_looks: tuple[float, ...] | None = None
     blind_spot_radius: tuple[int, ...] | None = None
+    estimator: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (tuples as lists)."""

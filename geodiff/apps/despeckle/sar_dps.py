@@ -317,13 +317,18 @@ def check_estimator(opts: dict) -> None:
 
         raise UncertaintyNotSupportedError(
             "an uncertainty band needs posterior draws; the blind-spot estimate has none (drop --uncertainty "
-            "or use --estimator posterior-mean)"
+            "or use --estimator posterior-mean; uncertainty= / estimator= in the Python API)"
         )
     given = [f"--{k}" for k in ("steps", "samples") if k in opts]
     if est == "blind-spot" and given:
         raise InvalidSettingError(
             f"the blind-spot estimate runs PnP-ADMM passes, no refinement: {' and '.join(given)} do not "
-            "apply (drop them, or choose the passes' ADMM iterations with --profile)"
+            "apply (drop them; --profile fast runs 2 ADMM iterations per pass, balanced and best 3; "
+            "steps= / samples= / profile= in the Python API)"
+        )
+    if est != "blind-spot" and opts.get("blind_spot_radius") is not None:
+        raise InvalidSettingError(
+            "blind_spot_radius is a setting of the blind-spot estimate: add estimator='blind-spot' or drop it"
         )
 
 

@@ -25,11 +25,17 @@ log = logging.getLogger(__name__)
 
 
 # ---- the app ------------------------------------------------------------------------------------
+def _looks_sources(bands: list[BandFacts]) -> list[str]:
+    """Per band, where its looks came from: "given" (``looks=``) or "estimated" (from the scene)."""
+    return ["given" if b.looks_estimate is None else "estimated" for b in bands]
+
+
 def _tags_hook(
-    in_path: str, record: DespeckleRecord, count: int, summary: dict, qa: bool
+    in_path: str, record: DespeckleRecord, count: int, summary: dict, qa: bool, looks_sources: list[str]
 ) -> Callable[[str], None]:
     """before_cog hook: the record (GEODIFF_DESPECKLE) and, with ``qa``, the PROTOCOL §2 figures of every
-    band (GEODIFF_QA, streamed in strips) stored as tags of the finished output before its final name."""
+    band (GEODIFF_QA, streamed in strips) stored as tags of the finished output before its final name.
+    ``looks_sources``: per band, "given" or "estimated" (where the QA's looks came from)."""
     units, looks = record.units, record.looks
 
     def hook(tmp_path: str) -> None:
@@ -58,7 +64,7 @@ def _tags_hook(
             for b in range(1, count + 1):
                 acc = accumulate_quality(src, dst, band=b, processed_band=b, decode=decode, strip=512)
                 try:
-                    rep = acc.report(looks[b - 1], "given").to_dict()
+                    rep = acc.report(looks[b - 1], looks_sources[b - 1]).to_dict()
                 except ValueError as exc:  # an all-nodata band has nothing to measure
                     rep = {"error": str(exc)}
                 reports.append(rep)
@@ -145,6 +151,7 @@ def _record(
         if getattr(fn, "likelihood_looks", None) is not None else None,
         blind_spot_radius=tuple(int(f.blind_spot_radius) for f in fns)
         if getattr(fn, "solver", None) == "sar_blind_spot" else None,
+        estimator=getattr(fn, "estimator", None),
     )  # fmt: skip
 
 
@@ -282,7 +289,7 @@ def despeckle_scene(
         band_groups=[[b] for b in range(1, count + 1)],
         outputs_per_band=outputs,
         descriptions=descriptions,
-        before_cog=_tags_hook(in_path, record, count, summary, qa),
+        before_cog=_tags_hook(in_path, record, count, summary, qa, _looks_sources(bands)),
         overwrite=overwrite,
         input_nodata=input_nodata,
         resume=_resume_params(record, fns),

@@ -161,8 +161,11 @@ def _despeckle_band(band, method, looks, units, uncertainty, seed, tile, overlap
     )  # fmt: skip
     if m.kind == "array":
         return map_overlap(band, fn, m.halo(window)), None, facts.looks, facts.units
+    from geodiff.apps.despeckle.scene import tile_plan_args
+
     stacked = band.expand_dims("_out")
-    spec = TileSpec(tile=tile or 288, overlap=32 if overlap is None else overlap, block_tiles=4)
+    # the file path's tile plan (a small scene: one tile just covering it), so both give the same bits
+    spec = TileSpec(**tile_plan_args(m.kind, tile, overlap, *band.shape[-2:]))
     res = map_tiles(stacked, fn, spec, seed=seed, out_channels=fn.outputs)
     mean = res.isel(_out=0, drop=True)
     std = res.isel(_out=1, drop=True) if uncertainty else None

@@ -33,6 +33,18 @@ def test_dataarray_accessor_is_lazy_on_the_same_grid_and_matches_the_file_path(s
     assert np.allclose(lazy.values, from_file, rtol=1e-5)
 
 
+def test_default_tiling_is_the_file_paths(scene, tmp_path) -> None:
+    """Without tile/overlap the array path plans its tiles as the file path does (a 96 x 128 scene: one
+    tile just covering it), so numpy in equals the CLI's file out."""
+    opts = {k: v for k, v in FAST.items() if k not in ("tile", "overlap")}
+    src = tmp_path / "in.tif"
+    scene.rio.to_raster(src)
+    geodiff.despeckle(src, tmp_path / "out.tif", progress=False, **opts)
+    with rasterio.open(tmp_path / "out.tif") as d:
+        from_file = d.read(1)
+    assert np.allclose(geodiff.despeckle(scene.values, units="intensity", **opts), from_file, rtol=1e-5)
+
+
 def test_numpy_in_numpy_out_with_uncertainty(scene) -> None:
     y = scene.values.astype(np.float64)  # a bare array: no metadata, so the units are declared
     mean, std = geodiff.despeckle(y, uncertainty=True, units="intensity", **FAST)

@@ -187,7 +187,9 @@ def _resume_params(record: DespeckleRecord, fns: list) -> dict[str, Any]:
     return {"record": record.to_dict(), "functions": funcs, "version": release}
 
 
-def _plan_args(kind: str, tile: int | None, overlap: int | None, height: int, width: int) -> dict[str, int]:
+def tile_plan_args(
+    kind: str, tile: int | None, overlap: int | None, height: int, width: int
+) -> dict[str, int]:
     """Tile, overlap and block size of the run: classical filters get 1024 px blocks (the halo makes
     them exact, no overlap); samplers 288 px tiles overlapping by 32 in 4x4-tile blocks (a block also
     computes the ring of tiles it shares with its neighbours), a small scene one tile just covering it."""
@@ -278,7 +280,7 @@ def despeckle_scene(
     fns = _band_functions(method, bands, facts, window, {**options, "uncertainty": uncertainty or None})
     fn = fns[0]
     halo = m.halo(window)
-    plan_args = _plan_args(m.kind, tile, overlap, height, width)
+    plan_args = tile_plan_args(m.kind, tile, overlap, height, width)
     record = _record(method, m.kind, fns, facts, window, plan_args, halo, seed, uncertainty)
     outputs = getattr(fn, "outputs", 1)
     descriptions = None

@@ -70,7 +70,8 @@ def despeckle(
             numpy (mean, std), xarray a Dataset with ``despeckled`` and ``uncertainty``, files one extra
             band per band.
         seed: random seed; every tile derives its own, so results do not depend on tiling or batching.
-        tile, overlap: tile edge and overlap in px (sar-dps 288/32; classical filters: block edge 1024).
+        tile, overlap: tile edge and overlap in px (sar-dps 288/32, a smaller scene one tile just
+            covering it, as for files; classical filters: block edge 1024).
         window: classical filters' window (odd, px).
         overwrite, progress: files only: replace ``out``; show a progress bar.
         options: sar-dps settings: prior ("gray"), profile ("fast", "balanced", "best"; None or "auto":

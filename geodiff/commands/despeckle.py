@@ -157,10 +157,12 @@ def command(
             f"{cfg.get('steps')} steps x {cfg.get('samples')} samples"
         )
         if cfg.get("solver") == "sar_blind_spot":
+            from geodiff.solvers.blind_spot import blind_spot_stride
+
             radius = int(cfg.get("blind_spot_radius") or 0)
             how = (
                 f"profile {cfg.get('profile')}: blind-spot estimate, radius {radius} px, "
-                f"{(2 * radius + 2) ** 2} passes x {cfg.get('admm_iters')} ADMM iterations"
+                f"{blind_spot_stride(radius) ** 2} passes x {cfg.get('admm_iters')} ADMM iterations"
             )
         elif cfg.get("solver") == "log_tweedie":
             how = f"profile {cfg.get('profile')}: log-amplitude Tweedie, {cfg['log_tweedie']} orientations"
